@@ -1,0 +1,297 @@
+"""Catalog operations. Every public function takes a Connection inside a transaction, so the
+writer thread can group many of them into one commit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+
+from capture.catalog import schema
+from capture.catalog.schema import events, files, runs
+
+CHUNK = 500
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def catalog_url_for(data_dir: str | os.PathLike[str], url: str | None = None) -> str:
+    """The configured catalog URL, or an SQLite file inside the data root."""
+    if url:
+        return url
+    return f"sqlite:///{Path(data_dir).resolve() / 'catalog.sqlite'}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a crash of the process loses nothing; the DB stays consistent on
+    # power loss (the last commits may roll back, and are then re-driven).
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+@dataclass
+class Registration:
+    """What the catalog knew about a file when a listing (re)discovered it."""
+
+    file_id: int
+    decision: str  # new | resume | retry | unchanged | changed | conditional | refetch
+    previous: dict[str, Any] | None
+
+
+class Catalog:
+    def __init__(self, url: str, *, create: bool = True):
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        if create:
+            self.create()
+
+    def create(self) -> None:
+        schema.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            if conn.execute(select(schema.schema_info.c.version)).first() is None:
+                conn.execute(insert(schema.schema_info).values(id=1, version=schema.SCHEMA_VERSION))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- registration ----------------------------------------------------------------------
+    def register(
+        self,
+        conn: Connection,
+        records: list[dict[str, Any]],
+        exists: Callable[[str, int | None], bool] | None = None,
+    ) -> list[Registration]:
+        """Insert newly discovered files and decide what to do with known ones, in one go."""
+        out: list[Registration | None] = [None] * len(records)
+        known: dict[tuple[str, str], dict[str, Any]] = {}
+        by_archive: dict[str, list[str]] = {}
+        for rec in records:
+            by_archive.setdefault(rec["archive"], []).append(rec["archive_path"])
+        for archive, paths in by_archive.items():
+            for i in range(0, len(paths), CHUNK):
+                rows = conn.execute(
+                    select(files).where(
+                        files.c.archive == archive, files.c.archive_path.in_(paths[i : i + CHUNK])
+                    )
+                ).mappings()
+                for row in rows:
+                    known[(row["archive"], row["archive_path"])] = dict(row)
+        new_rows: list[dict[str, Any]] = []
+        new_index: list[int] = []
+        now = utcnow()
+        for i, rec in enumerate(records):
+            prev = known.get((rec["archive"], rec["archive_path"]))
+            if prev is None:
+                row = {
+                    **rec,
+                    "state": "discovered",
+                    "first_seen_at": now,
+                    "updated_at": now,
+                    "first_run": rec.get("last_run"),
+                    "attempts": 0,
+                    "resumes": 0,
+                    "bytes_transferred": 0,
+                }
+                new_rows.append(row)
+                new_index.append(i)
+                known[(rec["archive"], rec["archive_path"])] = row
+                continue
+            decision = self._decide(prev, rec, exists)
+            values = {k: v for k, v in rec.items() if k not in ("archive", "archive_path")}
+            values["updated_at"] = now
+            if decision == "duplicate":
+                out[i] = Registration(prev["id"], decision, prev)
+                continue
+            if decision == "unchanged":
+                values = {"last_run": rec.get("last_run"), "updated_at": now}
+            elif decision in ("conditional",):
+                values.pop("state", None)
+            else:
+                values["state"] = "discovered"
+            conn.execute(update(files).where(files.c.id == prev["id"]).values(**values))
+            out[i] = Registration(prev["id"], decision, prev)
+        if new_rows:
+            for i in range(0, len(new_rows), CHUNK):
+                conn.execute(insert(files), new_rows[i : i + CHUNK])
+            keys = [(r["archive"], r["archive_path"]) for r in new_rows]
+            ids = self._ids(conn, keys)
+            for idx, key in zip(new_index, keys, strict=True):
+                out[idx] = Registration(ids[key], "new", None)
+        return [r for r in out if r is not None]
+
+    def _ids(self, conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        ids: dict[tuple[str, str], int] = {}
+        by_archive: dict[str, list[str]] = {}
+        for a, p in keys:
+            by_archive.setdefault(a, []).append(p)
+        for archive, paths in by_archive.items():
+            for i in range(0, len(paths), CHUNK):
+                q = select(files.c.id, files.c.archive_path).where(
+                    files.c.archive == archive, files.c.archive_path.in_(paths[i : i + CHUNK])
+                )
+                for fid, ap in conn.execute(q):
+                    ids[(archive, ap)] = fid
+        return ids
+
+    @staticmethod
+    def _decide(
+        prev: dict[str, Any],
+        rec: dict[str, Any],
+        exists: Callable[[str, int | None], bool] | None,
+    ) -> str:
+        state = prev["state"]
+        if (
+            prev.get("last_run")
+            and prev["last_run"] == rec.get("last_run")
+            and state in ("stored", "unchanged", "quarantined", "failed")
+        ):
+            return "duplicate"  # already settled in this very run (re-drive + re-listing)
+        if state in schema.UNFINISHED:
+            return "resume"
+        if state in ("failed", "quarantined", "planned"):
+            return "retry"
+        # stored / unchanged: compare what the listing says now with what we hold.
+        on_disk = exists is None or exists(prev["path"], prev["size"])
+        if not on_disk:
+            return "refetch"
+        new_digest, old_digest = rec.get("digest_expected"), prev.get("digest_expected")
+        new_size = rec.get("expected_size")
+        if (
+            new_digest
+            and old_digest
+            and rec.get("digest_algorithm") == prev.get("digest_algorithm")
+        ):
+            if new_digest != old_digest:
+                return "changed"
+            if new_size is not None and prev["size"] is not None and new_size != prev["size"]:
+                return "changed"
+            return "unchanged"
+        if new_size is not None and prev["size"] is not None and new_size != prev["size"]:
+            return "changed"
+        if prev.get("etag") or prev.get("last_modified"):
+            return "conditional"
+        return "refetch"
+
+    # -- state changes ---------------------------------------------------------------------
+    def set_state(self, conn: Connection, file_id: int, state: str, **values: Any) -> None:
+        conn.execute(
+            update(files)
+            .where(files.c.id == file_id)
+            .values(state=state, updated_at=utcnow(), **values)
+        )
+
+    def finish(
+        self,
+        conn: Connection,
+        file_id: int,
+        values: dict[str, Any],
+        file_events: Iterable[dict[str, Any]] = (),
+        run_id: str | None = None,
+        added_bytes: int = 0,
+    ) -> None:
+        """Record a file's final state for this run together with its transfer events."""
+        values = {**values, "updated_at": utcnow()}
+        file_events = list(file_events)
+        resumes = sum(1 for e in file_events if e.get("kind") == "resume")
+        attempts = sum(1 for e in file_events if e.get("kind") == "attempt")
+        conn.execute(
+            update(files)
+            .where(files.c.id == file_id)
+            .values(
+                attempts=files.c.attempts + attempts,
+                resumes=files.c.resumes + resumes,
+                bytes_transferred=files.c.bytes_transferred + added_bytes,
+                **values,
+            )
+        )
+        rows = [
+            {
+                "file_id": file_id,
+                "run_id": run_id,
+                "at": e.get("at") or utcnow(),
+                "kind": e.get("kind", "event"),
+                "detail": {k: v for k, v in e.items() if k not in ("at", "kind")},
+            }
+            for e in file_events
+        ]
+        if rows:
+            conn.execute(insert(events), rows)
+
+    # -- queries ---------------------------------------------------------------------------
+    def unfinished(
+        self, conn: Connection, archive: str, after_id: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        q = (
+            select(files.c.id, files.c.item)
+            .where(
+                files.c.archive == archive,
+                files.c.state.in_(schema.UNFINISHED),
+                files.c.id > after_id,
+            )
+            .order_by(files.c.id)
+            .limit(limit)
+        )
+        return [(fid, item) for fid, item in conn.execute(q)]
+
+    def get(self, conn: Connection, archive: str, archive_path: str) -> dict[str, Any] | None:
+        row = (
+            conn.execute(
+                select(files).where(
+                    files.c.archive == archive, files.c.archive_path == archive_path
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return dict(row) if row else None
+
+    def counts(self, conn: Connection, archive: str | None = None) -> dict[str, int]:
+        q = select(files.c.state, func.count()).group_by(files.c.state)
+        if archive:
+            q = q.where(files.c.archive == archive)
+        return {state: n for state, n in conn.execute(q)}
+
+    def events_for(self, conn: Connection, file_id: int) -> list[dict[str, Any]]:
+        q = select(events).where(events.c.file_id == file_id).order_by(events.c.id)
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+    def iter_files(self, conn: Connection, **filters: Any) -> Iterator[dict[str, Any]]:
+        q = select(files)
+        for key, value in filters.items():
+            q = q.where(getattr(files.c, key) == value)
+        for row in conn.execute(q.order_by(files.c.id)).mappings():
+            yield dict(row)
+
+    # -- runs ------------------------------------------------------------------------------
+    def start_run(self, conn: Connection, run: dict[str, Any]) -> None:
+        existing = conn.execute(select(runs.c.run_id).where(runs.c.run_id == run["run_id"])).first()
+        if existing:
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_id == run["run_id"])
+                .values(status="running", finished_at=None)
+            )
+        else:
+            conn.execute(insert(runs).values(**run, status="running"))
+
+    def end_run(self, conn: Connection, run_id: str, status: str, stats: dict[str, Any]) -> None:
+        conn.execute(
+            update(runs)
+            .where(runs.c.run_id == run_id)
+            .values(status=status, finished_at=utcnow(), stats=stats)
+        )

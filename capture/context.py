@@ -1,0 +1,114 @@
+"""Per-crawl shared state: data root, catalog, IO pool and run id, built once per crawler."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from scrapy.crawler import Crawler
+
+from capture.catalog import Catalog, CatalogWriter, catalog_url_for
+from capture.paths import DataRoot
+from capture.transfer.io import IOPool
+
+logger = logging.getLogger(__name__)
+_ATTR = "_capture_context"
+RUN_ID_FILE = "capture_run_id"
+
+
+def new_run_id(prefix: str) -> str:
+    return f"{prefix}_{datetime.now(UTC).strftime('%Y%m%d_%H%M%S')}"
+
+
+def resolve_run_id(crawler: Crawler, spider_name: str) -> str:
+    """CAPTURE_RUN_ID if set; else the id stored in JOBDIR (a resumed job keeps its run id);
+    else a new ``<spider>_<UTC time>``."""
+    run_id = crawler.settings.get("CAPTURE_RUN_ID") or ""
+    jobdir = crawler.settings.get("JOBDIR")
+    stored = Path(jobdir) / RUN_ID_FILE if jobdir else None
+    if not run_id and stored is not None and stored.exists():
+        run_id = stored.read_text().strip()
+    if not run_id:
+        run_id = new_run_id(spider_name)
+    if stored is not None:
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        stored.write_text(run_id + "\n")
+    return run_id
+
+
+@dataclass
+class CaptureContext:
+    data: DataRoot
+    catalog: Catalog
+    writer: CatalogWriter
+    io: IOPool
+    run_id: str
+    spider_name: str
+    dry_run: bool
+
+    @classmethod
+    def for_crawler(cls, crawler: Crawler) -> CaptureContext:
+        ctx: CaptureContext | None = getattr(crawler, _ATTR, None)
+        if ctx is not None:
+            return ctx
+        settings = crawler.settings
+        data = DataRoot.at(settings.get("CAPTURE_DATA_DIR") or "./data")
+        catalog = Catalog(catalog_url_for(data.root, settings.get("CAPTURE_CATALOG_URL")))
+        spider_name = (
+            crawler.spider.name if crawler.spider else (crawler.spidercls.name or "capture")
+        )
+        ctx = cls(
+            data=data,
+            catalog=catalog,
+            writer=CatalogWriter(catalog),
+            io=IOPool.for_crawler(crawler),
+            run_id=resolve_run_id(crawler, spider_name),
+            spider_name=spider_name,
+            dry_run=settings.getbool("CAPTURE_DRY_RUN"),
+        )
+        setattr(crawler, _ATTR, ctx)
+        logger.info(
+            "capture run %s, data root %s, catalog %s",
+            ctx.run_id,
+            data.root,
+            _redact_url(catalog.url),
+        )
+        return ctx
+
+    def close(self) -> None:
+        self.writer.close()
+        self.catalog.close()
+
+
+def _redact_url(url: str) -> str:
+    """Never log catalog credentials (postgresql://user:secret@host/db)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def git_commit(start: str | os.PathLike[str] | None = None) -> str | None:
+    """The capture checkout's commit, when running from a git work tree (else None)."""
+    here = Path(start or Path(__file__).resolve().parent)
+    for d in (here, *here.parents):
+        head = d / ".git" / "HEAD"
+        if head.is_file():
+            ref = head.read_text().strip()
+            if ref.startswith("ref: "):
+                ref_path = d / ".git" / ref[5:]
+                if ref_path.is_file():
+                    return ref_path.read_text().strip()
+                packed = d / ".git" / "packed-refs"
+                if packed.is_file():
+                    for line in packed.read_text().splitlines():
+                        if line.endswith(ref[5:]):
+                            return line.split()[0]
+                return None
+            return ref
+    return None

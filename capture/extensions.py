@@ -1,0 +1,64 @@
+"""Run bookkeeping: a row in the catalog's ``runs`` table per crawl, closed with its stats."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from typing import Any
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+
+from capture.__version__ import __version__
+from capture.catalog.store import utcnow
+from capture.context import CaptureContext, git_commit
+
+logger = logging.getLogger(__name__)
+
+# Settings recorded with each run (never anything that may hold a credential).
+RECORDED_SETTINGS = (
+    "CAPTURE_DATA_DIR",
+    "CAPTURE_DRY_RUN",
+    "CONCURRENT_REQUESTS",
+    "CONCURRENT_REQUESTS_PER_DOMAIN",
+    "DOWNLOAD_DELAY",
+    "JOBDIR",
+    "RETRY_TIMES",
+    "CAPTURE_STALL_TIMEOUT",
+    "CAPTURE_CHECKPOINT_BYTES",
+)
+
+
+class CaptureRunExtension:
+    def __init__(self, crawler: Crawler):
+        self.crawler = crawler
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CaptureRunExtension:
+        return cls(crawler)
+
+    async def spider_opened(self, spider: Spider) -> None:
+        ctx = CaptureContext.for_crawler(self.crawler)
+        spider.run_id = ctx.run_id  # type: ignore[attr-defined]
+        settings = {k: self.crawler.settings.get(k) for k in RECORDED_SETTINGS}
+        run = {
+            "run_id": ctx.run_id,
+            "spider": spider.name,
+            "started_at": utcnow(),
+            "capture_version": __version__,
+            "git_commit": git_commit(),
+            "hostname": socket.gethostname(),
+            "settings": json.loads(json.dumps(settings, default=str)),
+        }
+        await ctx.writer.run(ctx.catalog.start_run, run)
+
+    async def spider_closed(self, spider: Spider, reason: str) -> None:
+        ctx = CaptureContext.for_crawler(self.crawler)
+        stats: dict[str, Any] = json.loads(json.dumps(self.crawler.stats.get_stats(), default=str))
+        try:
+            await ctx.writer.run(ctx.catalog.end_run, ctx.run_id, reason, stats)
+        finally:
+            ctx.close()

@@ -1,0 +1,45 @@
+"""Host allow-lists: requests and listing entries may only go to their archive's hosts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+
+def host_allowed(url: str, allowed: Iterable[str]) -> bool:
+    """``allowed`` holds ``host``, ``host:port`` or ``.domain`` (any subdomain) entries.
+
+    Only http(s) URLs with a host are ever allowed; userinfo in a URL (``user@host``) is
+    refused because it is a classic way to smuggle another host past naive checks.
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        port = parts.port
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
+        return False
+    default_port = 443 if parts.scheme == "https" else 80
+    for entry in allowed:
+        entry = entry.lower().strip()
+        if not entry:
+            continue
+        if entry.startswith("."):
+            if host.endswith(entry) or host == entry[1:]:
+                return True
+            continue
+        if ":" in entry and not entry.startswith("["):
+            e_host, _, e_port = entry.rpartition(":")
+            if host == e_host and (port or default_port) == int(e_port):
+                return True
+        elif host == entry:
+            return True
+    return False
+
+
+def netloc_entry(url: str) -> str:
+    """The allow-list entry for a base URL: ``host`` or ``host:port`` when a port is given."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return f"{host}:{parts.port}" if parts.port else host

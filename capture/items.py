@@ -1,0 +1,72 @@
+"""The item every spider emits: one file of an archive, on its way to the data root.
+
+Spiders fill in what the listing knows (url, archive path, expected size and digest,
+archive-specific metadata); the pipelines fill in the rest. Fields are the stable interface
+read from feeds (``-O out.jsonl``); ``capture/schemas/captured_file.schema.json`` is their
+contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DOMAINS: tuple[str, ...] = (
+    "astronomy",
+    "astrophysics",
+    "spectroscopy",
+    "climate_science",
+    "astrobiology",
+    "genomics",
+    "geochemistry",
+    "planetary_interior",
+    "software_ops",
+)
+
+# Final states an item leaves the pipelines with; "discovered" only exists inside them.
+FINAL_STATUSES: tuple[str, ...] = ("stored", "quarantined", "unchanged", "planned", "failed")
+
+
+def _checksum() -> dict[str, Any]:
+    return {"algorithm": None, "expected": None, "actual": None, "source": None, "verified": None}
+
+
+def _http() -> dict[str, Any]:
+    return {"etag": None, "last_modified": None, "final_url": None}
+
+
+@dataclass(eq=False)
+class CapturedFile:
+    """One archive file. ``eq=False`` keeps identity hashing, so stages can key work by item."""
+
+    archive: str
+    domain: str
+    url: str
+    archive_path: str
+    path: str = ""
+    size: int | None = None
+    expected_size: int | None = None
+    sha256: str | None = None
+    checksum: dict[str, Any] = field(default_factory=_checksum)
+    format: str | None = None
+    quality: dict[str, Any] | None = None
+    status: str = "discovered"
+    run_id: str | None = None
+    retrieved_at: str | None = None
+    http: dict[str, Any] = field(default_factory=_http)
+    spider: str | None = None
+    content_type: str | None = None
+    attempts: int = 0
+    resumed_from: int | None = None
+    bytes_transferred: int = 0
+    error: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # Optional ranking hint: lower numbers are fetched first within a spider.
+    priority: int = 0
+
+    def expect_digest(self, algorithm: str, value: str, source: str) -> CapturedFile:
+        """Record the publisher's digest for this file (e.g. md5 from an index file)."""
+        self.checksum.update(
+            {"algorithm": algorithm.lower(), "expected": value.strip().lower(), "source": source}
+        )
+        return self

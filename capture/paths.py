@@ -1,0 +1,125 @@
+"""Safe mapping of archive paths into the data root.
+
+A listing is untrusted input: an entry such as ``../../etc/x``, ``/etc/passwd``, ``a\\..\\b``,
+``%2e%2e/x`` or full-width dots (U+FF0E, which NFKC folds to ``..``) must never make us
+write outside the data root.
+Every path goes through :func:`safe_relpath` when an item is validated and again through
+:meth:`DataRoot.resolve` right before any file is created (defence in depth).
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+MAX_SEGMENT_BYTES = 255
+MAX_PATH_BYTES = 3000
+# Top-level names inside the data root that archives may not claim for themselves.
+RESERVED_TOP = {".partial", ".capture", "quarantine", "versions", "checkpoints"}
+
+
+class UnsafePathError(ValueError):
+    """A listing entry that would escape the data root or is not a plausible file path."""
+
+
+def _segments_ok(text: str, original: str) -> None:
+    for seg in text.split("/"):
+        if seg in ("", ".", ".."):
+            raise UnsafePathError(f"unsafe path segment {seg!r} in {original!r}")
+
+
+def safe_relpath(path: str) -> str:
+    """Return ``path`` as a normalised relative POSIX path, or raise :class:`UnsafePathError`.
+
+    Leading ``./`` and duplicate slashes are tolerated (they are common in listings); traversal,
+    absolute paths, control characters, backslashes and encodings that decode to any of those
+    are refused, never "fixed".
+    """
+    if not isinstance(path, str) or not path:
+        raise UnsafePathError(f"empty or non-string path: {path!r}")
+    original = path
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        raise UnsafePathError(f"control character in path {original!r}")
+    if "\\" in path:
+        raise UnsafePathError(f"backslash in path {original!r}")
+    if path.startswith(("/", "~")) or (len(path) > 1 and path[1] == ":"):
+        raise UnsafePathError(f"absolute path {original!r}")
+    # Odd encodings: whatever a later decoder could turn the text into must also be safe.
+    for variant in {unquote(path), unquote(unquote(path)), unicodedata.normalize("NFKC", path)}:
+        if variant == path:
+            continue
+        if "\\" in variant or variant.startswith(("/", "~")) or "\x00" in variant:
+            raise UnsafePathError(f"path {original!r} decodes to an unsafe form {variant!r}")
+        parts = variant.split("/")
+        if any(p in (".", "..") for p in parts):
+            raise UnsafePathError(f"path {original!r} decodes to a traversal {variant!r}")
+    path = unicodedata.normalize("NFC", path)
+    while path.startswith("./"):
+        path = path[2:]
+    while "//" in path:
+        path = path.replace("//", "/")
+    path = path.rstrip("/")
+    _segments_ok(path, original)
+    for seg in path.split("/"):
+        if len(seg.encode("utf-8")) > MAX_SEGMENT_BYTES:
+            raise UnsafePathError(f"path segment too long in {original!r}")
+    if len(path.encode("utf-8")) > MAX_PATH_BYTES:
+        raise UnsafePathError(f"path too long: {original[:80]!r}...")
+    return path
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """The data root and the places inside it (published tree, partial files, quarantine)."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | os.PathLike[str]) -> DataRoot:
+        path = Path(root).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path.resolve())
+
+    def relpath_for(self, domain: str, archive: str, archive_path: str) -> str:
+        """Relative location of an archive file: ``<domain>/<archive>/<archive path>``."""
+        rel = f"{safe_relpath(domain)}/{safe_relpath(archive)}/{safe_relpath(archive_path)}"
+        if rel.split("/", 1)[0] in RESERVED_TOP:
+            raise UnsafePathError(f"reserved top-level name in {rel!r}")
+        return rel
+
+    def resolve(self, rel: str, *, area: str | None = None, suffix: str = "") -> Path:
+        """Absolute path of ``rel`` (optionally inside an area such as ``.partial``).
+
+        Checks containment after resolving symlinks of existing parents, so a symlink planted
+        inside the tree cannot redirect a write outside it.
+        """
+        rel = safe_relpath(rel)
+        base = self.root / area if area else self.root
+        target = base.joinpath(*rel.split("/"))
+        if suffix:
+            target = target.with_name(target.name + suffix)
+        parent = target.parent
+        probe = parent
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        real = Path(os.path.realpath(probe))
+        if real != self.root and self.root not in real.parents:
+            raise UnsafePathError(f"{rel!r} resolves outside the data root")
+        return target
+
+    def final(self, rel: str) -> Path:
+        return self.resolve(rel)
+
+    def partial(self, rel: str) -> Path:
+        return self.resolve(rel, area=".partial", suffix=".part")
+
+    def quarantine(self, rel: str) -> Path:
+        return self.resolve(rel, area="quarantine")
+
+    @property
+    def internal(self) -> Path:
+        """Private working area (listings, run state) that is not part of the dataset."""
+        return self.root / ".capture"

@@ -1,0 +1,117 @@
+"""Scrapy settings for capture.
+
+Every project setting (``CAPTURE_*``) is documented next to its default. All of them can be
+overridden per spider (``custom_settings``), per run (``-s KEY=VALUE``, ``capture run`` config)
+and under scrapyd (``setting=KEY=VALUE``), in Scrapy's usual priority order.
+"""
+
+import os
+
+from capture.__version__ import __version__
+
+BOT_NAME = "capture"
+SPIDER_MODULES = ["spiders"]
+NEWSPIDER_MODULE = "spiders"
+
+# Identify ourselves honestly to the archives.
+CAPTURE_CONTACT = os.environ.get("CAPTURE_CONTACT", "")
+USER_AGENT = f"capture/{__version__} (scientific data capture; Scrapy)"
+
+# Archives are data services, not web pages: politeness is set per archive in each spider's
+# custom_settings (concurrency, delays, rate limits) instead of robots.txt.
+ROBOTSTXT_OBEY = False
+TELNETCONSOLE_ENABLED = False  # never open an unauthenticated control port
+REMOTE_CONTROL_ENABLED = False  # same for the HTTP remote control (on by default in 2.19)
+COOKIES_ENABLED = False
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = os.environ.get("CAPTURE_LOG_LEVEL", "INFO")
+
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0
+# For streamed file transfers DOWNLOAD_TIMEOUT bounds the time to response headers only; the
+# body is bounded by CAPTURE_STALL_TIMEOUT (no progress), never by total duration.
+DOWNLOAD_TIMEOUT = 180
+# Applies to in-memory (listing/API) responses only. Streamed files have no size cap.
+DOWNLOAD_MAXSIZE = 1024 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 256 * 1024 * 1024
+
+DOWNLOAD_HANDLERS = {
+    "http": "capture.transfer.handler.StreamingDownloadHandler",
+    "https": "capture.transfer.handler.StreamingDownloadHandler",
+}
+
+DOWNLOADER_MIDDLEWARES = {
+    # Refuse requests that leave the archive's hosts (runs before everything else).
+    "middlewares.guard.ArchiveHostGuardMiddleware": 40,
+    # Replace Scrapy's RetryMiddleware: exponential backoff with jitter, Retry-After,
+    # resumable transfers do not burn retries while they make progress.
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "middlewares.retry.BackoffRetryMiddleware": 550,
+    # Credentials from the environment, only for the archive's own hosts.
+    "middlewares.credentials.ArchiveCredentialsMiddleware": 585,
+}
+
+ITEM_PIPELINES = {
+    "pipelines.validate.SchemaValidationPipeline": 100,
+    "pipelines.register.RegisterPipeline": 200,
+    "pipelines.download.DownloadPipeline": 300,
+    "pipelines.checksum.ChecksumPipeline": 400,
+    "pipelines.store.StorePipeline": 600,
+    "pipelines.metadata.MetadataPipeline": 700,
+}
+
+EXTENSIONS = {
+    "capture.extensions.CaptureRunExtension": 100,
+}
+
+RETRY_ENABLED = True
+RETRY_TIMES = 5
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+
+# --- capture: where data goes -------------------------------------------------------------
+# Data root: every captured file lands under <root>/<domain>/<archive>/<archive path>.
+CAPTURE_DATA_DIR = os.environ.get("CAPTURE_DATA_DIR", "./data")
+# Catalog database URL; default is an SQLite file in the data root (WAL mode).
+CAPTURE_CATALOG_URL = os.environ.get("CAPTURE_CATALOG_URL", "")
+# Run identifier. Empty: reuse the one stored in JOBDIR, else generate <spider>_<UTC time>.
+CAPTURE_RUN_ID = ""
+# Discovery only: report every file as `planned` with its expected size; download nothing.
+CAPTURE_DRY_RUN = False
+
+# --- capture: transfer engine -------------------------------------------------------------
+# Abort a transfer when no byte arrives for this many seconds (it is then retried/resumed).
+CAPTURE_STALL_TIMEOUT = 120.0
+# Bytes gathered in memory before they are handed to a writer thread (hash + write).
+CAPTURE_WRITE_BUFFER = 4 * 1024 * 1024
+# Every this many bytes a partial file is fsync'ed and its offset recorded as durable; a hard
+# kill re-downloads at most this much of a file.
+CAPTURE_CHECKPOINT_BYTES = 64 * 1024 * 1024
+# Threads for disk writes, hashing, fsync and renames (never on the reactor thread).
+CAPTURE_IO_THREADS = 8
+# Maximum body kept in memory for a non-2xx answer to a file request (error pages).
+CAPTURE_ERROR_BODY_MAX = 1024 * 1024
+
+# --- capture: retries ---------------------------------------------------------------------
+# Delay before retry n is min(MAX, BASE * 2**(n-1)) scaled by a random jitter factor in
+# [1 - JITTER, 1 + JITTER]; a server's Retry-After (capped at RETRY_AFTER_MAX) wins if larger.
+CAPTURE_RETRY_BACKOFF_BASE = 1.0
+CAPTURE_RETRY_BACKOFF_MAX = 300.0
+CAPTURE_RETRY_JITTER = 0.5
+CAPTURE_RETRY_AFTER_MAX = 3600.0
+# Retries of a transfer that made progress do not count against RETRY_TIMES, up to this many.
+CAPTURE_RETRY_PROGRESS_TIMES = 100
+# Multiplies every backoff sleep; tests set it near 0 so they never sleep for real while the
+# nominal delays are still computed, logged and recorded.
+CAPTURE_BACKOFF_TIME_SCALE = 1.0
+
+# --- capture: verification ----------------------------------------------------------------
+# On size/digest mismatch, re-transfer the whole file this many times, then quarantine.
+CAPTURE_RETRANSFER_ON_MISMATCH = 1
+
+# --- capture: politeness and safety -------------------------------------------------------
+# Extra hosts requests may go to, beyond each archive's own (e.g. a CDN the archive redirects
+# to). Anything else is refused.
+CAPTURE_EXTRA_ALLOWED_HOSTS: list[str] = []
+# Items re-driven from the catalog at start are fed at most this many at a time.
+CAPTURE_MAX_ITEMS_IN_FLIGHT = 256

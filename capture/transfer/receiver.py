@@ -1,0 +1,184 @@
+"""The reactor side of a streamed body: buffer, hand off to a writer thread, apply back-pressure.
+
+``dataReceived`` only appends to a list. Once ``CAPTURE_WRITE_BUFFER`` bytes are gathered they
+go to the IO pool (hash + ``writev``) while the next buffer fills; if the disk falls behind,
+the socket is paused (``pauseProducing``), so memory per transfer stays around two buffers
+whatever the file size. A periodic check aborts a transfer that stalls (no byte for the stall
+timeout while not paused by us) or whose crawl is shutting down.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet import task
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+
+from capture.transfer.errors import TransferAborted, TransferStalled
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from capture.transfer.io import IOPool
+    from capture.transfer.sink import FileSink
+
+
+class BodyReceiver(Protocol):
+    def __init__(
+        self,
+        *,
+        sink: FileSink,
+        pool: IOPool,
+        flush_bytes: int,
+        stall_timeout: float,
+        crawler: Crawler,
+    ):
+        self.sink = sink
+        self.pool = pool
+        self.flush_bytes = max(64 * 1024, flush_bytes)
+        self.stall_timeout = stall_timeout
+        self.crawler = crawler
+        self.finished: Deferred[BodyReceiver] = Deferred()
+        self.received = 0
+        self.abort_reason: Exception | None = None
+        self.lost_reason: Failure | None = None
+        self.write_error: Failure | None = None
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._inflight = False
+        self._paused = False
+        self._ended = False
+        self._last_data = monotonic()
+        self._checker: task.LoopingCall | None = None
+
+    # -- Protocol --------------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        self._checker = task.LoopingCall(self._check)
+        interval = max(0.05, min(5.0, self.stall_timeout / 4))
+        self._checker.start(interval, now=False)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.abort_reason is not None or self.write_error is not None:
+            return
+        self._chunks.append(data)
+        self._buffered += len(data)
+        self.received += len(data)
+        self._last_data = monotonic()
+        if self._buffered >= self.flush_bytes:
+            if not self._inflight:
+                self._flush()
+            elif not self._paused:
+                self._paused = True
+                self.transport.pauseProducing()
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._stop_checker()
+        self.lost_reason = reason
+        if not self._inflight:
+            self._drain_or_end()
+
+    # -- writer hand-off -------------------------------------------------------------------
+    def _flush(self) -> None:
+        chunks, self._chunks, self._buffered = self._chunks, [], 0
+        self._inflight = True
+        d = self.pool.defer(self.sink.write, chunks)
+        d.addCallbacks(self._written, self._write_failed)
+
+    def _written(self, _: Any) -> None:
+        self._inflight = False
+        if self.lost_reason is not None:
+            self._drain_or_end()
+            return
+        if self._buffered >= self.flush_bytes:
+            self._flush()
+        if self._paused and not (self._inflight and self._buffered >= self.flush_bytes):
+            self._paused = False
+            self._last_data = monotonic()
+            self.transport.resumeProducing()
+
+    def _write_failed(self, failure: Failure) -> None:
+        self._inflight = False
+        self.write_error = failure
+        self._chunks, self._buffered = [], 0
+        if self.lost_reason is not None:
+            self._end()
+        else:
+            self._abort_transport()
+
+    def _drain_or_end(self) -> None:
+        if self._chunks and self.write_error is None:
+            self._flush()
+        else:
+            self._end()
+
+    def _end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self.finished.callback(self)
+
+    # -- aborts ----------------------------------------------------------------------------
+    def abort(self, reason: Exception) -> None:
+        if self.abort_reason is None:
+            self.abort_reason = reason
+            self._abort_transport()
+
+    def _abort_transport(self) -> None:
+        if self.transport is not None and self.lost_reason is None:
+            self.transport.stopProducing()
+
+    def _check(self) -> None:
+        if self.lost_reason is not None:
+            return
+        if not self.crawler.crawling:
+            self.abort(TransferAborted("crawl is shutting down; partial file kept for resume"))
+        elif not self._paused and monotonic() - self._last_data > self.stall_timeout:
+            self.abort(
+                TransferStalled(
+                    f"no data for {self.stall_timeout:g}s after {self.received} bytes",
+                    progress=self.received,
+                )
+            )
+
+    def _stop_checker(self) -> None:
+        if self._checker is not None and self._checker.running:
+            self._checker.stop()
+
+
+class BoundedBodyReader(Protocol):
+    """Reads a small body (an error page) into memory, up to ``limit`` bytes, then hangs up."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.buf: list[bytes] = []
+        self.size = 0
+        self.finished: Deferred[bytes] = Deferred()
+        self._done = False
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._done:
+            return
+        room = self.limit - self.size
+        if room > 0:
+            self.buf.append(data[:room])
+            self.size += min(room, len(data))
+        if self.size >= self.limit:
+            self._finish()
+            self.transport.stopProducing()
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self._done:
+            self._done = True
+            self.finished.callback(b"".join(self.buf))
+
+
+class Discard(Protocol):
+    """Hang up on a body we do not want (e.g. a 206 that starts at the wrong offset)."""
+
+    def connectionMade(self) -> None:
+        self.transport.stopProducing()

@@ -1,0 +1,57 @@
+"""What a streamed request asks for (:class:`StreamSpec`) and what it produced
+(:class:`TransferResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class StreamSpec:
+    """Carried in ``request.meta["capture_stream"]`` as a plain dict (so requests stay picklable).
+
+    ``part`` is the absolute path of the ``.part`` file. ``algorithms`` lists the digests to
+    compute in-stream besides sha256 (e.g. the publisher's md5). ``fresh`` discards any partial
+    data first (used for the whole-file re-transfer after a digest mismatch). ``conditional``
+    holds validators of a stored copy for If-None-Match / If-Modified-Since.
+    """
+
+    part: str
+    algorithms: list[str] = field(default_factory=list)
+    fresh: bool = False
+    expected_size: int | None = None
+    conditional: dict[str, str] | None = None
+
+    def to_meta(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_meta(cls, value: dict[str, Any] | StreamSpec) -> StreamSpec:
+        if isinstance(value, StreamSpec):
+            return value
+        return cls(**value)
+
+
+@dataclass
+class TransferResult:
+    """The outcome of one streamed transfer (possibly after resumes and retries)."""
+
+    part: str
+    size: int
+    digests: dict[str, str]
+    status: int
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    content_encoding: str | None = None
+    content_length: int | None = None
+    final_url: str | None = None
+    resumed_from: int = 0
+    bytes_transferred: int = 0
+    not_modified: bool = False
+    # False when the server gave no length (close-delimited body): completeness unproven.
+    length_verified: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

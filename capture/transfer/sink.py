@@ -1,0 +1,143 @@
+"""The disk side of a transfer: writes, hashes and checkpoints a ``.part`` file.
+
+Every method here blocks and runs in an IO thread, never on the reactor thread. Calls for one
+file are strictly sequential (the receiver keeps at most one write in flight), so no locking
+is needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from capture.transfer.errors import LocalStorageError
+from capture.transfer.hashing import MultiHasher
+from capture.transfer.sidecar import PartialState
+
+IOV_MAX = 1024
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileSink:
+    def __init__(self, part: str, algorithms: list[str], checkpoint_bytes: int):
+        self.part = Path(part)
+        self.hasher = MultiHasher(algorithms)
+        self.checkpoint_bytes = max(1, checkpoint_bytes)
+        self.state: PartialState | None = None
+        self.fd: int | None = None
+        self.size = 0
+        self._last_checkpoint = 0
+
+    # -- preparation -----------------------------------------------------------------------
+    def prepare(self, fresh: bool) -> tuple[int, PartialState | None]:
+        """Open the part file and return ``(offset, state)`` to resume from.
+
+        The offset is the sidecar's *durable* offset, never the file's apparent size: bytes past
+        the last fsync may be garbage after a power loss. The prefix is re-hashed so digests
+        still cover the whole file.
+        """
+        try:
+            self.part.parent.mkdir(parents=True, exist_ok=True)
+            state = None if fresh else PartialState.load(self.part)
+            self.fd = os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
+            on_disk = os.fstat(self.fd).st_size
+            offset = 0
+            if state is not None and state.resumable():
+                offset = min(state.durable_offset, on_disk)
+            if offset == 0:
+                state = None
+                PartialState.remove(self.part)
+            os.ftruncate(self.fd, offset)
+            self.hasher.reset()
+            if offset:
+                self.hasher.update_from_file(self.fd, offset)
+            os.lseek(self.fd, offset, os.SEEK_SET)
+        except OSError as exc:
+            self.close()
+            raise LocalStorageError(f"cannot prepare {self.part}: {exc}") from exc
+        self.state = state
+        self.size = self._last_checkpoint = offset
+        return offset, state
+
+    def bind(self, state: PartialState) -> None:
+        """Attach the server object's validators (from the first full response)."""
+        self.state = state
+
+    def restart(self) -> None:
+        """Throw away what we have (server ignored Range, or the object changed)."""
+        assert self.fd is not None
+        os.ftruncate(self.fd, 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        self.hasher.reset()
+        self.size = self._last_checkpoint = 0
+        self.state = None
+        PartialState.remove(self.part)
+
+    # -- streaming -------------------------------------------------------------------------
+    def write(self, chunks: list[bytes]) -> None:
+        assert self.fd is not None
+        try:
+            for chunk in chunks:
+                self.hasher.update(chunk)
+            for i in range(0, len(chunks), IOV_MAX):
+                batch = chunks[i : i + IOV_MAX]
+                total = sum(len(c) for c in batch)
+                written = os.writev(self.fd, batch)
+                if written != total:  # short write: finish it the slow way
+                    data = b"".join(batch)[written:]
+                    while data:
+                        n = os.write(self.fd, data)
+                        data = data[n:]
+                self.size += total
+            if (
+                self.state is not None
+                and self.size - self._last_checkpoint >= self.checkpoint_bytes
+            ):
+                self.checkpoint()
+        except OSError as exc:
+            raise LocalStorageError(f"cannot write {self.part}: {exc}") from exc
+
+    def checkpoint(self) -> None:
+        """Make everything written so far durable and record it as the resume point."""
+        if self.fd is None or self.state is None:
+            return
+        os.fdatasync(self.fd)
+        self.state.durable_offset = self.size
+        self.state.save(self.part)
+        self._last_checkpoint = self.size
+
+    # -- ending ----------------------------------------------------------------------------
+    def suspend(self) -> None:
+        """The transfer was interrupted: keep every byte received for the retry's resume."""
+        try:
+            if self.fd is not None and self.state is not None and self.size > 0:
+                self.checkpoint()
+        except OSError:
+            pass
+        finally:
+            self.close()
+
+    def finish(self) -> dict[str, str]:
+        """fsync and close the complete part file; return its digests."""
+        assert self.fd is not None
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            raise LocalStorageError(f"cannot fsync {self.part}: {exc}") from exc
+        finally:
+            self.close()
+        return self.hasher.hexdigests()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            finally:
+                self.fd = None

@@ -1,0 +1,34 @@
+"""Scratch state an item carries between pipeline stages (never exported to feeds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from capture.items import CapturedFile
+from capture.transfer.result import TransferResult
+
+_ATTR = "_capture_work"
+
+
+@dataclass
+class Work:
+    file_id: int | None = None
+    decision: str | None = None
+    previous: dict[str, Any] | None = None
+    transfer: TransferResult | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    conditional: dict[str, str] | None = None
+    retransfers: int = 0
+    problems: list[str] = field(default_factory=list)
+    quarantine_path: str | None = None
+    # Set when the file (or its quarantine copy) has been moved out of the partial area.
+    published: bool = False
+
+
+def work_of(item: CapturedFile) -> Work:
+    work = item.__dict__.get(_ATTR)
+    if work is None:
+        work = Work()
+        item.__dict__[_ATTR] = work
+    return work

@@ -1,0 +1,1 @@
+"""Downloader middlewares: host guard, retry with backoff, credentials."""

@@ -1,0 +1,82 @@
+"""Stage 3: stream the file into its ``.part`` file (see :mod:`capture.transfer`).
+
+In a dry run nothing is fetched: the item is reported ``planned`` with its expected size.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from scrapy import Spider
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from capture.fetch import Fetcher, FetchOutcome
+from capture.items import CapturedFile
+from capture.work import work_of
+from pipelines.base import CaptureStage
+from pipelines.register import fill_from_previous
+
+
+class DownloadPipeline(CaptureStage):
+    def __init__(self, crawler: Crawler):
+        super().__init__(crawler)
+        self._fetcher: Fetcher | None = None
+
+    @property
+    def fetcher(self) -> Fetcher:
+        if self._fetcher is None:
+            self._fetcher = Fetcher(self.crawler, self.ctx)
+        return self._fetcher
+
+    async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if not isinstance(item, CapturedFile) or item.status != "discovered":
+            return item
+        if self.ctx.dry_run:
+            item.status = "planned"
+            return item
+        outcome = await self.fetcher.fetch(item)
+        return apply_outcome(self, item, outcome)
+
+
+def apply_outcome(stage: CaptureStage, item: CapturedFile, outcome: FetchOutcome) -> CapturedFile:
+    """Copy a fetch outcome into the item (shared with the checksum stage's re-transfer)."""
+    work = work_of(item)
+    item.attempts = sum(1 for e in work.events if e.get("kind") == "attempt")
+    if outcome.aborted:
+        stage.inc("interrupted_by_shutdown")
+        raise DropItem(
+            f"{item.archive}:{item.archive_path} interrupted by shutdown; "
+            "the partial file is kept and the file resumes on the next run",
+            log_level="INFO",
+        )
+    if outcome.error is not None or outcome.transfer is None:
+        item.status = "failed"
+        item.error = outcome.error
+        stage.inc("download/failed")
+        stage.logger.warning("Failed to capture %s: %s", item.url, outcome.error)
+        return item
+    transfer = outcome.transfer
+    if transfer.not_modified:
+        fill_from_previous(item, work.previous or {})
+        item.status = "unchanged"
+        stage.inc("download/not_modified")
+        return item
+    work.transfer = transfer
+    item.size = transfer.size
+    item.sha256 = transfer.digests["sha256"]
+    item.content_type = transfer.content_type
+    item.resumed_from = transfer.resumed_from or None
+    item.bytes_transferred += transfer.bytes_transferred
+    item.retrieved_at = datetime.now(UTC).isoformat(timespec="seconds")
+    item.http = {
+        "etag": transfer.etag,
+        "last_modified": transfer.last_modified,
+        "final_url": transfer.final_url,
+    }
+    algorithm = item.checksum.get("algorithm")
+    if algorithm:
+        item.checksum["actual"] = transfer.digests.get(algorithm)
+    stage.inc("download/completed")
+    return item

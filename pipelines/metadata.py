@@ -1,0 +1,68 @@
+"""Stage 7: record the file's final state, provenance and transfer events in the catalog.
+
+Runs last, so a row only says ``stored`` once the file is published; the item then goes on to
+the feeds (``-O out.jsonl``, ``FEEDS``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from itemadapter import ItemAdapter
+from scrapy import Spider
+
+from capture.items import FINAL_STATUSES, CapturedFile
+from capture.validation import item_errors
+from capture.work import work_of
+from pipelines.base import CaptureStage
+
+
+class MetadataPipeline(CaptureStage):
+    async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if not isinstance(item, CapturedFile):
+            return item
+        work = work_of(item)
+        if item.status not in FINAL_STATUSES:
+            # A stage left the item undecided: that is a bug, never a silent success.
+            item.status = "failed"
+            item.error = item.error or "internal error: no stage settled this file"
+        data = ItemAdapter(item).asdict()
+        values: dict[str, Any] = {
+            "state": item.status,
+            "last_run": item.run_id,
+            "item": data,
+            "error": item.error,
+        }
+        if item.status != "unchanged":
+            values.update(
+                size=item.size,
+                sha256=item.sha256,
+                digest_actual=item.checksum.get("actual"),
+                verified=item.checksum.get("verified"),
+                format=item.format,
+                content_type=item.content_type,
+                etag=item.http.get("etag"),
+                last_modified=item.http.get("last_modified"),
+                final_url=item.http.get("final_url"),
+                retrieved_at=item.retrieved_at,
+                quality=item.quality,
+                file_metadata=item.metadata or None,
+            )
+        if work.quarantine_path:
+            values["error"] = f"{item.error} [quarantined at {work.quarantine_path}]"
+        if work.file_id is not None:
+            ctx = self.ctx
+            await ctx.writer.run(
+                ctx.catalog.finish,
+                work.file_id,
+                values,
+                list(work.events),
+                ctx.run_id,
+                item.bytes_transferred,
+            )
+        self.inc(f"status/{item.status}")
+        errors = item_errors(data)
+        if errors:
+            self.inc("invalid_final_item")
+            self.logger.error("Item for %s violates the schema: %s", item.url, "; ".join(errors))
+        return item

@@ -1,0 +1,122 @@
+"""Stage 2: make the file durable in the catalog before a single byte is fetched.
+
+A new file gets a ``discovered`` row (this is what survives a SIGKILL: on restart the spider
+re-drives every unfinished row). A known file is compared with what the listing says now:
+unchanged files are not downloaded again, changed ones are, files with only HTTP validators
+are fetched conditionally (If-None-Match / If-Modified-Since).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from itemadapter import ItemAdapter
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from capture.__version__ import __version__
+from capture.items import CapturedFile
+from capture.work import work_of
+from pipelines.base import CaptureStage
+
+
+def catalog_record(item: CapturedFile, run_id: str) -> dict[str, Any]:
+    """The columns a listing entry contributes to its catalog row."""
+    data = ItemAdapter(item).asdict()
+    return {
+        "archive": item.archive,
+        "archive_path": item.archive_path,
+        "domain": item.domain,
+        "url": item.url,
+        "path": item.path,
+        "expected_size": item.expected_size,
+        "digest_algorithm": item.checksum.get("algorithm"),
+        "digest_expected": item.checksum.get("expected"),
+        "digest_source": item.checksum.get("source"),
+        "format": item.format,
+        "spider": item.spider,
+        "capture_version": __version__,
+        "last_run": run_id,
+        "file_metadata": item.metadata or None,
+        "item": data,
+    }
+
+
+class RegisterPipeline(CaptureStage):
+    def __init__(self, crawler: Crawler):
+        super().__init__(crawler)
+        self._inflight: set[tuple[str, str]] = set()
+        for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(self._left, signal=sig)
+
+    def _left(self, item: Any, **_: Any) -> None:
+        if isinstance(item, CapturedFile) and work_of(item).file_id is not None:
+            self._inflight.discard((item.archive, item.archive_path))
+
+    def _exists(self, rel: str, size: int | None) -> bool:
+        try:
+            st = os.stat(self.ctx.data.final(rel))
+        except (OSError, ValueError):
+            return False
+        return size is None or st.st_size == size
+
+    async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if not isinstance(item, CapturedFile):
+            return item
+        key = (item.archive, item.archive_path)
+        if key in self._inflight:
+            self.inc("dropped/duplicate_in_flight")
+            raise DropItem(
+                f"{item.archive}:{item.archive_path} is already being captured", log_level="DEBUG"
+            )
+        self._inflight.add(key)
+        ctx = self.ctx
+        try:
+            (reg,) = await ctx.writer.run(
+                ctx.catalog.register, [catalog_record(item, ctx.run_id)], self._exists
+            )
+        except BaseException:
+            self._inflight.discard(key)
+            raise
+        work = work_of(item)
+        work.file_id, work.decision, work.previous = reg.file_id, reg.decision, reg.previous
+        prev = reg.previous or {}
+        self.inc(f"register/{reg.decision}")
+        if reg.decision == "duplicate":
+            self.inc("dropped/duplicate_in_run")
+            raise DropItem(
+                f"{item.archive}:{item.archive_path} already settled in this run", log_level="DEBUG"
+            )
+        if reg.decision == "unchanged":
+            fill_from_previous(item, prev)
+            item.status = "unchanged"
+        elif reg.decision == "conditional":
+            work.conditional = {
+                k: v
+                for k, v in (
+                    ("etag", prev.get("etag")),
+                    ("last_modified", prev.get("last_modified")),
+                )
+                if v
+            }
+        return item
+
+
+def fill_from_previous(item: CapturedFile, prev: dict[str, Any]) -> None:
+    """Describe an unchanged file by the stored copy the catalog already holds."""
+    item.size = prev.get("size")
+    item.sha256 = prev.get("sha256")
+    item.path = prev.get("path") or item.path
+    item.format = item.format or prev.get("format")
+    item.content_type = prev.get("content_type")
+    item.retrieved_at = prev.get("retrieved_at")
+    item.http = {
+        "etag": prev.get("etag"),
+        "last_modified": prev.get("last_modified"),
+        "final_url": prev.get("final_url"),
+    }
+    item.checksum.update({"actual": prev.get("digest_actual"), "verified": prev.get("verified")})
+    if prev.get("quality"):
+        item.quality = prev["quality"]

@@ -1,0 +1,61 @@
+"""Stage 6: publish verified files atomically; move failed ones to quarantine with the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy import Spider
+from scrapy.crawler import Crawler
+
+from capture.items import CapturedFile
+from capture.storage import LocalStore
+from capture.work import work_of
+from pipelines.base import CaptureStage
+from pipelines.register import fill_from_previous
+
+
+class StorePipeline(CaptureStage):
+    def __init__(self, crawler: Crawler):
+        super().__init__(crawler)
+        self._store: LocalStore | None = None
+
+    @property
+    def store(self) -> LocalStore:
+        if self._store is None:
+            self._store = LocalStore(self.ctx.data)
+        return self._store
+
+    async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if not isinstance(item, CapturedFile):
+            return item
+        work = work_of(item)
+        transfer = work.transfer
+        if transfer is None or work.published:
+            return item
+        io = self.ctx.io
+        if item.status == "quarantined":
+            reason = {
+                "archive": item.archive,
+                "archive_path": item.archive_path,
+                "url": item.url,
+                "run_id": item.run_id,
+                "reasons": work.problems or [item.error],
+                "sha256": item.sha256,
+                "size": item.size,
+                "checksum": item.checksum,
+                "quality": item.quality,
+            }
+            target = await io.run(self.store.quarantine, transfer.part, item.path, reason)
+            work.quarantine_path = str(target.relative_to(self.ctx.data.root))
+        elif item.status == "discovered":
+            prev = work.previous or {}
+            same = prev.get("sha256") and prev["sha256"] == item.sha256
+            if same and await io.run(self.store.exists, prev.get("path") or item.path):
+                await io.run(self.store.discard, transfer.part)
+                fill_from_previous(item, prev)
+                item.status = "unchanged"
+            else:
+                await io.run(self.store.publish, transfer.part, item.path)
+                item.status = "stored"
+        work.published = True
+        return item

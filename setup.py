@@ -1,0 +1,66 @@
+"""Packaging for capture.
+
+The ``scrapy`` entry point lets ``scrapyd-deploy`` eggs find the project settings;
+the ``capture`` console script is the operator's command line.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+about: dict[str, str] = {}
+exec((HERE / "capture" / "__version__.py").read_text(), about)
+
+setup(
+    name="capture",
+    version=about["__version__"],
+    description="Terabyte-scale, verified, resumable capture of scientific archives on Scrapy",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(
+        include=[
+            "capture",
+            "capture.*",
+            "spiders",
+            "spiders.*",
+            "pipelines",
+            "pipelines.*",
+            "middlewares",
+            "middlewares.*",
+            "feeds",
+            "feeds.*",
+        ]
+    ),
+    package_data={"capture": ["schemas/*.json", "templates/*"]},
+    include_package_data=True,
+    install_requires=[
+        "scrapy>=2.19,<2.20",
+        "twisted>=24.11",
+        "itemadapter>=0.9",
+        "scrapy-playwright>=0.0.46",
+        "boto3>=1.34",
+        "astropy>=6.0",
+        "h5py>=3.10",
+        "jsonschema>=4.20",
+        "sqlalchemy>=2.0,<2.2",
+        "rich>=13",
+        "netCDF4>=1.6",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "psutil>=5.9",
+            "hypothesis>=6.100",
+            "moto[server]>=5.0",
+            "ruff>=0.6",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["capture = capture.cli.main:main"],
+        "scrapy": ["settings = capture.settings"],
+    },
+)

@@ -1,0 +1,1 @@
+"""One spider per archive; shared behaviour lives in :mod:`spiders.base`."""

@@ -1,0 +1,151 @@
+"""Run real ``scrapy crawl`` processes against emulators and read back what they produced."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Tests never sleep for real in backoff; nominal delays are still computed and recorded.
+TEST_SETTINGS = {
+    "CAPTURE_BACKOFF_TIME_SCALE": "0",
+    "LOG_LEVEL": "INFO",
+    "CAPTURE_STALL_TIMEOUT": "5",
+}
+
+
+@dataclass
+class CrawlResult:
+    returncode: int
+    items: list[dict[str, Any]]
+    log: str
+    data_dir: Path
+
+    def by_path(self) -> dict[str, dict[str, Any]]:
+        return {i["archive_path"]: i for i in self.items}
+
+    def statuses(self) -> dict[str, str]:
+        return {i["archive_path"]: i["status"] for i in self.items}
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return last_run_stats(self.data_dir)
+
+
+def crawl_command(
+    spider: str,
+    data_dir: Path,
+    out: Path,
+    args: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    log_file: Path | None = None,
+) -> list[str]:
+    cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-O", f"{out}:jsonlines"]
+    for k, v in {**TEST_SETTINGS, "CAPTURE_DATA_DIR": str(data_dir), **(settings or {})}.items():
+        cmd += ["-s", f"{k}={v}"]
+    if log_file is not None:
+        cmd += ["-s", f"LOG_FILE={log_file}"]
+    for k, v in (args or {}).items():
+        cmd += ["-a", f"{k}={v}"]
+    return cmd
+
+
+def run_crawl(
+    spider: str,
+    data_dir: Path,
+    *,
+    args: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    timeout: float = 180,
+    env: dict[str, str] | None = None,
+    tag: str = "",
+) -> CrawlResult:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stamp = f"{tag or 'crawl'}-{time.monotonic_ns()}"
+    out = data_dir.parent / f"{stamp}.jsonl"
+    log_file = data_dir.parent / f"{stamp}.log"
+    cmd = crawl_command(spider, data_dir, out, args, settings, log_file)
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        capture_output=True,
+        text=True,
+    )
+    log = log_file.read_text() if log_file.exists() else ""
+    log += proc.stdout + proc.stderr
+    items = read_jsonl(out)
+    return CrawlResult(proc.returncode, items, log, data_dir)
+
+
+def start_crawl(
+    spider: str,
+    data_dir: Path,
+    *,
+    args: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    tag: str = "bg",
+    env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stamp = f"{tag}-{time.monotonic_ns()}"
+    out = data_dir.parent / f"{stamp}.jsonl"
+    log_file = data_dir.parent / f"{stamp}.log"
+    cmd = crawl_command(spider, data_dir, out, args, settings, log_file)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return proc, out, log_file
+
+
+def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    proc.wait(timeout=60)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def catalog_rows(
+    data_dir: Path, sql: str = "select * from files", *params: Any
+) -> list[dict[str, Any]]:
+    con = sqlite3.connect(data_dir / "catalog.sqlite")
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute(sql, params)]
+    finally:
+        con.close()
+
+
+def last_run_stats(data_dir: Path) -> dict[str, Any]:
+    rows = catalog_rows(
+        data_dir, "select stats from runs order by started_at desc, rowid desc limit 1"
+    )
+    return json.loads(rows[0]["stats"]) if rows and rows[0]["stats"] else {}
+
+
+def wait_for(predicate: Any, timeout: float = 60, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
