@@ -1,43 +1,46 @@
 """Credentials come from the environment and never reach a log line or the catalog.
 
-Every secret read through :func:`secret_from_env` is registered with a logging filter that
-masks it wherever it would appear (message or arguments), as a last line of defence.
+Every secret read through :func:`secret_from_env` is masked in every log record of the
+process, whichever handler formats it: the log record factory is wrapped so that
+``getMessage()`` replaces the secret, which covers handlers installed before or after.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 _SECRETS: set[str] = set()
 MASK = "***"
+_installed = False
 
 
-class SecretRedactor(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not _SECRETS:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:
-            return True
-        if any(s in message for s in _SECRETS):
-            for s in _SECRETS:
-                message = message.replace(s, MASK)
-            record.msg, record.args = message, None
-        return True
-
-
-_FILTER = SecretRedactor()
+def redact(text: str) -> str:
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
 
 
 def _install() -> None:
-    root = logging.getLogger()
-    for handler in root.handlers:
-        if _FILTER not in handler.filters:
-            handler.addFilter(_FILTER)
-    if _FILTER not in root.filters:
-        root.addFilter(_FILTER)
+    global _installed
+    if _installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        original = record.getMessage
+
+        def get_message() -> str:
+            return redact(original())
+
+        record.getMessage = get_message  # type: ignore[method-assign]
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _installed = True
 
 
 def secret_from_env(name: str) -> str | None:

@@ -27,8 +27,10 @@ class MetadataPipeline(CaptureStage):
             item.status = "failed"
             item.error = item.error or "internal error: no stage settled this file"
         data = ItemAdapter(item).asdict()
+        # The catalog state is the file's own; "unchanged" is only this run's observation of a
+        # stored file, recorded as the run's outcome event.
         values: dict[str, Any] = {
-            "state": item.status,
+            "state": "stored" if item.status == "unchanged" else item.status,
             "last_run": item.run_id,
             "item": data,
             "error": item.error,
@@ -52,11 +54,18 @@ class MetadataPipeline(CaptureStage):
             values["error"] = f"{item.error} [quarantined at {work.quarantine_path}]"
         if work.file_id is not None:
             ctx = self.ctx
+            outcome = {
+                "kind": "outcome",
+                "status": item.status,
+                "size": item.size,
+                "sha256": item.sha256,
+                "error": item.error,
+            }
             await ctx.writer.run(
                 ctx.catalog.finish,
                 work.file_id,
                 values,
-                list(work.events),
+                [*work.events, outcome],
                 ctx.run_id,
                 item.bytes_transferred,
             )

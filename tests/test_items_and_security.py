@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+from itemadapter import ItemAdapter
+from scrapy import Request
+from scrapy.utils.test import get_crawler
+
+from capture.items import CapturedFile
+from capture.secrets import MASK, secret_from_env
+from capture.validation import item_errors
+from middlewares.credentials import ArchiveCredentialsMiddleware
+from middlewares.guard import ArchiveHostGuardMiddleware, OffArchiveRequest
+from spiders.base import CaptureSpider, SpiderArgumentError
+
+
+def item(**kw: object) -> dict:
+    base = CapturedFile(
+        archive="arc", domain="genomics", url="https://h/x", archive_path="x", path="genomics/arc/x"
+    )
+    data = ItemAdapter(base).asdict()
+    data.update(kw)
+    return data
+
+
+def test_schema_accepts_a_discovered_item_and_names_bad_fields() -> None:
+    assert item_errors(item()) == []
+    errors = item_errors(item(domain="astrology", sha256="zz", status="done"))
+    assert any(e.startswith("domain:") for e in errors)
+    assert any(e.startswith("sha256:") for e in errors)
+    assert any(e.startswith("status:") for e in errors)
+
+
+def test_schema_forbids_stored_without_digest_or_with_failed_verification() -> None:
+    assert item_errors(item(status="stored"))  # no size/sha256
+    ok = item(status="stored", size=1, sha256="a" * 64)
+    assert item_errors(ok) == []
+    bad = item(
+        status="stored",
+        size=1,
+        sha256="a" * 64,
+        checksum={
+            "algorithm": "md5",
+            "expected": "b" * 32,
+            "actual": "c" * 32,
+            "source": "x",
+            "verified": False,
+        },
+    )
+    assert item_errors(bad)
+
+
+class TokenSpider(CaptureSpider):
+    name = "token_test"
+    domain = "spectroscopy"
+    default_base_url = "https://mast.stsci.edu"
+    credentials = {"env": "CAPTURE_TEST_TOKEN", "header": "Authorization", "template": "token {}"}
+
+
+def test_credentials_only_for_archive_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAPTURE_TEST_TOKEN", "s3cr3t-token-value")
+    crawler = get_crawler(TokenSpider)
+    crawler.spider = crawler._create_spider()
+    mw = ArchiveCredentialsMiddleware.from_crawler(crawler)
+    own = Request("https://mast.stsci.edu/api/v0.1/Download/file?uri=x")
+    mw.process_request(own)
+    assert own.headers["Authorization"] == b"token s3cr3t-token-value"
+    other = Request("https://cdn.example.org/file", headers={"Authorization": "token leaked"})
+    mw.process_request(other)
+    assert "Authorization" not in other.headers
+
+
+def test_secrets_are_masked_in_logs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CAPTURE_TEST_SECRET", "hunter2-very-secret")
+    value = secret_from_env("CAPTURE_TEST_SECRET")
+    logger = logging.getLogger("capture.test")
+    with caplog.at_level(logging.INFO):
+        logger.info("sending header %s to %s", f"token {value}", "host")
+    assert "hunter2-very-secret" not in caplog.text and MASK in caplog.text
+
+
+def test_guard_refuses_other_hosts() -> None:
+    crawler = get_crawler(TokenSpider, settings_dict={"CAPTURE_EXTRA_ALLOWED_HOSTS": ["cdn.ok"]})
+    crawler.spider = crawler._create_spider(base_url="http://127.0.0.1:9999")
+    mw = ArchiveHostGuardMiddleware.from_crawler(crawler)
+    assert mw.process_request(Request("http://127.0.0.1:9999/x")) is None
+    assert mw.process_request(Request("https://cdn.ok/x")) is None
+    with pytest.raises(OffArchiveRequest):
+        mw.process_request(Request("https://mast.stsci.edu/x"))  # the mirror replaces the origin
+
+
+@pytest.mark.parametrize("base", ["ftp://host", "host-only", "http://user:pw@host", "http://"])
+def test_bad_base_url_is_a_clear_error(base: str) -> None:
+    with pytest.raises(SpiderArgumentError, match="base_url"):
+        TokenSpider(base_url=base)
