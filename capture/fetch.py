@@ -49,8 +49,16 @@ class Fetcher:
             "dont_cache": True,
             "capture_archive": item.archive,
         }
+        how = item.fetch or {}
         return Request(
-            item.url, meta=meta, dont_filter=True, priority=item.priority, callback=NO_CALLBACK
+            item.url,
+            method=how.get("method", "GET"),
+            body=how.get("body"),
+            headers=how.get("headers"),
+            meta=meta,
+            dont_filter=True,
+            priority=item.priority,
+            callback=NO_CALLBACK,
         )
 
     async def fetch(self, item: CapturedFile, *, fresh: bool = False) -> FetchOutcome:

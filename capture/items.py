@@ -61,8 +61,11 @@ class CapturedFile:
     bytes_transferred: int = 0
     error: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    # Optional ranking hint: lower numbers are fetched first within a spider.
+    # Scrapy request priority for the file transfer (higher is fetched sooner).
     priority: int = 0
+    # How to fetch when a plain GET of ``url`` is not enough (computed results such as PSG):
+    # {"method": "POST", "body": "<urlencoded form>", "headers": {"Content-Type": ...}}.
+    fetch: dict[str, Any] | None = None
 
     def expect_digest(self, algorithm: str, value: str, source: str) -> CapturedFile:
         """Record the publisher's digest for this file (e.g. md5 from an index file)."""

@@ -50,6 +50,9 @@ DOWNLOADER_MIDDLEWARES = {
     "middlewares.retry.BackoffRetryMiddleware": 550,
     # Credentials from the environment, only for the archive's own hosts.
     "middlewares.credentials.ArchiveCredentialsMiddleware": 585,
+    # Hard per-archive request rate (spider.rate_limit), closest to the wire so that retries
+    # and redirects are counted too.
+    "middlewares.ratelimit.RateLimitMiddleware": 950,
 }
 
 ITEM_PIPELINES = {
@@ -57,6 +60,7 @@ ITEM_PIPELINES = {
     "pipelines.register.RegisterPipeline": 200,
     "pipelines.download.DownloadPipeline": 300,
     "pipelines.checksum.ChecksumPipeline": 400,
+    "pipelines.inspect.InspectPipeline": 450,
     "pipelines.store.StorePipeline": 600,
     "pipelines.metadata.MetadataPipeline": 700,
 }
@@ -113,5 +117,7 @@ CAPTURE_RETRANSFER_ON_MISMATCH = 1
 # Extra hosts requests may go to, beyond each archive's own (e.g. a CDN the archive redirects
 # to). Anything else is refused.
 CAPTURE_EXTRA_ALLOWED_HOSTS: list[str] = []
+# Token-bucket capacity for spiders with a rate_limit (1: requests evenly spaced).
+CAPTURE_RATE_LIMIT_BURST = 1.0
 # Items re-driven from the catalog at start are fed at most this many at a time.
 CAPTURE_MAX_ITEMS_IN_FLIGHT = 256

@@ -28,7 +28,11 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
-from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler, _ScrapyAgent
+from scrapy.core.downloader.handlers.http11 import (
+    HTTP11DownloadHandler,
+    _RequestBodyProducer,
+    _ScrapyAgent,
+)
 from scrapy.exceptions import DownloadTimeoutError
 from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
@@ -345,8 +349,9 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                     b"If-Modified-Since", [spec.conditional["last_modified"].encode("latin-1")]
                 )
         started = monotonic()
+        producer = _RequestBodyProducer(request.body) if request.body else None
         d = agent.request(
-            request.method.encode(), request.url.split("#", 1)[0].encode("ascii"), headers, None
+            request.method.encode(), request.url.split("#", 1)[0].encode("ascii"), headers, producer
         )
         timer = reactor.callLater(timeout, d.cancel)
         try:

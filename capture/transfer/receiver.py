@@ -57,7 +57,7 @@ class BodyReceiver(Protocol):
     # -- Protocol --------------------------------------------------------------------------
     def connectionMade(self) -> None:
         self._checker = task.LoopingCall(self._check)
-        interval = max(0.05, min(5.0, self.stall_timeout / 4))
+        interval = max(0.05, min(1.0, self.stall_timeout / 4))
         self._checker.start(interval, now=False)
 
     def dataReceived(self, data: bytes) -> None:

@@ -1,0 +1,57 @@
+"""Stage 5: archive-specific inspection of a verified file (off the reactor thread).
+
+A spider may define ``inspect_file(item, path) -> dict | None`` to read what only it knows how
+to read (netCDF variables and CF attributes, a table's row count and columns, a PDS label's
+record layout). The returned mapping is merged into ``item.metadata`` (and so into the
+catalog). Raising :class:`InspectionProblem` quarantines the file with the reasons given; any
+other exception is recorded as an inspection error on the item, and never stops the crawl.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy import Spider
+
+from capture.items import CapturedFile
+from capture.work import work_of
+from pipelines.base import CaptureStage
+
+
+class InspectionProblem(Exception):
+    """The file is not what the archive says it is (e.g. size differs from its label)."""
+
+    def __init__(self, *reasons: str, metadata: dict[str, Any] | None = None):
+        super().__init__("; ".join(reasons))
+        self.reasons = list(reasons)
+        self.metadata = metadata or {}
+
+
+class InspectPipeline(CaptureStage):
+    async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if not isinstance(item, CapturedFile) or item.status != "discovered":
+            return item
+        spider = self.crawler.spider
+        inspect = getattr(spider, "inspect_file", None)
+        work = work_of(item)
+        if inspect is None or work.transfer is None:
+            return item
+        try:
+            found = await self.ctx.io.run(inspect, item, work.transfer.part)
+        except InspectionProblem as problem:
+            item.metadata.update(problem.metadata)
+            work.problems = problem.reasons
+            item.status = "quarantined"
+            item.error = str(problem)
+            self.inc("inspect/quarantined")
+            self.logger.warning("Quarantining %s: %s", item.url, item.error)
+            return item
+        except Exception as exc:
+            item.metadata["inspection_error"] = f"{type(exc).__name__}: {exc}"
+            self.inc("inspect/error")
+            self.logger.warning("Could not inspect %s: %s", item.url, exc)
+            return item
+        if found:
+            item.metadata.update(found)
+        self.inc("inspect/ok")
+        return item
