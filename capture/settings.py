@@ -61,6 +61,7 @@ ITEM_PIPELINES = {
     "pipelines.download.DownloadPipeline": 300,
     "pipelines.checksum.ChecksumPipeline": 400,
     "pipelines.inspect.InspectPipeline": 450,
+    "pipelines.quality.QualityPipeline": 500,
     "pipelines.store.StorePipeline": 600,
     "pipelines.metadata.MetadataPipeline": 700,
 }
@@ -112,6 +113,26 @@ CAPTURE_BACKOFF_TIME_SCALE = 1.0
 # --- capture: verification ----------------------------------------------------------------
 # On size/digest mismatch, re-transfer the whole file this many times, then quarantine.
 CAPTURE_RETRANSFER_ON_MISMATCH = 1
+
+# --- capture: quality scoring (capture.quality) -------------------------------------------
+CAPTURE_QUALITY_ENABLED = False  # TEMP: switched on when the spiders are merged
+# Below QUALITY_THRESHOLD a file is quarantined; at or above NASA_GRADE_THRESHOLD it is graded
+# nasa_grade, in between accepted. Both settable per run (-s) and per spider (custom_settings).
+CAPTURE_QUALITY_THRESHOLD = 0.90
+CAPTURE_NASA_GRADE_THRESHOLD = 0.92
+# Scorers run in worker processes ("process"), or "thread" / "inline".
+CAPTURE_QUALITY_MODE = "process"
+CAPTURE_QUALITY_WORKERS = 2
+# Seconds a scorer may spend per file (it samples data to stay within it); a worker still
+# busy after budget x HARD_TIMEOUT_FACTOR (+10 s) is killed and the file quarantined.
+CAPTURE_QUALITY_TIME_BUDGET = 30.0
+CAPTURE_QUALITY_HARD_TIMEOUT_FACTOR = 3.0
+CAPTURE_QUALITY_HARD_TIMEOUT_GRACE = 10.0
+# Extra scorers: {"<format or .suffix>": "package.module:function"} (function(ScoreContext)
+# -> capture.quality.scorers.base.Checks), importable in the worker processes.
+CAPTURE_QUALITY_PLUGINS: dict[str, str] = {}
+# Bytes of data sampled by scorers from big files.
+CAPTURE_QUALITY_SAMPLE_BYTES = 16 * 1024 * 1024
 
 # --- capture: politeness and safety -------------------------------------------------------
 # Extra hosts requests may go to, beyond each archive's own (e.g. a CDN the archive redirects

@@ -24,6 +24,8 @@ class Work:
     quarantine_path: str | None = None
     # Set when the file (or its quarantine copy) has been moved out of the partial area.
     published: bool = False
+    # The full quality report (capture.quality.model.QualityReport) when the file was scored.
+    quality: Any = None
 
 
 def work_of(item: CapturedFile) -> Work:

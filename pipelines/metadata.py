@@ -47,7 +47,7 @@ class MetadataPipeline(CaptureStage):
                 last_modified=item.http.get("last_modified"),
                 final_url=item.http.get("final_url"),
                 retrieved_at=item.retrieved_at,
-                quality=item.quality,
+                quality=_quality_record(item, work.quality),
                 file_metadata=item.metadata or None,
             )
         if work.quarantine_path:
@@ -62,12 +62,14 @@ class MetadataPipeline(CaptureStage):
                 "error": item.error,
             }
             await ctx.writer.run(
-                ctx.catalog.finish,
+                _finish,
+                ctx.catalog,
                 work.file_id,
                 values,
                 [*work.events, outcome],
                 ctx.run_id,
                 item.bytes_transferred,
+                work.quality.to_dict() if work.quality is not None else None,
             )
         self.inc(f"status/{item.status}")
         errors = item_errors(data)
@@ -75,3 +77,35 @@ class MetadataPipeline(CaptureStage):
             self.inc("invalid_final_item")
             self.logger.error("Item for %s violates the schema: %s", item.url, "; ".join(errors))
         return item
+
+
+def _quality_record(item: CapturedFile, report: Any) -> dict[str, Any] | None:
+    """The catalog's quality summary: the item's summary plus scorer and check counts."""
+    if item.quality is None:
+        return None
+    record = dict(item.quality)
+    if report is not None:
+        record.update(
+            scorer=report.scorer,
+            weighted_score=report.weighted_score,
+            gated=report.gated,
+            checks=len(report.checks),
+            thresholds={"quality": report.quality_threshold, "nasa_grade": report.nasa_threshold},
+        )
+    return record
+
+
+def _finish(
+    conn: Any,
+    catalog: Any,
+    file_id: int,
+    values: dict[str, Any],
+    events: list[Any],
+    run_id: str,
+    added_bytes: int,
+    report: dict[str, Any] | None,
+) -> None:
+    """One transaction: final state, transfer events and every quality check."""
+    catalog.finish(conn, file_id, values, events, run_id, added_bytes)
+    if report is not None:
+        catalog.record_quality(conn, file_id, run_id, report)

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -78,6 +79,28 @@ events = Table(
     Column("detail", JSON),
 )
 Index("ix_events_file", events.c.file_id)
+
+quality_checks = Table(
+    "quality_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_id", Integer, ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
+    Column("run_id", String(96)),
+    Column("scored_at", String(40), nullable=False),
+    Column("check_id", String(64), nullable=False),
+    Column("tier", String(24), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("credit", Float),
+    Column("contribution", Float),
+    Column("message", Text),
+    Column("location", Text),
+    Column("tool", String(64)),
+    Column("tool_version", String(128)),
+    Column("duration_ms", Float),
+)
+Index("ix_quality_checks_file", quality_checks.c.file_id, quality_checks.c.run_id)
 
 runs = Table(
     "runs",

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 
 from capture.catalog import schema
-from capture.catalog.schema import events, files, runs
+from capture.catalog.schema import events, files, quality_checks, runs
 
 CHUNK = 500
 
@@ -231,6 +231,42 @@ class Catalog:
         ]
         if rows:
             conn.execute(insert(events), rows)
+
+    def record_quality(
+        self, conn: Connection, file_id: int, run_id: str | None, report: dict[str, Any]
+    ) -> None:
+        """Store every check of a quality report (history is kept: one set per scoring)."""
+        now = utcnow()
+        rows = [
+            {
+                "file_id": file_id,
+                "run_id": run_id,
+                "scored_at": now,
+                "check_id": c["check_id"],
+                "tier": c["tier"],
+                "severity": c["severity"],
+                "weight": c["weight"],
+                "outcome": c["outcome"],
+                "credit": c.get("credit"),
+                "contribution": c.get("contribution"),
+                "message": c.get("message"),
+                "location": c.get("location"),
+                "tool": c.get("tool"),
+                "tool_version": c.get("tool_version"),
+                "duration_ms": c.get("duration_ms"),
+            }
+            for c in report.get("checks", [])
+        ]
+        if rows:
+            conn.execute(insert(quality_checks), rows)
+
+    def quality_checks_for(self, conn: Connection, file_id: int) -> list[dict[str, Any]]:
+        q = (
+            select(quality_checks)
+            .where(quality_checks.c.file_id == file_id)
+            .order_by(quality_checks.c.id)
+        )
+        return [dict(r) for r in conn.execute(q).mappings()]
 
     # -- queries ---------------------------------------------------------------------------
     def unfinished(

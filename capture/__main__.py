@@ -1,0 +1,5 @@
+import sys
+
+from capture.cli.main import main
+
+sys.exit(main())

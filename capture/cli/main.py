@@ -1,0 +1,38 @@
+"""``capture``: operate captures from the command line.
+
+Subcommands are registered by small modules (one job each); see ``capture <cmd> --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from capture.__version__ import __version__
+from capture.cli import quality as quality_cmd
+from capture.cli.common import CliError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="capture", description="Operate verified, resumable captures of scientific archives."
+    )
+    parser.add_argument("--version", action="version", version=f"capture {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    quality_cmd.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"capture: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

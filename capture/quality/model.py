@@ -1,0 +1,191 @@
+"""The score model: check results, tiers, weights, gates, grade."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Tier(StrEnum):
+    TRANSPORT = "T0_transport"
+    CONTAINER = "T1_container"
+    FIXITY = "T2_fixity"
+    CONFORMANCE = "T3_conformance"
+    METADATA = "T4_metadata"
+    PLAUSIBILITY = "T5_plausibility"
+
+
+GATE_TIERS = (Tier.TRANSPORT, Tier.CONTAINER)
+
+
+class Severity(StrEnum):
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+    @property
+    def weight(self) -> int:
+        return {"HIGH": 3, "MEDIUM": 2, "LOW": 1}[self.value]
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ABSENT = "absent"  # the thing checked is not there (e.g. no CHECKSUM keyword)
+    NOT_APPLICABLE = "not_applicable"
+    ERROR = "error"  # the checker itself could not run on this file
+
+
+# Credit an outcome earns in the weighted mean. "absent" earns half: it lowers confidence
+# without failing the file. not_applicable is excluded from the mean altogether.
+CREDIT = {Outcome.PASS: 1.0, Outcome.FAIL: 0.0, Outcome.ABSENT: 0.5, Outcome.ERROR: 0.0}
+
+
+@dataclass
+class CheckResult:
+    check_id: str
+    tier: Tier
+    severity: Severity
+    outcome: Outcome
+    message: str = ""
+    location: str | None = None
+    tool: str = "capture"
+    tool_version: str = ""
+    duration_ms: float = 0.0
+    # Some checks are partial (e.g. 97% of values finite): credit in [0, 1] overrides CREDIT.
+    credit: float | None = None
+
+    @property
+    def weight(self) -> int:
+        return self.severity.weight
+
+    @property
+    def applicable(self) -> bool:
+        return self.outcome != Outcome.NOT_APPLICABLE
+
+    @property
+    def earned(self) -> float:
+        if self.credit is not None:
+            return max(0.0, min(1.0, self.credit))
+        return CREDIT.get(self.outcome, 0.0)
+
+    @property
+    def is_gate_failure(self) -> bool:
+        if self.outcome not in (Outcome.FAIL, Outcome.ERROR):
+            return False
+        return self.tier in GATE_TIERS or (
+            self.tier == Tier.FIXITY and self.outcome == Outcome.FAIL
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            tier=str(self.tier),
+            severity=str(self.severity),
+            outcome=str(self.outcome),
+            weight=self.weight,
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["tier"] = Tier(fields["tier"])
+        fields["severity"] = Severity(fields["severity"])
+        fields["outcome"] = Outcome(fields["outcome"])
+        return cls(**fields)
+
+
+def grade_for(score: float, gated: bool, quality_threshold: float, nasa_threshold: float) -> str:
+    if gated or score < quality_threshold:
+        return "quarantined"
+    return "nasa_grade" if score >= nasa_threshold else "accepted"
+
+
+@dataclass
+class QualityReport:
+    scorer: str
+    checks: list[CheckResult] = field(default_factory=list)
+    quality_threshold: float = 0.90
+    nasa_threshold: float = 0.92
+
+    @property
+    def applicable(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.applicable]
+
+    @property
+    def gate_failures(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.is_gate_failure]
+
+    @property
+    def errors(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.outcome == Outcome.ERROR]
+
+    @property
+    def total_weight(self) -> int:
+        return sum(c.weight for c in self.applicable)
+
+    def contribution(self, check: CheckResult) -> float:
+        """This check's exact share of the score (contributions add up to the ungated score)."""
+        total = self.total_weight
+        if not total or not check.applicable:
+            return 0.0
+        return check.weight * check.earned / total
+
+    def loss(self, check: CheckResult) -> float:
+        """Score lost by this check not passing fully."""
+        total = self.total_weight
+        if not total or not check.applicable:
+            return 0.0
+        return check.weight * (1.0 - check.earned) / total
+
+    @property
+    def weighted_score(self) -> float:
+        return round(sum(self.contribution(c) for c in self.applicable), 6)
+
+    @property
+    def gated(self) -> bool:
+        # A scorer crash on a file is never a pass: errors quarantine like gates do.
+        return bool(self.gate_failures or self.errors)
+
+    @property
+    def score(self) -> float:
+        return 0.0 if self.gated else self.weighted_score
+
+    @property
+    def grade(self) -> str:
+        if not self.applicable:
+            return "quarantined"
+        return grade_for(self.score, self.gated, self.quality_threshold, self.nasa_threshold)
+
+    def reasons(self, limit: int = 8) -> list[str]:
+        """Why the file did not score 1.0, most costly first; gates and errors lead."""
+        out = [f"{c.check_id}: {c.message}" for c in self.gate_failures]
+        out += [f"{c.check_id}: {c.message}" for c in self.errors if not c.is_gate_failure]
+        lossy = sorted(
+            (
+                c
+                for c in self.applicable
+                if c.earned < 1.0 and not c.is_gate_failure and c.outcome != Outcome.ERROR
+            ),
+            key=self.loss,
+            reverse=True,
+        )
+        out += [f"{c.check_id} ({c.outcome}, -{self.loss(c):.3f}): {c.message}" for c in lossy]
+        return out[:limit]
+
+    def summary(self) -> dict[str, Any]:
+        return {"score": round(self.score, 4), "grade": self.grade, "reasons": self.reasons()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scorer": self.scorer,
+            **self.summary(),
+            "weighted_score": self.weighted_score,
+            "gated": self.gated,
+            "thresholds": {"quality": self.quality_threshold, "nasa_grade": self.nasa_threshold},
+            "checks": [
+                {**c.to_dict(), "contribution": round(self.contribution(c), 6)} for c in self.checks
+            ],
+        }

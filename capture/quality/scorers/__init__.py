@@ -1,0 +1,1 @@
+"""One scorer module per format family; :mod:`capture.quality.registry` maps formats to them."""

@@ -1,0 +1,1 @@
+"""Reports written into the data root (quality reports, run summaries)."""

@@ -1,0 +1,91 @@
+"""Stage 5b: score every verified file (see :mod:`capture.quality`) and quarantine what falls
+below the quality threshold. Runs after checksum/inspect, before store; the scorer runs in a
+worker process, never on the reactor thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.utils.defer import maybe_deferred_to_future
+
+from capture.items import CapturedFile
+from capture.quality.runner import QualityRunner
+from capture.quality.scorers.base import ScoreContext
+from capture.work import work_of
+from pipelines.base import CaptureStage
+
+
+class QualityPipeline(CaptureStage):
+    def __init__(self, crawler: Crawler):
+        super().__init__(crawler)
+        s = crawler.settings
+        self.enabled = s.getbool("CAPTURE_QUALITY_ENABLED", True)
+        self.quality = s.getfloat("CAPTURE_QUALITY_THRESHOLD", 0.90)
+        self.nasa = s.getfloat("CAPTURE_NASA_GRADE_THRESHOLD", 0.92)
+        self.budget = s.getfloat("CAPTURE_QUALITY_TIME_BUDGET", 30.0)
+        self.sample_bytes = s.getint("CAPTURE_QUALITY_SAMPLE_BYTES", 16 * 1024 * 1024)
+        self.plugins = s.getdict("CAPTURE_QUALITY_PLUGINS")
+        self._runner: QualityRunner | None = None
+        crawler.signals.connect(self._close, signal=signals.spider_closed)
+
+    @property
+    def runner(self) -> QualityRunner:
+        if self._runner is None:
+            s = self.settings
+            self._runner = QualityRunner(
+                mode=s.get("CAPTURE_QUALITY_MODE", "process"),
+                workers=s.getint("CAPTURE_QUALITY_WORKERS", 2),
+                hard_factor=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_FACTOR", 3.0),
+                grace=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_GRACE", 10.0),
+                io=self.ctx.io,
+            )
+        return self._runner
+
+    def _close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+
+    async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if not isinstance(item, CapturedFile):
+            return item
+        work = work_of(item)
+        if item.status == "quarantined" and work.problems and item.quality is None:
+            # Failed transport verification or inspection: score 0 with those reasons.
+            item.quality = {"score": 0.0, "grade": "quarantined", "reasons": list(work.problems)}
+            return item
+        if not self.enabled or item.status != "discovered" or work.transfer is None:
+            return item
+        ctx = ScoreContext(
+            path=work.transfer.part,
+            name=item.archive_path,
+            format=item.format,
+            archive=item.archive,
+            size=item.size,
+            expected_size=item.expected_size,
+            digest_algorithm=item.checksum.get("algorithm"),
+            digest_verified=item.checksum.get("verified"),
+            sha256=item.sha256,
+            length_verified=work.transfer.length_verified,
+            metadata=dict(item.metadata),
+            budget_seconds=self.budget,
+            plugins=dict(self.plugins),
+            sample_bytes=self.sample_bytes,
+        )
+        report = await maybe_deferred_to_future(self.runner.score(ctx, self.quality, self.nasa))
+        work.quality = report
+        item.quality = report.summary()
+        self.inc(f"quality/grade/{report.grade}")
+        self.stats.max_value("capture/quality/checks_max", len(report.checks))
+        if report.grade == "quarantined":
+            item.status = "quarantined"
+            work.problems = report.reasons()
+            item.error = "quality below threshold: " + "; ".join(report.reasons(3))
+            self.logger.warning(
+                "Quarantining %s (score %.3f): %s",
+                item.url,
+                report.score,
+                "; ".join(report.reasons(3)),
+            )
+        return item
