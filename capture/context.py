@@ -56,14 +56,16 @@ class CaptureContext:
             return ctx
         settings = crawler.settings
         data = DataRoot.at(settings.get("CAPTURE_DATA_DIR") or "./data")
-        catalog = Catalog(catalog_url_for(data.root, settings.get("CAPTURE_CATALOG_URL")))
+        catalog, writer = _shared_catalog(
+            catalog_url_for(data.root, settings.get("CAPTURE_CATALOG_URL"))
+        )
         spider_name = (
             crawler.spider.name if crawler.spider else (crawler.spidercls.name or "capture")
         )
         ctx = cls(
             data=data,
             catalog=catalog,
-            writer=CatalogWriter(catalog),
+            writer=writer,
             io=IOPool.for_crawler(crawler),
             run_id=resolve_run_id(crawler, spider_name),
             spider_name=spider_name,
@@ -79,8 +81,32 @@ class CaptureContext:
         return ctx
 
     def close(self) -> None:
-        self.writer.close()
-        self.catalog.close()
+        _release_catalog(self.catalog.url)
+
+
+# Crawlers of one process (capture run) share one catalog and one writer thread per database:
+# SQLite has a single writer anyway, and group commits work best with one queue.
+_CATALOGS: dict[str, list] = {}
+
+
+def _shared_catalog(url: str) -> tuple[Catalog, CatalogWriter]:
+    entry = _CATALOGS.get(url)
+    if entry is None:
+        catalog = Catalog(url)
+        entry = _CATALOGS[url] = [catalog, CatalogWriter(catalog), 0]
+    entry[2] += 1
+    return entry[0], entry[1]
+
+
+def _release_catalog(url: str) -> None:
+    entry = _CATALOGS.get(url)
+    if entry is None:
+        return
+    entry[2] -= 1
+    if entry[2] <= 0:
+        del _CATALOGS[url]
+        entry[1].close()
+        entry[0].close()
 
 
 def _redact_url(url: str) -> str:

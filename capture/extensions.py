@@ -59,6 +59,6 @@ class CaptureRunExtension:
         ctx = CaptureContext.for_crawler(self.crawler)
         stats: dict[str, Any] = json.loads(json.dumps(self.crawler.stats.get_stats(), default=str))
         try:
-            await ctx.writer.run(ctx.catalog.end_run, ctx.run_id, reason, stats)
+            await ctx.writer.run(ctx.catalog.end_run, ctx.run_id, spider.name, reason, stats)
         finally:
             ctx.close()

@@ -11,9 +11,12 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
 
+from capture.concurrency import TransferLimiter
 from capture.context import CaptureContext
 from capture.items import CapturedFile
+from capture.run.budget import Budget
 from capture.transfer import EVENTS_KEY, META_KEY, StreamSpec, TransferAborted, TransferResult
+from capture.transfer.errors import BudgetExceeded
 from capture.transfer.handler import StreamedResponse
 from capture.work import work_of
 
@@ -26,14 +29,44 @@ class FetchOutcome:
     error: str | None = None
     http_status: int | None = None
     aborted: bool = False
+    # Set when the run's download/storage budget refused or cut this transfer.
+    budget: str | None = None
 
 
 class Fetcher:
     def __init__(self, crawler: Crawler, ctx: CaptureContext):
         self.crawler = crawler
         self.ctx = ctx
+        self._budget: Budget | bool | None = False  # False: not looked up yet
+        self.limiter = TransferLimiter(crawler)
 
-    def request_for(self, item: CapturedFile, *, fresh: bool = False) -> Request:
+    @classmethod
+    def for_crawler(cls, crawler: Crawler, ctx: CaptureContext) -> Fetcher:
+        """One fetcher per crawl, so every stage shares its limiter and budget."""
+        fetcher = getattr(crawler, "_capture_fetcher", None)
+        if fetcher is None:
+            fetcher = cls(crawler, ctx)
+            crawler._capture_fetcher = fetcher  # type: ignore[attr-defined]
+        return fetcher
+
+    async def budget(self) -> Budget | None:
+        if self._budget is False:
+            ctx = self.ctx
+
+            async def stored() -> int:
+                return await ctx.writer.run(ctx.catalog.stored_bytes)
+
+            s = self.crawler.settings
+            limits = s.getint("CAPTURE_MAX_DOWNLOAD_BYTES", 0) or s.getint(
+                "CAPTURE_MAX_STORAGE_BYTES", 0
+            )
+            stored_now = await stored() if limits else 0
+            self._budget = Budget.for_crawler(self.crawler, stored_now)
+        return self._budget  # type: ignore[return-value]
+
+    def request_for(
+        self, item: CapturedFile, *, fresh: bool = False, max_bytes: int | None = None
+    ) -> Request:
         work = work_of(item)
         algorithm = item.checksum.get("algorithm")
         spec = StreamSpec(
@@ -42,6 +75,7 @@ class Fetcher:
             fresh=fresh,
             expected_size=item.expected_size,
             conditional=None if fresh else work.conditional,
+            max_bytes=max_bytes,
         )
         meta = {
             META_KEY: spec.to_meta(),
@@ -62,11 +96,27 @@ class Fetcher:
         )
 
     async def fetch(self, item: CapturedFile, *, fresh: bool = False) -> FetchOutcome:
-        request = self.request_for(item, fresh=fresh)
+        budget = await self.budget()
+        admission = budget.admit(item.expected_size) if budget is not None else None
+        if admission is not None and not admission.ok:
+            return FetchOutcome(aborted=True, budget=admission.reason)
+        outcome = await self._fetch(item, fresh, admission.allowance if admission else None)
+        if budget is not None and admission is not None:
+            received = outcome.transfer.bytes_transferred if outcome.transfer else 0
+            stored = outcome.transfer.size if outcome.transfer else 0
+            budget.settle(admission, received, stored)
+            if outcome.budget:
+                budget.exhaust(outcome.budget)
+        return outcome
+
+    async def _fetch(self, item: CapturedFile, fresh: bool, max_bytes: int | None) -> FetchOutcome:
+        request = self.request_for(item, fresh=fresh, max_bytes=max_bytes)
         engine = self.crawler.engine
         assert engine is not None
         try:
-            response = await engine.download_async(request)
+            response = await self.limiter.run(request, lambda: engine.download_async(request))
+        except BudgetExceeded as exc:
+            return FetchOutcome(aborted=True, budget=str(exc))
         except TransferAborted:
             return FetchOutcome(aborted=True)
         except IgnoreRequest as exc:

@@ -68,7 +68,12 @@ ITEM_PIPELINES = {
 
 EXTENSIONS = {
     "capture.extensions.CaptureRunExtension": 100,
+    "capture.monitors.CaptureHealthMonitor": 200,
 }
+
+# Per-run JSON-lines manifests (capture run sets FEEDS); %(run_id)s and %(domain)s work in
+# feed URIs.
+FEED_URI_PARAMS = "feeds.uri_params"
 
 RETRY_ENABLED = True
 RETRY_TIMES = 5
@@ -133,6 +138,20 @@ CAPTURE_QUALITY_HARD_TIMEOUT_GRACE = 10.0
 CAPTURE_QUALITY_PLUGINS: dict[str, str] = {}
 # Bytes of data sampled by scorers from big files.
 CAPTURE_QUALITY_SAMPLE_BYTES = 16 * 1024 * 1024
+
+# --- capture: run health monitors (capture.monitors) ---------------------------------------
+CAPTURE_MONITOR_INTERVAL = 60.0
+CAPTURE_MONITOR_MAX_ERROR_RATE = 0.2
+CAPTURE_MONITOR_MAX_QUARANTINE_RATE = 0.2
+CAPTURE_MONITOR_STALL_SECONDS = 900.0
+CAPTURE_MONITOR_MIN_FILES = 10
+# Where alerts go besides the log: a webhook URL (JSON POST) and/or an e-mail address (sent
+# through Scrapy's MAIL_* settings).
+CAPTURE_NOTIFY_WEBHOOK = os.environ.get("CAPTURE_NOTIFY_WEBHOOK", "")
+CAPTURE_NOTIFY_EMAIL = os.environ.get("CAPTURE_NOTIFY_EMAIL", "")
+# Run budgets (capture run sets them from --max-download-gb / --max-storage-tb); 0: none.
+CAPTURE_MAX_DOWNLOAD_BYTES = 0
+CAPTURE_MAX_STORAGE_BYTES = 0
 
 # --- capture: politeness and safety -------------------------------------------------------
 # Extra hosts requests may go to, beyond each archive's own (e.g. a CDN the archive redirects

@@ -27,7 +27,7 @@ class DownloadPipeline(CaptureStage):
     @property
     def fetcher(self) -> Fetcher:
         if self._fetcher is None:
-            self._fetcher = Fetcher(self.crawler, self.ctx)
+            self._fetcher = Fetcher.for_crawler(self.crawler, self.ctx)
         return self._fetcher
 
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
@@ -35,6 +35,9 @@ class DownloadPipeline(CaptureStage):
             return item
         if self.ctx.dry_run:
             item.status = "planned"
+            self.inc("planned_bytes", item.expected_size or 0)
+            if item.expected_size is None:
+                self.inc("planned_unknown_size")
             return item
         outcome = await self.fetcher.fetch(item)
         return apply_outcome(self, item, outcome)
@@ -44,6 +47,14 @@ def apply_outcome(stage: CaptureStage, item: CapturedFile, outcome: FetchOutcome
     """Copy a fetch outcome into the item (shared with the checksum stage's re-transfer)."""
     work = work_of(item)
     item.attempts = sum(1 for e in work.events if e.get("kind") == "attempt")
+    if outcome.budget:
+        stage.inc("budget/refused")
+        stop_for_budget(stage, outcome.budget)
+        raise DropItem(
+            f"{item.archive}:{item.archive_path} not fetched: {outcome.budget}; it stays "
+            "discovered in the catalog for a later run",
+            log_level="INFO",
+        )
     if outcome.aborted:
         stage.inc("interrupted_by_shutdown")
         raise DropItem(
@@ -80,3 +91,16 @@ def apply_outcome(stage: CaptureStage, item: CapturedFile, outcome: FetchOutcome
         item.checksum["actual"] = transfer.digests.get(algorithm)
     stage.inc("download/completed")
     return item
+
+
+def stop_for_budget(stage: CaptureStage, reason: str) -> None:
+    """End the crawl cleanly (in-flight admitted transfers finish) with reason "budget"."""
+    crawler = stage.crawler
+    if getattr(crawler, "_capture_budget_stop", False) or crawler.engine is None:
+        return
+    crawler._capture_budget_stop = True  # type: ignore[attr-defined]
+    crawler.stats.set_value("capture/budget/stop_reason", reason)
+    stage.logger.warning("Stopping %s: %s", crawler.spider.name if crawler.spider else "", reason)
+    from scrapy.utils.defer import deferred_from_coro
+
+    deferred_from_coro(crawler.engine.close_spider_async(reason="budget_exhausted"))

@@ -101,6 +101,8 @@ class RegisterPipeline(CaptureStage):
                 )
                 if v
             }
+        if item.status == "discovered" and item.expected_size is not None:
+            self.inc("register/expected_bytes", item.expected_size)
         return item
 
 

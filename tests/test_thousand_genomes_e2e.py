@@ -165,3 +165,18 @@ def test_prefix_filter_and_real_current_tree_sample(
         assert item["size"] == len(body)
     # The tree's own line points at a server path (/nfs/...): skipped, not followed.
     assert result.stats.get("thousand_genomes/tree/skipped_not_ftp") == 1
+
+
+def test_per_archive_concurrency_is_enforced(data_dir: Path) -> None:
+    """Scrapy 2.19 bursts queued downloads past CONCURRENT_REQUESTS_PER_DOMAIN; capture's own
+    transfer limiter keeps the promise made to the archive."""
+    from tests.archives import ArchiveServer
+
+    with ArchiveServer(latency=0.1) as server:
+        archive = ThousandGenomesArchive(server)
+        for i in range(30):
+            archive.add_file(f"ftp/c/f{i}.txt", Blob(f"c{i}", 2000))
+        result = run_crawl("thousand_genomes", data_dir, args={"base_url": archive.publish()},
+                           settings={"CONCURRENT_REQUESTS_PER_DOMAIN": "3"})
+        assert set(result.statuses().values()) == {"stored"}
+        assert server.peak_active <= 3, server.peak_active

@@ -105,8 +105,9 @@ Index("ix_quality_checks_file", quality_checks.c.file_id, quality_checks.c.run_i
 runs = Table(
     "runs",
     metadata,
+    # One row per crawler of a run: a `capture run` shares its run id across its spiders.
     Column("run_id", String(96), primary_key=True),
-    Column("spider", String(64)),
+    Column("spider", String(64), primary_key=True),
     Column("started_at", String(40)),
     Column("finished_at", String(40)),
     Column("status", String(32)),

@@ -296,6 +296,13 @@ class Catalog:
         )
         return dict(row) if row else None
 
+    def stored_bytes(self, conn: Connection) -> int:
+        """Bytes of every file the data root holds (stored or quarantined)."""
+        q = select(func.coalesce(func.sum(files.c.size), 0)).where(
+            files.c.state.in_(("stored", "quarantined"))
+        )
+        return int(conn.execute(q).scalar() or 0)
+
     def counts(self, conn: Connection, archive: str | None = None) -> dict[str, int]:
         q = select(files.c.state, func.count()).group_by(files.c.state)
         if archive:
@@ -315,19 +322,17 @@ class Catalog:
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, conn: Connection, run: dict[str, Any]) -> None:
-        existing = conn.execute(select(runs.c.run_id).where(runs.c.run_id == run["run_id"])).first()
-        if existing:
-            conn.execute(
-                update(runs)
-                .where(runs.c.run_id == run["run_id"])
-                .values(status="running", finished_at=None)
-            )
+        key = (runs.c.run_id == run["run_id"]) & (runs.c.spider == run["spider"])
+        if conn.execute(select(runs.c.run_id).where(key)).first():
+            conn.execute(update(runs).where(key).values(status="running", finished_at=None))
         else:
             conn.execute(insert(runs).values(**run, status="running"))
 
-    def end_run(self, conn: Connection, run_id: str, status: str, stats: dict[str, Any]) -> None:
+    def end_run(
+        self, conn: Connection, run_id: str, spider: str, status: str, stats: dict[str, Any]
+    ) -> None:
         conn.execute(
             update(runs)
-            .where(runs.c.run_id == run_id)
+            .where(runs.c.run_id == run_id, runs.c.spider == spider)
             .values(status=status, finished_at=utcnow(), stats=stats)
         )

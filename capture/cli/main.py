@@ -10,6 +10,8 @@ import sys
 
 from capture.__version__ import __version__
 from capture.cli import quality as quality_cmd
+from capture.cli import run as run_cmd
+from capture.cli import status as status_cmd
 from capture.cli.common import CliError
 
 
@@ -20,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"capture {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    run_cmd.register(sub)
+    status_cmd.register(sub)
     quality_cmd.register(sub)
     return parser
 

@@ -30,5 +30,9 @@ class TransferAborted(DownloadCancelledError, TransferError):
     """The crawl is shutting down; the partial file is kept and the file re-driven next run."""
 
 
+class BudgetExceeded(TransferAborted):
+    """The run's download/storage budget left no room for more of this file."""
+
+
 class LocalStorageError(TransferError):
     """Writing to the data root failed (disk full, permissions): not retried over HTTP."""

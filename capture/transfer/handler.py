@@ -261,6 +261,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                 flush_bytes=self._flush_bytes,
                 stall_timeout=self._stall_timeout,
                 crawler=self._crawler,
+                max_bytes=spec.max_bytes,
             )
             tx.deliverBody(receiver)
             await maybe_deferred_to_future(receiver.finished)

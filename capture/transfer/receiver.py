@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
-from capture.transfer.errors import TransferAborted, TransferStalled
+from capture.transfer.errors import BudgetExceeded, TransferAborted, TransferStalled
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -35,12 +35,14 @@ class BodyReceiver(Protocol):
         flush_bytes: int,
         stall_timeout: float,
         crawler: Crawler,
+        max_bytes: int | None = None,
     ):
         self.sink = sink
         self.pool = pool
         self.flush_bytes = max(64 * 1024, flush_bytes)
         self.stall_timeout = stall_timeout
         self.crawler = crawler
+        self.max_bytes = max_bytes
         self.finished: Deferred[BodyReceiver] = Deferred()
         self.received = 0
         self.abort_reason: Exception | None = None
@@ -67,6 +69,13 @@ class BodyReceiver(Protocol):
         self._buffered += len(data)
         self.received += len(data)
         self._last_data = monotonic()
+        if self.max_bytes is not None and self.received > self.max_bytes:
+            self.abort(
+                BudgetExceeded(
+                    f"transfer would exceed the run's remaining budget of {self.max_bytes} bytes"
+                )
+            )
+            return
         if self._buffered >= self.flush_bytes:
             if not self._inflight:
                 self._flush()

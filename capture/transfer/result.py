@@ -22,6 +22,8 @@ class StreamSpec:
     fresh: bool = False
     expected_size: int | None = None
     conditional: dict[str, str] | None = None
+    # Most bytes this transfer may take (the run's remaining budget); None: unlimited.
+    max_bytes: int | None = None
 
     def to_meta(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,7 +6,10 @@ Content-Length, ETag, Last-Modified, single-range ``Range``/``If-Range``, ``HEAD
 logged (method, path, Range, status, bytes actually sent) so tests can assert on what crossed
 the wire, e.g. how many bytes a resume re-downloaded.
 
-Faults (``server.fault(path, Fault(kind, ...))``), each applied ``times`` times, then normal:
+Faults (``server.fault(path, Fault(kind, ...))``), each applied ``times`` times, then normal.
+A fault keyed ``path?query`` applies only to requests with exactly that query string (for
+API archives whose files share one path, e.g. ``/Download/file?uri=...``); it is looked up
+before faults keyed by the bare path:
 
 * ``drop``        send ``after`` body bytes, then reset the connection (RST)
 * ``truncate``    send ``after`` body bytes of a longer Content-Length, then close cleanly
@@ -114,6 +117,14 @@ class _Handler(BaseHTTPRequestHandler):
     # -- dispatch --------------------------------------------------------------------------
     def _serve(self, method: str) -> None:
         emu = self.server.emulator
+        emu._enter()
+        try:
+            self._dispatch(method)
+        finally:
+            emu._leave()
+
+    def _dispatch(self, method: str) -> None:
+        emu = self.server.emulator
         parts = urlsplit(self.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
         body = b""
@@ -125,7 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._entry = entry
         if emu.latency:
             time.sleep(emu.latency)
-        fault = emu._take_fault(parts.path)
+        fault = emu._take_fault(f"{parts.path}?{parts.query}") if parts.query else None
+        fault = fault or emu._take_fault(parts.path)
         entry.fault = fault.kind if fault else None
         route = emu.lookup(parts.path)
         if route is None:
@@ -299,6 +311,8 @@ class ArchiveServer:
         self.no_length = False
         self.chunk = chunk
         self._lock = threading.Lock()
+        self.active = 0
+        self.peak_active = 0  # most requests in progress at once (politeness checks)
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -331,6 +345,15 @@ class ArchiveServer:
                     fault.times -= 1
                     return fault
         return None
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.active += 1
+            self.peak_active = max(self.peak_active, self.active)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.active -= 1
 
     def _log(self, entry: LogEntry) -> None:
         with self._lock:

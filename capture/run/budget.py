@@ -1,0 +1,120 @@
+"""Download and storage budgets shared by every crawler of a run (one process).
+
+Before a file is fetched the download stage asks the budget to *admit* it: a file whose size
+the listing gave is admitted only if it fits entirely; a file of unknown size is admitted with
+an allowance (the bytes left), which the transfer enforces as it streams, so the budget is
+never overrun either way. When something no longer fits, the budget is exhausted: the crawl
+stops scheduling downloads, ends cleanly, and the reason goes into the run summary. Files not
+fetched stay ``discovered`` in the catalog, ready for a later run.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from scrapy.crawler import Crawler
+
+_REGISTRY: dict[str, Budget] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass
+class Admission:
+    ok: bool
+    reserved: int = 0
+    allowance: int | None = None  # max bytes this transfer may take (None: unlimited)
+    reason: str | None = None
+
+
+class Budget:
+    def __init__(self, max_download: int | None, max_storage: int | None, stored: int = 0):
+        self.max_download = max_download
+        self.max_storage = max_storage
+        self.downloaded = 0
+        self.stored = stored
+        self.reserved = 0
+        self.exhausted_reason: str | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_crawler(cls, crawler: Crawler, stored_bytes: Any = None) -> Budget | None:
+        """The run's shared budget (keyed by run id), or None when no limit is set."""
+        s = crawler.settings
+        max_dl = s.getint("CAPTURE_MAX_DOWNLOAD_BYTES", 0) or None
+        max_st = s.getint("CAPTURE_MAX_STORAGE_BYTES", 0) or None
+        if max_dl is None and max_st is None:
+            return None
+        key = s.get("CAPTURE_RUN_ID") or f"crawler-{id(crawler)}"
+        with _LOCK:
+            budget = _REGISTRY.get(key)
+            if budget is None:
+                stored = stored_bytes() if callable(stored_bytes) else (stored_bytes or 0)
+                budget = _REGISTRY[key] = cls(max_dl, max_st, stored)
+            return budget
+
+    def remaining(self) -> int | None:
+        limits = []
+        if self.max_download is not None:
+            limits.append(self.max_download - self.downloaded - self.reserved)
+        if self.max_storage is not None:
+            limits.append(self.max_storage - self.stored - self.reserved)
+        return max(0, min(limits)) if limits else None
+
+    def admit(self, expected: int | None) -> Admission:
+        with self._lock:
+            if self.exhausted_reason:
+                return Admission(False, reason=self.exhausted_reason)
+            left = self.remaining()
+            if left is None:
+                return Admission(True, reserved=expected or 0)
+            if expected is not None:
+                if expected > left:
+                    self.exhausted_reason = self._reason(expected, left)
+                    return Admission(False, reason=self.exhausted_reason)
+                self.reserved += expected
+                return Admission(True, reserved=expected, allowance=expected)
+            if left <= 0:
+                self.exhausted_reason = self._reason(1, left)
+                return Admission(False, reason=self.exhausted_reason)
+            self.reserved += left
+            return Admission(True, reserved=left, allowance=left)
+
+    def settle(self, admission: Admission, received: int, stored: int = 0) -> None:
+        """Account what a transfer really took (and stored) and release its reservation."""
+        with self._lock:
+            self.reserved -= admission.reserved
+            self.downloaded += received
+            self.stored += stored
+
+    def exhaust(self, reason: str) -> None:
+        with self._lock:
+            self.exhausted_reason = self.exhausted_reason or reason
+
+    def _reason(self, needed: int, left: int) -> str:
+        which = []
+        if self.max_download is not None:
+            which.append(
+                f"download budget {self.max_download} bytes ({self.downloaded} downloaded)"
+            )
+        if self.max_storage is not None:
+            which.append(f"storage cap {self.max_storage} bytes ({self.stored} stored)")
+        return (
+            f"budget exhausted: next file needs {needed} bytes, {max(0, left)} left under "
+            + " and ".join(which)
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "max_download_bytes": self.max_download,
+            "max_storage_bytes": self.max_storage,
+            "downloaded_bytes": self.downloaded,
+            "stored_bytes": self.stored,
+            "exhausted": self.exhausted_reason,
+        }
+
+
+def forget(run_id: str) -> None:
+    with _LOCK:
+        _REGISTRY.pop(run_id, None)

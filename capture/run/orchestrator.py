@@ -1,0 +1,279 @@
+"""Drive a whole round in one process: one Scrapy crawler per spider, domains started in
+priority order with at most ``max_concurrent_domains`` at a time, budgets shared by all.
+
+Built on Scrapy's own machinery: a :class:`~scrapy.crawler.CrawlerProcess` whose crawlers get
+per-spider settings at ``cmdline`` priority (run options, then the config's
+``spider_settings``), ``JOBDIR`` under ``checkpoints/<run_id>/<spider>``, FEEDS manifests per
+run, and Scrapy's graceful Ctrl-C. After the reactor stops, the run writes its summary,
+reports and the software_ops bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.settings import Settings
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore
+
+from capture.catalog import Catalog, catalog_url_for
+from capture.catalog.store import utcnow
+from capture.cli.common import project_settings
+from capture.context import new_run_id
+from capture.domains import SPIDERS
+from capture.run import budget as budget_mod
+from capture.run.config import RunOptions
+from capture.run.progress import RunProgress
+from capture.run.state import RunState
+from feeds import DEFAULT_FEED_TEMPLATE
+
+logger = logging.getLogger(__name__)
+LOG_NAME = "first_round_data_capture.log"
+
+
+class RoundProcess(CrawlerProcess):
+    """A CrawlerProcess whose crawlers each get their own settings overrides."""
+
+    def __init__(self, settings: Settings, overrides: dict[str, dict[str, Any]]):
+        super().__init__(settings)
+        self.overrides = overrides
+
+    def _create_crawler(self, spidercls: Any) -> Crawler:
+        if isinstance(spidercls, str):
+            spidercls = self.spider_loader.load(spidercls)
+        settings = self.settings.copy()
+        settings.setdict(self.overrides.get(spidercls.name, {}), priority="cmdline")
+        init_reactor = not self._initialized_reactor
+        self._initialized_reactor = True
+        return Crawler(spidercls, settings, init_reactor=init_reactor)
+
+
+class RoundRun:
+    def __init__(self, options: RunOptions, *, resume: bool = False):
+        self.options = options
+        self.root = Path(options.data_dir).expanduser().resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.run_id = options.run_id or new_run_id("round1")
+        options.run_id = self.run_id
+        state = RunState.load(self.root, self.run_id) if resume else None
+        if resume and state is None:
+            raise FileNotFoundError(f"no run {self.run_id!r} under {self.root / 'checkpoints'}")
+        if state is None:
+            state = RunState(self.run_id, options.to_dict())
+        else:
+            state.resumes += 1
+            state.status, state.reason, state.finished_at = "running", None, None
+            state.options = options.to_dict()
+        self.state = state
+        self.progress = RunProgress(self.run_id)
+        self.crawlers: dict[str, Crawler] = {}
+        self.stop_reason: str | None = None
+
+    # -- settings --------------------------------------------------------------------------
+    def base_settings(self) -> Settings:
+        o = self.options
+        settings = project_settings().copy()
+        logs = self.root / "acquisition_logs" / self.run_id
+        logs.mkdir(parents=True, exist_ok=True)
+        feed = o.feed_uri or (self.root / DEFAULT_FEED_TEMPLATE).as_uri().replace("%25", "%")
+        settings.setdict(
+            {
+                "CAPTURE_DATA_DIR": str(self.root),
+                "CAPTURE_RUN_ID": self.run_id,
+                "CAPTURE_DRY_RUN": o.dry_run,
+                "CAPTURE_QUALITY_ENABLED": o.enable_quality_validation,
+                "CAPTURE_QUALITY_THRESHOLD": o.quality_threshold,
+                "CAPTURE_NASA_GRADE_THRESHOLD": o.nasa_grade_threshold,
+                "CAPTURE_MAX_DOWNLOAD_BYTES": 0 if o.dry_run else (o.max_download_bytes or 0),
+                "CAPTURE_MAX_STORAGE_BYTES": 0 if o.dry_run else (o.max_storage_bytes or 0),
+                "LOG_FILE": str(self.root / LOG_NAME),
+                "LOG_FILE_APPEND": True,
+                "FEEDS": {feed: {"format": "jsonlines", "overwrite": False, "store_empty": True}},
+            },
+            priority="cmdline",
+        )
+        if o.notify_webhook:
+            settings.set("CAPTURE_NOTIFY_WEBHOOK", o.notify_webhook, priority="cmdline")
+        if o.notify_email:
+            settings.set("CAPTURE_NOTIFY_EMAIL", o.notify_email, priority="cmdline")
+        if not o.enable_metadata_tracking:
+            pipelines = dict(settings.getdict("ITEM_PIPELINES"))
+            pipelines["pipelines.inspect.InspectPipeline"] = None
+            settings.set("ITEM_PIPELINES", pipelines, priority="cmdline")
+        return settings
+
+    def spider_overrides(self, process: CrawlerProcess) -> dict[str, dict[str, Any]]:
+        o = self.options
+        out: dict[str, dict[str, Any]] = {}
+        for name in process.spider_loader.list():
+            cls = process.spider_loader.load(name)
+            ov: dict[str, Any] = {"JOBDIR": str(RunState.directory(self.root, self.run_id) / name)}
+            if o.rate_limit_delay is not None:
+                own = float((getattr(cls, "custom_settings", None) or {}).get("DOWNLOAD_DELAY", 0))
+                ov["DOWNLOAD_DELAY"] = max(own, o.rate_limit_delay)
+            ov.update(o.spider_settings.get(name, {}))
+            out[name] = ov
+        return out
+
+    # -- the round -------------------------------------------------------------------------
+    def plan(self) -> list[tuple[str, list[str]]]:
+        """(domain, spiders to run) in priority order, after resume/real-source filters."""
+        plan = []
+        for domain in self.options.ordered_domains:
+            names = []
+            for name in SPIDERS.get(domain, ()):
+                if self.state.spider_done(name):
+                    continue
+                if (
+                    not self.options.enable_real_data_sources
+                    and "base_url" not in self.options.spider_args.get(name, {})
+                ):
+                    self.state.spiders[name] = {
+                        "finish_reason": "skipped",
+                        "why": "enable_real_data_sources is false and no base_url mirror was given",
+                    }
+                    continue
+                names.append(name)
+            plan.append((domain, names))
+        return plan
+
+    def run(self) -> dict[str, Any]:
+        self.state.save(self.root)
+        settings = self.base_settings()
+        from scrapy.utils.reactor import install_reactor
+
+        # The reactor Scrapy asks for must be installed before anything imports the default one.
+        install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
+        process = RoundProcess(settings, {})
+        process.overrides = self.spider_overrides(process)
+        from twisted.internet import reactor
+
+        def drive() -> None:
+            d = deferred_from_coro(self._drive(process))
+            d.addErrback(lambda f: logger.error("Run driver failed: %s", f.getTraceback()))
+            d.addBoth(lambda _: reactor.stop() if reactor.running else None)
+
+        reactor.callWhenRunning(drive)
+        process.start(stop_after_crawl=False)
+        return self.finish()
+
+    async def _drive(self, process: CrawlerProcess) -> None:
+        self.progress.start()
+        semaphore = DeferredSemaphore(self.options.max_concurrent_domains)
+        jobs = [
+            semaphore.run(self._run_domain, process, domain, names) for domain, names in self.plan()
+        ]
+        await maybe_deferred_to_future(DeferredList(jobs, consumeErrors=True))
+        self.progress.stop()
+
+    def _run_domain(self, process: CrawlerProcess, domain: str, names: list[str]) -> Deferred:
+        return deferred_from_coro(self._domain(process, domain, names))
+
+    async def _domain(self, process: CrawlerProcess, domain: str, names: list[str]) -> None:
+        if self.stop_reason or not names:
+            for name in names:
+                self.state.spiders.setdefault(name, {})["finish_reason"] = "not_started"
+            return
+        logger.info("Run %s: starting domain %s (%s)", self.run_id, domain, ", ".join(names))
+        waits = []
+        for name in names:
+            crawler = process.create_crawler(name)
+            self.crawlers[name] = crawler
+            self.progress.attach(domain, crawler)
+            self.state.spiders[name] = {
+                "domain": domain,
+                "started_at": utcnow(),
+                "finish_reason": "running",
+            }
+            self.state.save(self.root)
+            waits.append(process.crawl(crawler, **self.options.spider_args.get(name, {})))
+        results = await maybe_deferred_to_future(DeferredList(waits, consumeErrors=True))
+        for name, (ok, value) in zip(names, results, strict=True):
+            if not ok:
+                logger.error("Spider %s failed: %s", name, value.getTraceback())
+                self.state.spiders[name]["error"] = value.getErrorMessage()
+        for name in names:
+            crawler = self.crawlers[name]
+            reason = crawler.stats.get_value("finish_reason") if crawler.stats else None
+            self.state.spiders[name].update(finish_reason=reason or "error", finished_at=utcnow())
+            if reason == "shutdown":
+                self.stop_reason = "interrupted (Ctrl-C)"
+            elif reason == "budget_exhausted" and not self.stop_reason:
+                self.stop_reason = crawler.stats.get_value("capture/budget/stop_reason")
+        self.state.save(self.root)
+
+    # -- after the reactor -----------------------------------------------------------------
+    def finish(self) -> dict[str, Any]:
+        from capture import ops
+        from capture.reports import run as run_report
+
+        reasons = [v.get("finish_reason") for v in self.state.spiders.values()]
+        if self.stop_reason:
+            status = "interrupted" if "Ctrl-C" in self.stop_reason else "budget_exhausted"
+        elif any(r in ("running", "error", None) for r in reasons):
+            status = "interrupted"
+        else:
+            status = "finished"
+        self.state.status, self.state.reason = status, self.stop_reason
+        self.state.finished_at = utcnow()
+        self.state.save(self.root)
+        catalog = Catalog(
+            catalog_url_for(self.root, self.base_settings().get("CAPTURE_CATALOG_URL"))
+        )
+        try:
+            metrics = self.root / "performance_metrics"
+            metrics.mkdir(exist_ok=True)
+            (metrics / f"{self.run_id}.json").write_text(
+                json.dumps({"run_id": self.run_id, "samples": self.progress.samples}, indent=2)
+            )
+            budget = budget_mod._REGISTRY.get(self.run_id)
+            alerts = []
+            for name, crawler in self.crawlers.items():
+                stats = crawler.stats.get_stats() if crawler.stats else {}
+                self.state.spiders[name]["stats"] = {
+                    k: v for k, v in stats.items() if k.startswith("capture/")
+                }
+                alerts += [
+                    f"{name}: {v}"
+                    for k, v in stats.items()
+                    if k.startswith("capture/monitor/") and isinstance(v, str)
+                ]
+            summary = {
+                "run_id": self.run_id,
+                "status": status,
+                "reason": self.stop_reason,
+                "started_at": self.state.started_at,
+                "finished_at": self.state.finished_at,
+                "resumes": self.state.resumes,
+                "options": self.options.to_dict(),
+                "budget": budget.snapshot() if budget else None,
+                "spiders": self.state.spiders,
+                "alerts": alerts,
+                "outcomes": run_report.outcomes(catalog, self.run_id),
+                "bytes_transferred": sum(
+                    int(c.stats.get_value("capture/transfer/bytes", 0) or 0)
+                    for c in self.crawlers.values()
+                    if c.stats
+                ),
+            }
+            if self.options.enable_quality_validation and not self.options.dry_run:
+                from capture.reports.quality import write_report
+
+                write_report(
+                    catalog,
+                    self.root,
+                    self.run_id,
+                    (self.options.quality_threshold, self.options.nasa_grade_threshold),
+                )
+            json_path, html_path = run_report.write(self.root, summary, self.progress.samples)
+            summary["report"] = {"json": str(json_path), "html": str(html_path)}
+            summary["ops_bundle"] = [r["path"] for r in ops.bundle(catalog, self.root, self.run_id)]
+            json_path.write_text(json.dumps(summary, indent=2, default=str))
+        finally:
+            catalog.close()
+            budget_mod.forget(self.run_id)
+        return summary
