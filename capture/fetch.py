@@ -76,6 +76,7 @@ class Fetcher:
             expected_size=item.expected_size,
             conditional=None if fresh else work.conditional,
             max_bytes=max_bytes,
+            clean=work.decision == "new" and not fresh and work.transfer is None,
         )
         meta = {
             META_KEY: spec.to_meta(),

@@ -72,7 +72,9 @@ class ChecksumPipeline(CaptureStage):
             return item
         work = work_of(item)
         while work.transfer is not None and item.status == "discovered":
-            head = await self.ctx.io.run(read_head, work.transfer.part)
+            head = work.transfer.head
+            if head is None:  # resumed: the body did not start at byte 0 in this process
+                head = await self.ctx.io.run(read_head, work.transfer.part)
             problems = transport_problems(item, work.transfer, head)
             if not problems:
                 if item.checksum.get("expected"):

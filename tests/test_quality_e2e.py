@@ -32,10 +32,10 @@ FILES = {
 }
 SETTINGS = {
     "CAPTURE_QUALITY_ENABLED": "True",
-    "CAPTURE_QUALITY_TIME_BUDGET": "1",
+    "CAPTURE_QUALITY_TIME_BUDGET": "4",
     "CAPTURE_QUALITY_HARD_TIMEOUT_FACTOR": "1",
     # Generous grace: worker start-up (imports) happens inside the first files' deadline.
-    "CAPTURE_QUALITY_HARD_TIMEOUT_GRACE": "8",
+    "CAPTURE_QUALITY_HARD_TIMEOUT_GRACE": "6",
     "CAPTURE_QUALITY_PLUGINS": json.dumps(
         {".crash": "tests.quality_plugins:crash", ".hang": "tests.quality_plugins:hang"}
     ),

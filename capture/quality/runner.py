@@ -132,7 +132,9 @@ class QualityRunner:
 
     def _new_pool(self, workers: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("forkserver")
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_warm_up,
         )
 
     def _score_in_process(
@@ -207,6 +209,18 @@ class QualityRunner:
 
         future.add_done_callback(done)
         return result
+
+
+def _warm_up() -> None:
+    """Import the heavy readers once per worker, so no file's time budget pays for them."""
+    import importlib
+
+    for name in ("numpy", "astropy.io.fits", "astropy.io.votable", "netCDF4", "h5py",
+                 "capture.quality.registry"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # a missing optional reader only disables its scorer
+            pass
 
 
 def _kill(pool: ProcessPoolExecutor) -> None:

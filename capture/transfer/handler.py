@@ -120,9 +120,13 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         fresh = spec.fresh
         for _ in range(MAX_RESTARTS):
             sink = FileSink(spec.part, spec.algorithms, self._checkpoint_bytes)
-            offset, state = await self._io.run(sink.prepare, fresh)
-            if fresh and isinstance(spec_dict, dict):
-                spec_dict["fresh"] = False  # later retries of this request may resume again
+            if spec.clean and not fresh:
+                offset, state = sink.start_clean()  # no partial data can exist: no IO yet
+            else:
+                offset, state = await self._io.run(sink.prepare, fresh)
+            if isinstance(spec_dict, dict):
+                # Later retries of this request probe for (and may resume) partial data.
+                spec_dict["fresh"] = spec_dict["clean"] = False
             fresh = False
             if offset:
                 events.append({"at": _now(), "kind": "resume", "offset": offset})
@@ -252,6 +256,8 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         attempt: dict[str, Any],
     ) -> Response:
         started = monotonic()
+        pending: list[bytes] = []
+        head = b""
         if tx.length == 0 or request.method == "HEAD":
             received, lost, abort, write_error = 0, None, None, None
         else:
@@ -267,6 +273,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             await maybe_deferred_to_future(receiver.finished)
             received, lost = receiver.received, receiver.lost_reason
             abort, write_error = receiver.abort_reason, receiver.write_error
+            pending, head = receiver.take_pending(), receiver.head
         self._stats.inc_value("capture/transfer/bytes", received)
         attempt["bytes"] = received
         attempt["seconds"] = round(monotonic() - started, 3)
@@ -275,30 +282,31 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             await self._io.run(sink.close)
             attempt["outcome"] = "local_error"
             raise LocalStorageError(str(write_error.value)) from write_error.value
+        size = sink.size + sum(len(c) for c in pending)  # pending: not yet on disk
         if abort is not None:
-            await self._io.run(sink.suspend)
+            await self._io.run(sink.suspend, pending)
             attempt["outcome"] = "aborted" if isinstance(abort, TransferAborted) else "stalled"
             if isinstance(abort, TransferInterrupted):
-                abort.offset, abort.progress = sink.size, received
+                abort.offset, abort.progress = size, received
             raise abort
         clean = lost is None or lost.check(ResponseDone, PotentialDataLoss) is not None
-        if not clean or (total is not None and sink.size < total):
-            await self._io.run(sink.suspend)
+        if not clean or (total is not None and size < total):
+            await self._io.run(sink.suspend, pending)
             attempt["outcome"] = "interrupted"
             why = lost.getErrorMessage() if lost is not None else "short body"
             raise TransferInterrupted(
-                f"body of {request.url} ended at byte {sink.size}"
+                f"body of {request.url} ended at byte {size}"
                 + (f" of {total}" if total is not None else "")
                 + f": {why}",
-                offset=sink.size,
+                offset=size,
                 progress=received,
             )
-        if total is not None and sink.size > total:
+        if total is not None and size > total:
             await self._io.run(sink.close)
             attempt["outcome"] = "restart"
             raise _Restart("body_longer_than_announced")
 
-        digests = await self._io.run(sink.finish)
+        digests = await self._io.run(sink.complete, pending)
         attempt["outcome"] = "complete"
         state = sink.state
         result = TransferResult(
@@ -314,6 +322,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             final_url=request.url,
             resumed_from=offset,
             bytes_transferred=received,
+            head=head if offset == 0 else None,
             length_verified=total is not None,
         )
         return self._streamed(request, tx, result)

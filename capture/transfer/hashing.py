@@ -4,10 +4,51 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 SUPPORTED = ("md5", "sha1", "sha256", "sha512")
 READ_BLOCK = 8 * 1024 * 1024
+PARALLEL_MIN = 256 * 1024
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(
+                max_workers=max(2, (os.cpu_count() or 2) * 2), thread_name_prefix="capture-hash"
+            )
+        return _POOL
+
+
+def _feed(hasher: Any, chunks: list[bytes]) -> None:
+    for c in chunks:
+        hasher.update(c)
+
+
+def _join(futures: list[Future[None]]) -> Future[None]:
+    done: Future[None] = Future()
+    remaining = [len(futures)]
+    lock = threading.Lock()
+
+    def one(f: Future[None]) -> None:
+        exc = f.exception()
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if exc is not None and not done.done():
+            done.set_exception(exc)
+        elif last and not done.done():
+            done.set_result(None)
+
+    for f in futures:
+        f.add_done_callback(one)
+    return done
 
 
 class MultiHasher:
@@ -24,6 +65,18 @@ class MultiHasher:
     def update(self, data: bytes | memoryview) -> None:
         for h in self._hashers:
             h.update(data)
+
+    def update_many(self, chunks: list[bytes]) -> Future[None] | None:
+        """Hash ``chunks`` with every algorithm, each in its own thread when the data is big
+        enough to be worth it (hashlib releases the GIL); returns a future to wait on, or
+        None when it hashed inline. The caller overlaps its disk write with the hashing."""
+        total = sum(len(c) for c in chunks)
+        if total < PARALLEL_MIN:
+            for c in chunks:
+                self.update(c)
+            return None
+        futures = [_pool().submit(_feed, h, chunks) for h in self._hashers]
+        return _join(futures)
 
     def hexdigests(self) -> dict[str, str]:
         return {n: h.hexdigest() for n, h in zip(self.names, self._hashers, strict=True)}

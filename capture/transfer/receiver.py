@@ -49,6 +49,9 @@ class BodyReceiver(Protocol):
         self.lost_reason: Failure | None = None
         self.write_error: Failure | None = None
         self._chunks: list[bytes] = []
+        self._flushes = 0
+        # The first bytes of the body, kept for content sniffing (error pages saved as data).
+        self.head = b""
         self._buffered = 0
         self._inflight = False
         self._paused = False
@@ -65,6 +68,8 @@ class BodyReceiver(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.abort_reason is not None or self.write_error is not None:
             return
+        if len(self.head) < 1024:
+            self.head += data[: 1024 - len(self.head)]
         self._chunks.append(data)
         self._buffered += len(data)
         self.received += len(data)
@@ -93,6 +98,7 @@ class BodyReceiver(Protocol):
     def _flush(self) -> None:
         chunks, self._chunks, self._buffered = self._chunks, [], 0
         self._inflight = True
+        self._flushes += 1
         d = self.pool.defer(self.sink.write, chunks)
         d.addCallbacks(self._written, self._write_failed)
 
@@ -118,10 +124,16 @@ class BodyReceiver(Protocol):
             self._abort_transport()
 
     def _drain_or_end(self) -> None:
-        if self._chunks and self.write_error is None:
+        # A body that never filled a buffer is left for the handler to write together with
+        # the final fsync (one IO job instead of two).
+        if self._chunks and self.write_error is None and self._flushes:
             self._flush()
         else:
             self._end()
+
+    def take_pending(self) -> list[bytes]:
+        chunks, self._chunks, self._buffered = self._chunks, [], 0
+        return chunks
 
     def _end(self) -> None:
         if not self._ended:

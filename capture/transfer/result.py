@@ -24,6 +24,9 @@ class StreamSpec:
     conditional: dict[str, str] | None = None
     # Most bytes this transfer may take (the run's remaining budget); None: unlimited.
     max_bytes: int | None = None
+    # The catalog has never seen this file before: no partial data can exist, so the part
+    # file is created lazily (truncating any stray leftover) instead of probed for a resume.
+    clean: bool = False
 
     def to_meta(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +57,8 @@ class TransferResult:
     not_modified: bool = False
     # False when the server gave no length (close-delimited body): completeness unproven.
     length_verified: bool = True
+    # The first bytes of the body (when it was received from byte 0), for content sniffing.
+    head: bytes | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -27,6 +27,9 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
 
 class FileSink:
     def __init__(self, part: str, algorithms: list[str], checkpoint_bytes: int):
+        # A sink for a file known to have no partial data yet (``start_clean``) opens its file
+        # lazily, in the first IO job, so a small file costs one thread hand-off in total.
+        self._lazy = False
         self.part = Path(part)
         self.hasher = MultiHasher(algorithms)
         self.checkpoint_bytes = max(1, checkpoint_bytes)
@@ -66,12 +69,29 @@ class FileSink:
         self.size = self._last_checkpoint = offset
         return offset, state
 
+    def start_clean(self) -> tuple[int, None]:
+        """Begin at byte 0 without touching the disk yet (the file is opened on first use)."""
+        self._lazy = True
+        self.state = None
+        self.size = self._last_checkpoint = 0
+        return 0, None
+
+    def _ensure_open(self) -> None:
+        if self.fd is None and self._lazy:
+            self._lazy = False
+            self.part.parent.mkdir(parents=True, exist_ok=True)
+            self.fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            state, self.state = self.state, None
+            PartialState.remove(self.part)  # a stale journal must not outlive its data
+            self.state = state
+
     def bind(self, state: PartialState) -> None:
         """Attach the server object's validators (from the first full response)."""
         self.state = state
 
     def restart(self) -> None:
         """Throw away what we have (server ignored Range, or the object changed)."""
+        self._ensure_open()
         assert self.fd is not None
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
@@ -82,10 +102,10 @@ class FileSink:
 
     # -- streaming -------------------------------------------------------------------------
     def write(self, chunks: list[bytes]) -> None:
-        assert self.fd is not None
         try:
-            for chunk in chunks:
-                self.hasher.update(chunk)
+            self._ensure_open()
+            assert self.fd is not None
+            hashing = self.hasher.update_many(chunks)  # runs alongside the write below
             for i in range(0, len(chunks), IOV_MAX):
                 batch = chunks[i : i + IOV_MAX]
                 total = sum(len(c) for c in batch)
@@ -96,6 +116,8 @@ class FileSink:
                         n = os.write(self.fd, data)
                         data = data[n:]
                 self.size += total
+            if hashing is not None:
+                hashing.result()  # digests must cover this batch before we report progress
             if (
                 self.state is not None
                 and self.size - self._last_checkpoint >= self.checkpoint_bytes
@@ -114,9 +136,11 @@ class FileSink:
         self._last_checkpoint = self.size
 
     # -- ending ----------------------------------------------------------------------------
-    def suspend(self) -> None:
+    def suspend(self, pending: list[bytes] | None = None) -> None:
         """The transfer was interrupted: keep every byte received for the retry's resume."""
         try:
+            if pending:
+                self.write(pending)
             if self.fd is not None and self.state is not None and self.size > 0:
                 self.checkpoint()
         except OSError:
@@ -124,8 +148,18 @@ class FileSink:
         finally:
             self.close()
 
+    def complete(self, pending: list[bytes]) -> dict[str, str]:
+        """Write the last buffered bytes, then :meth:`finish` (one IO job for small files)."""
+        if pending:
+            self.write(pending)
+        return self.finish()
+
     def finish(self) -> dict[str, str]:
         """fsync and close the complete part file; return its digests."""
+        try:
+            self._ensure_open()
+        except OSError as exc:
+            raise LocalStorageError(f"cannot create {self.part}: {exc}") from exc
         assert self.fd is not None
         try:
             os.fsync(self.fd)

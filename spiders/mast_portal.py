@@ -1,0 +1,403 @@
+"""The MAST portal ("Mashup") API and JWST metadata API: request building and answer parsing.
+
+Pure functions, no Scrapy, so every protocol rule is unit-testable. Facts and their sources
+(``research/archives.md`` section 2; AQ = astropy/astroquery ``astroquery/mast``):
+
+* ``POST /api/v0/invoke`` with headers ``Content-type: application/x-www-form-urlencoded`` and
+  ``Accept: text/plain``; body ``request=`` + ``urllib.parse.quote(json.dumps(request))`` where
+  request is ``{"service", "params", "format": "json", "pagesize", "page", "cacheBreaker"}``
+  in that key order (AQ ``discovery_portal.py``: ``service_request_async`` builds the dict,
+  ``_prepare_service_request_string`` appends a uuid4 ``cacheBreaker`` and quotes it).
+* Answer ``{"status": "COMPLETE"|"EXECUTING"|"ERROR", "msg", "data": [..], "fields": [..],
+  "paging": {"page", "pageSize", "pagesFiltered", "rows", "rowsFiltered", "rowsTotal"}}``;
+  while ``status`` is ``EXECUTING`` the same request is POSTed again; pages are fetched while
+  ``page < pagesFiltered`` by changing only ``page`` (AQ ``PortalAPI._request``).
+* Filters (AQ ``build_filter_set``): ``{"paramName": col, "values": [..]}``; discrete columns
+  take string values (even numeric ones such as ``calib_level``, whose columns-config type is
+  ``int``, not continuous); continuous (``double``/``float``) columns take
+  ``[{"min": a, "max": b}]``; a value containing ``*`` or ``%`` becomes
+  ``"freeText": value.replace("*", "%")`` and leaves ``values`` (only ONE wildcard per filter);
+  columns with a ``separator`` in the columns config (``obs_collection``, ``filters``: ``";"``)
+  carry it (sample ``columnsconfig_caom.json``).
+* ``Mast.Caom.Products`` params ``{"obsid": "id1,id2,.."}`` (AQ ``get_product_list_async``);
+  AQ batches obsids since PR #3454 (``batch_size``), the number per call is ours to choose.
+* ``GET /api/v0.1/Download/file?uri=<quote(uri, safe=":/")>`` (AQ ``download_file``; used
+  for JWST URIs in third-party code, archives.md 2b; MAST's own JWST curl scripts use a
+  ``/jwst/api/v0.1/Download/file`` variant, which we do not need).
+* ``GET /viz/api/v0.1/keywords/search?uri=<dataURI>`` answers the JWST file's ``fileSize`` and
+  ``checksum`` (32 hex digits: md5) among all its FITS keywords (MAST docs "API for JWST
+  Metadata"; sample ``jwst_viz_keywords_search_uri_x1d.json``). It is the only published
+  digest for MAST files; the product list has none.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from itertools import product
+from typing import Any
+from urllib.parse import quote
+
+INVOKE_PATH = "/api/v0/invoke"
+DOWNLOAD_PATH = "/api/v0.1/Download/file"
+VIZ_KEYWORDS_PATH = "/viz/api/v0.1/keywords/search"
+INVOKE_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/plain"}
+FILTERED = "Mast.Caom.Filtered"
+PRODUCTS = "Mast.Caom.Products"
+# AQ conf.pagesize default.
+DEFAULT_PAGESIZE = 50000
+VIZ_SOURCE = "MAST viz keywords/search"
+MD5 = re.compile(r"^[0-9a-f]{32}$")
+
+
+class MastAnswerError(ValueError):
+    """An invoke answer that is not the JSON envelope MAST documents."""
+
+
+# -- filters -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    name: str
+    continuous: bool = False
+    separator: str | None = None
+
+
+# CAOM observation columns a crawl may filter on, typed as in MAST's columns config for
+# Mast.Caom.Cone (sample columnsconfig_caom.json: vot.datatype char/int -> discrete,
+# double -> continuous; separator ";" on obs_collection and filters).
+COLUMNS: dict[str, Column] = {
+    c.name: c
+    for c in (
+        Column("obs_collection", separator=";"),
+        Column("instrument_name"),
+        Column("target_name"),
+        Column("proposal_id"),
+        Column("proposal_pi"),
+        Column("obs_id"),
+        Column("calib_level"),
+        Column("dataproduct_type"),
+        Column("intentType"),
+        Column("filters", separator=";"),
+        Column("t_min", continuous=True),
+        Column("t_max", continuous=True),
+        Column("t_exptime", continuous=True),
+        Column("t_obs_release", continuous=True),
+        Column("em_min", continuous=True),
+        Column("em_max", continuous=True),
+    )
+}
+# Short spider-argument names for the common columns.
+ALIASES = {"instrument": "instrument_name", "target": "target_name"}
+
+
+def is_wildcard(value: str) -> bool:
+    return "*" in value or "%" in value
+
+
+def column_filter(column: Column, values: list[str]) -> dict[str, Any]:
+    """One mashup filter entry, shaped exactly like AQ ``build_filter_set`` builds it.
+
+    ``values`` may hold at most one wildcard (the portal takes one ``freeText`` per filter);
+    :func:`filter_sets` splits argument lists so that this always holds.
+    """
+    entry: dict[str, Any] = {"paramName": column.name}
+    if column.separator:
+        entry["separator"] = column.separator
+    if column.continuous:
+        low, high = (float(v) for v in values[:2])
+        entry["values"] = [{"min": low, "max": high}]
+        return entry
+    wild = [v for v in values if is_wildcard(v)]
+    if len(wild) > 1:
+        raise ValueError(f"{column.name}: only one wildcard value per filter, got {wild}")
+    entry["values"] = [v for v in values if not is_wildcard(v)]
+    if wild:
+        entry["freeText"] = wild[0].replace("*", "%")
+    return entry
+
+
+def filter_sets(criteria: dict[str, list[str]]) -> list[list[dict[str, Any]]]:
+    """The filter lists of the Mast.Caom.Filtered queries that together cover ``criteria``.
+
+    A column's exact values go into one filter; each wildcard value needs a query of its own
+    (one ``freeText`` per filter), so several wildcards give several queries whose results
+    are merged (by obsid) by the caller.
+    """
+    per_column: list[list[dict[str, Any]]] = []
+    for name, values in criteria.items():
+        column = COLUMNS[name]
+        if column.continuous:
+            per_column.append([column_filter(column, values)])
+            continue
+        exact = [v for v in values if not is_wildcard(v)]
+        groups = ([exact] if exact else []) + [[w] for w in values if is_wildcard(w)]
+        per_column.append([column_filter(column, g) for g in groups])
+    return [list(combo) for combo in product(*per_column)]
+
+
+# -- invoke requests and answers -----------------------------------------------------------
+@dataclass(frozen=True)
+class PortalCall:
+    """One logical invoke request (a service, its params, one page) and its retry state."""
+
+    service: str
+    params: dict[str, Any]
+    page: int = 1
+    pagesize: int = DEFAULT_PAGESIZE
+    cache_breaker: str = field(default_factory=lambda: str(uuid.uuid4()))
+    polls: int = 0
+    malformed: int = 0
+    label: str = ""
+
+    def body(self) -> str:
+        request = {
+            "service": self.service,
+            "params": self.params,
+            "format": "json",
+            "pagesize": self.pagesize,
+            "page": self.page,
+            "cacheBreaker": self.cache_breaker,
+        }
+        return "request=" + quote(json.dumps(request))
+
+    def poll(self) -> PortalCall:
+        """The identical request again (AQ re-POSTs the same body while EXECUTING)."""
+        return replace(self, polls=self.polls + 1)
+
+    def retry_malformed(self) -> PortalCall:
+        return replace(self, malformed=self.malformed + 1)
+
+    def at_page(self, page: int) -> PortalCall:
+        """Another page of the same query: same body and cacheBreaker but ``page`` (as AQ)."""
+        return replace(self, page=page, polls=0, malformed=0)
+
+    @property
+    def name(self) -> str:
+        return f"{self.service} {self.label} page {self.page}".replace("  ", " ")
+
+
+@dataclass
+class PortalAnswer:
+    status: str
+    msg: str
+    rows: list[dict[str, Any]]
+    page: int
+    pages: int
+
+
+def parse_answer(body: bytes) -> PortalAnswer:
+    """The invoke envelope; raises :class:`MastAnswerError` for anything else."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MastAnswerError(f"malformed JSON ({exc}; {len(body)} bytes)") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("status"), str):
+        raise MastAnswerError("answer is not a MAST invoke envelope (no 'status')")
+    status = doc["status"]
+    rows = doc.get("data") or []
+    if status == "COMPLETE" and not (
+        isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
+    ):
+        raise MastAnswerError("'data' is not a list of rows")
+    paging = doc.get("paging") if isinstance(doc.get("paging"), dict) else {}
+    try:
+        page = int(paging.get("page") or 1)
+        pages = int(paging.get("pagesFiltered") or 1)
+    except (TypeError, ValueError) as exc:
+        raise MastAnswerError(f"bad 'paging' {paging!r}") from exc
+    return PortalAnswer(status, str(doc.get("msg") or ""), rows, page, pages)
+
+
+def batches(ids: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+# -- products ------------------------------------------------------------------------------
+MRP = "Minimum Recommended Products"
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    """Which ``Mast.Caom.Products`` rows to capture (AQ ``filter_products`` semantics: AND
+    between filters, OR within one). ``None`` means "any"."""
+
+    product_types: frozenset[str] | None = frozenset({"SCIENCE"})
+    subgroups: frozenset[str] | None = None
+    calib_levels: frozenset[int] | None = None
+    extensions: tuple[str, ...] = ()
+    mrp_only: bool = False
+    public_only: bool = True
+
+    def skip_reason(self, row: dict[str, Any]) -> str | None:
+        """Why a product row is not wanted (a short stats key), or None to capture it."""
+        uri = row.get("dataURI")
+        if not isinstance(uri, str) or not uri.startswith("mast:"):
+            return "no_mast_uri"
+        if self.product_types is not None and row.get("productType") not in self.product_types:
+            return "product_type"
+        if self.subgroups is not None and row.get("productSubGroupDescription") not in (
+            self.subgroups
+        ):
+            return "subgroup"
+        if self.calib_levels is not None and _int(row.get("calib_level")) not in (
+            self.calib_levels
+        ):
+            return "calib_level"
+        name = str(row.get("productFilename") or uri)
+        if self.extensions and not name.endswith(self.extensions):
+            return "extension"
+        if self.mrp_only and row.get("productGroupDescription") != MRP:
+            return "not_mrp"
+        # JWST rows carry dataRights ("PUBLIC" seen); HST rows have none (sample), so a
+        # missing value is taken as public: a refused download then fails clearly.
+        rights = row.get("dataRights")
+        if self.public_only and rights not in (None, "", "PUBLIC"):
+            return "not_public"
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def archive_path_for(uri: str) -> str:
+    """``mast:JWST/product/x.fits`` -> ``JWST/product/x.fits`` (the archive's own path)."""
+    if not uri.startswith("mast:"):
+        raise ValueError(f"not a MAST data URI: {uri!r}")
+    return uri[len("mast:") :].lstrip("/")
+
+
+def uri_query(uri: str) -> str:
+    """The ``uri=`` query of Download/file and viz, escaped as AQ does (``safe=":/"``)."""
+    return "uri=" + quote(uri, safe=":/")
+
+
+def download_url(base_url: str, uri: str) -> str:
+    return f"{base_url}{DOWNLOAD_PATH}?{uri_query(uri)}"
+
+
+def viz_keywords_url(base_url: str, uri: str) -> str:
+    return f"{base_url}{VIZ_KEYWORDS_PATH}?{uri_query(uri)}"
+
+
+# -- JWST viz keywords/search -------------------------------------------------------------
+@dataclass
+class VizFacts:
+    md5: str | None = None
+    size: int | None = None
+    problem: str | None = None  # short stats key when no usable md5
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+VIZ_KEEP = ("ingestCompletionDate", "publicReleaseDate", "productLevel", "fileSetName")
+
+
+def parse_viz_keywords(body: bytes) -> VizFacts:
+    """md5 and size of one JWST file from its keywords/search answer, never raising."""
+    if not body.strip():
+        return VizFacts(problem="empty")
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return VizFacts(problem="malformed_json")
+    if isinstance(doc, list) and len(doc) == 1:
+        doc = doc[0]  # tolerate a one-element list (answer shape for several uris UNCONFIRMED)
+    if not isinstance(doc, dict):
+        return VizFacts(problem="not_an_object")
+    size = doc.get("fileSize")
+    facts = VizFacts(
+        size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+        extra={k: doc[k] for k in VIZ_KEEP if doc.get(k) is not None},
+    )
+    checksum = doc.get("checksum")
+    if checksum is None:
+        facts.problem = "no_checksum"
+    elif not (isinstance(checksum, str) and MD5.match(checksum.strip().lower())):
+        facts.problem = "checksum_not_md5"
+    else:
+        facts.md5 = checksum.strip().lower()
+    return facts
+
+
+# -- metadata ------------------------------------------------------------------------------
+OBSERVATION_FIELDS = (
+    "obs_id",
+    "obsid",
+    "obs_collection",
+    "instrument_name",
+    "filters",
+    "target_name",
+    "target_classification",
+    "proposal_id",
+    "proposal_pi",
+    "obs_title",
+    "calib_level",
+    "dataproduct_type",
+    "intentType",
+    "t_min",
+    "t_max",
+    "t_exptime",
+    "t_obs_release",
+    "em_min",
+    "em_max",
+    "s_ra",
+    "s_dec",
+    "wavelength_region",
+    "dataRights",
+)
+PRODUCT_FIELDS = (
+    "obsID",
+    "parent_obsid",
+    "obs_id",
+    "dataURI",
+    "productFilename",
+    "productType",
+    "productGroupDescription",
+    "productSubGroupDescription",
+    "description",
+    "type",
+    "dataproduct_type",
+    "calib_level",
+    "proposal_id",
+    "project",
+    "prvversion",
+    "size",
+    "dataRights",
+    "exp_type",
+)
+
+
+def observation_record(row: dict[str, Any]) -> dict[str, Any]:
+    record = {k: row[k] for k in OBSERVATION_FIELDS if row.get(k) is not None}
+    if "obsid" in record:
+        record["obsid"] = str(record["obsid"])
+    return record
+
+
+def product_metadata(row: dict[str, Any], observation: dict[str, Any] | None) -> dict[str, Any]:
+    """Catalog metadata of one product: its observation's fields, then the product's own
+    (a product's ``obs_id``/``calib_level``/``dataproduct_type`` describe the file itself)."""
+    meta: dict[str, Any] = dict(observation or {})
+    if "calib_level" in meta:
+        meta["obs_calib_level"] = meta.pop("calib_level")
+    for key in PRODUCT_FIELDS:
+        if row.get(key) is not None:
+            meta[key] = row[key]
+    for key in ("obsID", "parent_obsid"):
+        if key in meta:
+            meta[key] = str(meta[key])
+    return meta
+
+
+def split_values(value: str | Iterable[str] | None) -> list[str]:
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [v.strip() for v in items if v.strip()]
