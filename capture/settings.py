@@ -50,6 +50,8 @@ DOWNLOADER_MIDDLEWARES = {
     "middlewares.retry.BackoffRetryMiddleware": 550,
     # Credentials from the environment, only for the archive's own hosts.
     "middlewares.credentials.ArchiveCredentialsMiddleware": 585,
+    # API keys that travel as form fields (PSG's key=): added at request time, never stored.
+    "middlewares.form_credentials.FormCredentialsMiddleware": 590,
     # Hard per-archive request rate (spider.rate_limit), closest to the wire so that retries
     # and redirects are counted too.
     "middlewares.ratelimit.RateLimitMiddleware": 950,

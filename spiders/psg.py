@@ -1,0 +1,160 @@
+"""NASA Planetary Spectrum Generator (PSG): one computed spectrum per (config file, type).
+
+Protocol (``research/archives.md`` section 5, https://psg.gsfc.nasa.gov/helpapi.php):
+``POST /api.php`` with a url-encoded form: ``file=<config>`` (PSG's "relaxed XML", one
+``<KEY>value`` per line; api.php answers nothing unless it starts with ``<``) and
+``type=rad|trn|atm|str|srf|tel|noi|cfg|ret|opc|mss`` (``set``/``upd`` change server state and
+are refused). The curl form ``curl -d type=trn --data-urlencode file@config.txt`` is the same
+request. Clients send an API key as the form field ``key`` (VSPEC ``call_api``); here it comes
+from ``PSG_API_KEY`` and is added at request time by
+:class:`middlewares.form_credentials.FormCredentialsMiddleware`, so it is never part of an item
+(items, with their ``fetch`` body, are stored in the catalog and written to feeds).
+
+Each answer is a file ``api/<config stem>.<type>.txt``; provenance is the config file's name and
+sha256 (plus PSG's own ``# Synthesized on`` line). PSG reports errors inside a 200 answer as
+``# ERROR | <module> | <message>`` (HTTP status of errors UNCONFIRMED: both a 200 error body and
+an HTTP error are handled). Such an answer is quarantined by :meth:`inspect_file` with PSG's
+message, never stored as a result: the bytes are kept (for diagnosis, next to a
+``.reason.json``), and the next run computes it again. The rest of the configs go on.
+
+Rate: PSG publishes no limit (UNCONFIRMED, archives.md) and each request is a computation on a
+shared server, so one request at a time and at most one per second.
+
+Arguments:
+  ``-a configs=path/`` (directory of config files, required), ``-a types=rad,trn`` (default
+  ``rad``), ``-a base_url=...`` (e.g. a local ``nasapsg/psg`` container,
+  ``http://localhost:3000``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlencode
+
+from capture.items import CapturedFile
+from pipelines.inspect import InspectionProblem
+from spiders.base import CaptureSpider, SpiderArgumentError
+from spiders.psg_output import PsgProblem, read_psg_output
+
+TYPES = ("rad", "trn", "atm", "str", "srf", "tel", "noi", "cfg", "ret", "opc", "mss")
+# A config file larger than this is refused rather than posted (GCM binaries can be large).
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+
+
+class PsgSpider(CaptureSpider):
+    name = "psg"
+    domain = "spectroscopy"
+    default_base_url = "https://psg.gsfc.nasa.gov"
+    api_path = "api.php"
+    # No published limit: one computation at a time, at most 1 request per second.
+    rate_limit: ClassVar[float] = 1.0
+    form_credentials: ClassVar[dict[str, Any]] = {
+        "env": "PSG_API_KEY",
+        "field": "key",
+        "paths": ["/api.php"],
+    }
+    custom_settings = {
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+        "DOWNLOAD_DELAY": 0,
+        # Headers only arrive once PSG has computed the spectrum.
+        "DOWNLOAD_TIMEOUT": 600,
+    }
+
+    def __init__(
+        self, *args: Any, configs: str | None = None, types: str | None = None, **kwargs: Any
+    ):
+        super().__init__(*args, **kwargs)
+        if not configs:
+            raise SpiderArgumentError("psg needs -a configs=<directory of PSG config files>")
+        self.configs = Path(configs).expanduser()
+        if not self.configs.is_dir():
+            raise SpiderArgumentError(f"configs={configs!r} is not a directory")
+        self.types = [t.strip().lower() for t in (types or "rad").split(",") if t.strip()]
+        for t in self.types:
+            if t not in TYPES:
+                raise SpiderArgumentError(f"type {t!r} is not one of {TYPES}")
+
+    async def discover(self) -> AsyncIterator[Any]:
+        stats = self.crawler.stats
+        seen: dict[str, str] = {}
+        files = sorted(p for p in self.configs.iterdir() if p.is_file())
+        for path in files:
+            if path.name.startswith("."):
+                continue
+            config = await self.ctx.io.run(self.read_config, path)
+            if config is None:
+                stats.inc_value("psg/configs_refused")
+                continue
+            text, digest = config
+            stem = path.stem or path.name
+            if stem in seen:
+                stats.inc_value("psg/configs_refused")
+                self.logger.error(
+                    "Config %s has the same stem as %s; rename one (results are api/<stem>.*)",
+                    path.name,
+                    seen[stem],
+                )
+                continue
+            seen[stem] = path.name
+            stats.inc_value("psg/configs")
+            for psg_type in self.types:
+                yield self.result_item(path.name, stem, text, digest, psg_type)
+
+    def read_config(self, path: Path) -> tuple[str, str] | None:
+        """(text to send, sha256 of the file) or None with a clear log line."""
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.logger.error("Cannot read config %s: %s", path, exc)
+            return None
+        if len(data) > MAX_CONFIG_BYTES:
+            self.logger.error("Config %s is larger than %d bytes; refused", path, MAX_CONFIG_BYTES)
+            return None
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            self.logger.error("Config %s is not UTF-8 text: %s", path, exc)
+            return None
+        text = text.lstrip()
+        if not text.startswith("<"):
+            # api.php returns nothing for such a file (archives.md section 5).
+            self.logger.error(
+                "Config %s does not start with '<KEY>value' lines: not a PSG config", path
+            )
+            return None
+        return text, hashlib.sha256(data).hexdigest()
+
+    def result_item(
+        self, name: str, stem: str, text: str, digest: str, psg_type: str
+    ) -> CapturedFile:
+        return self.new_file(
+            self.archive_url(self.api_path),
+            f"api/{stem}.{psg_type}.txt",
+            format="text",
+            metadata={
+                "config_file": name,
+                "config_sha256": digest,
+                "type": psg_type,
+            },
+            fetch={
+                "method": "POST",
+                "body": urlencode({"file": text, "type": psg_type}),
+                "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            },
+        )
+
+    def inspect_file(self, item: CapturedFile, path: str) -> dict[str, Any]:
+        try:
+            output = read_psg_output(path, item.metadata.get("type", "rad"))
+        except PsgProblem as problem:
+            raise InspectionProblem(
+                *(
+                    f"{item.metadata.get('config_file')} ({item.metadata.get('type')}): {r}"
+                    for r in problem.reasons
+                ),
+                metadata=problem.metadata,
+            ) from None
+        return output.metadata()

@@ -1,0 +1,188 @@
+"""End-to-end crawls of the NASA Exoplanet Archive spider against its TAP emulator (real
+sockets, real ``scrapy crawl`` processes). One crawl per output format; each crawl mixes good
+tables with broken ones so that every failure is shown not to stop the other files."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.archives import ArchiveServer
+from tests.archives.nasa_exoplanet_archive import ExoplanetArchive, write_delimited, write_votable
+from tests.archives.samples import sample_path
+from tests.crawl import CrawlResult, catalog_rows, run_crawl
+
+STABLE = {
+    "archive",
+    "domain",
+    "url",
+    "path",
+    "size",
+    "sha256",
+    "checksum",
+    "format",
+    "quality",
+    "status",
+    "run_id",
+    "retrieved_at",
+    "http",
+}
+CORE = ("ps", "pscomppars", "stellarhosts", "toi")
+
+
+@pytest.fixture
+def exo(server: ArchiveServer) -> ExoplanetArchive:
+    return ExoplanetArchive(server)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def file_meta(data_dir: Path, archive_path: str) -> dict:
+    (row,) = catalog_rows(data_dir, "select * from files where archive_path=?", archive_path)
+    return row | {"meta": json.loads(row["file_metadata"] or "{}")}
+
+
+def crawl(exo: ExoplanetArchive, data_dir: Path, **args: str) -> CrawlResult:
+    result = run_crawl("nasa_exoplanet_archive", data_dir, args={"base_url": exo.base_url, **args})
+    assert result.returncode == 0, result.log[-3000:]
+    return result
+
+
+def add_broken_tables(exo: ExoplanetArchive) -> None:
+    """Real table names whose answers the emulator corrupts (or does not know)."""
+    exo.tables["ml"] = copy.deepcopy(exo.tables["stellarhosts"])
+    exo.malform("ml", "ragged")
+    exo.tables["k2pandc"] = copy.deepcopy(exo.tables["toi"])
+    exo.malform("k2pandc", "unterminated")
+    exo.tables["cumulative"] = copy.deepcopy(exo.tables["ps"])
+    exo.malform("cumulative", "cut")
+
+
+def test_csv_tables_products_and_malformed_answers(exo: ExoplanetArchive, data_dir: Path) -> None:
+    add_broken_tables(exo)
+    good = [
+        exo.add_spectrum(
+            "56/12/36/06/Kepler_20_c_3.101_3665_1.tbl", "Kepler-20 c", "Transmission", 9
+        ),
+        exo.add_spectrum("11/02/77/01/HD_189733_b_2.2_10_1.tbl", "HD 189733 b", "Eclipse", 5),
+    ]
+    broken = exo.add_spectrum("11/02/77/02/WASP_39_b_1.tbl", "WASP-39 b", "Transmission", 4)
+    broken.body = b"\\PL_NAME = 'WASP-39 b'\n|CENTRALWAVELNG|\n|double|\n 1.0 2.0 3.0\n"
+    tables = [*CORE, "ml", "k2pandc", "cumulative", "nosuchtable"]
+    result = crawl(exo, data_dir, tables=",".join(tables), products="spectra")
+
+    items = result.by_path()
+    for item in result.items:
+        assert set(item) >= STABLE, item["archive_path"]
+        assert item["archive"] == "nasa_exoplanet_archive" and item["domain"] == "astronomy"
+    # Good tables: stored whole, byte for byte what the archive sent, shape in the catalog.
+    for table in CORE:
+        item = items[f"TAP/sync/{table}.csv"]
+        assert item["status"] == "stored", item["error"]
+        assert item["format"] == "csv"
+        assert item["url"] == f"{exo.base_url}/TAP/sync?query=select+*+from+{table}&format=csv"
+        body, _ = exo.body_for(f"select * from {table}", "csv")
+        assert (
+            item["sha256"] == hashlib.sha256(body).hexdigest() == sha256_of(data_dir / item["path"])
+        )
+        meta = file_meta(data_dir, f"TAP/sync/{table}.csv")["meta"]
+        source = exo.tables[table]
+        assert meta["row_count"] == meta["reported_row_count"] == len(source.rows)
+        assert meta["columns"] == [c.name for c in source.columns]
+        assert meta["query"] == f"select * from {table}"
+    assert {"st_teff", "st_logg", "st_met"} <= set(
+        file_meta(data_dir, "TAP/sync/stellarhosts.csv")["meta"]["columns"]
+    )
+    # The wire: count first, then the table, encoded as the archive's clients do it.
+    queries = [e.query for e in exo.server.requests_for("/TAP/sync")]
+    assert "query=select+count(*)+from+ps&format=csv" in queries
+    assert "query=select+*+from+ps&format=csv" in queries
+
+    # Broken answers: quarantined with a reason a person can act on; nothing published.
+    reasons = {
+        "ml": "ragged row",
+        "k2pandc": "unterminated quoted value",
+        "cumulative": "row count mismatch: the archive reports 27 rows",
+        "nosuchtable": "TAP error from the archive: ORA-00942",
+    }
+    for table, reason in reasons.items():
+        item = items[f"TAP/sync/{table}.csv"]
+        assert item["status"] == "quarantined", table
+        assert reason in item["error"], (table, item["error"])
+        assert not (data_dir / item["path"]).exists()
+        reason_file = data_dir / "quarantine" / (item["path"] + ".reason.json")
+        assert reason in reason_file.read_text()
+        assert file_meta(data_dir, item["archive_path"])["state"] == "quarantined"
+
+    # Products: spectra files listed by the spectra table's spec_path, fetched via the
+    # session workspace, with the table's columns as metadata and their own shape checked.
+    for spectrum in good:
+        item = items[f"spectra/{spectrum.spec_path}"]
+        assert item["status"] == "stored", item["error"]
+        assert f"/workspace/{exo.token}/atmospheres/tab1/data/" in item["url"]
+        assert item["sha256"] == hashlib.sha256(spectrum.body).hexdigest()
+        meta = file_meta(data_dir, item["archive_path"])["meta"]
+        assert meta["pl_name"] == spectrum.pl_name and meta["spec_type"] == spectrum.spec_type
+        assert meta["row_count"] == spectrum.points and meta["datapoints_match"] is True
+        assert meta["keywords"]["PL_NAME"] == spectrum.pl_name
+    bad = items[f"spectra/{broken.spec_path}"]
+    assert bad["status"] == "quarantined" and "not a readable IPAC table" in bad["error"]
+    assert len(result.items) == len(tables) + 3
+
+
+def test_votable_and_tsv_formats(exo: ExoplanetArchive, tmp_path: Path) -> None:
+    exo.tables["ml"] = copy.deepcopy(exo.tables["stellarhosts"])
+    exo.malform("ml", "ragged")
+    vot = crawl(exo, tmp_path / "vot", tables="ps,toi,nosuchtable", format="votable")
+    items = vot.by_path()
+    for table in ("ps", "toi"):
+        item = items[f"TAP/sync/{table}.vot"]
+        assert item["status"] == "stored" and item["format"] == "votable"
+        assert item["url"].endswith(f"query=select+*+from+{table}&format=votable")
+        source = exo.tables[table]
+        expected = write_votable(source, source.columns, source.rows).encode()
+        assert item["sha256"] == hashlib.sha256(expected).hexdigest()
+        meta = file_meta(tmp_path / "vot", item["archive_path"])["meta"]
+        assert meta["row_count"] == meta["reported_row_count"] == len(source.rows)
+        assert meta["columns"] == [c.name for c in source.columns]
+    error = items["TAP/sync/nosuchtable.vot"]
+    assert error["status"] == "quarantined" and "ORA-00942" in error["error"]
+
+    tsv = crawl(exo, tmp_path / "tsv", tables="stellarhosts,ml", format="tsv")
+    items = tsv.by_path()
+    source = exo.tables["stellarhosts"]
+    good = items["TAP/sync/stellarhosts.tsv"]
+    assert good["status"] == "stored" and good["format"] == "tsv"
+    assert (
+        good["sha256"]
+        == hashlib.sha256(
+            write_delimited(source, source.columns, source.rows, "tsv").encode()
+        ).hexdigest()
+    )
+    assert file_meta(tmp_path / "tsv", "TAP/sync/stellarhosts.tsv")["meta"]["row_count"] == 14
+    assert items["TAP/sync/ml.tsv"]["status"] == "quarantined"
+    assert "ragged row" in items["TAP/sync/ml.tsv"]["error"]
+
+
+def test_real_recorded_table_and_unchanged_recrawl(exo: ExoplanetArchive, data_dir: Path) -> None:
+    """The real k2names body (ropensci/exoplanets recording) served for its real query."""
+    exo.use_real_samples()
+    sample = sample_path("nasa_exoplanet_archive", "tap_k2names_all_columns.csv")
+    first = crawl(exo, data_dir, tables="k2names")
+    (item,) = first.items
+    assert item["status"] == "stored"
+    assert item["url"] == f"{exo.base_url}/TAP/sync?query=select+*+from+k2names&format=csv"
+    assert item["sha256"] == sha256_of(sample) == sha256_of(data_dir / item["path"])
+    meta = file_meta(data_dir, "TAP/sync/k2names.csv")["meta"]
+    assert meta["columns"] == ["epic_id", "k2_name", "pl_name"]
+    assert meta["row_count"] == meta["reported_row_count"] == 449
+    # The same table again: fetched (no validators exist for query results), same bytes.
+    second = crawl(exo, data_dir, tables="k2names")
+    assert second.statuses() == {"TAP/sync/k2names.csv": "unchanged"}
+    assert len(catalog_rows(data_dir)) == 1
