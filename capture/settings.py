@@ -117,6 +117,15 @@ CAPTURE_RETRY_PROGRESS_TIMES = 100
 # nominal delays are still computed, logged and recorded.
 CAPTURE_BACKOFF_TIME_SCALE = 1.0
 
+# --- capture: versions and de-duplication --------------------------------------------------
+# A re-capture that finds a changed file publishes it as a new version; the previous bytes are
+# kept under <root>/versions/<path>.v<N> (False: overwritten). History: `capture catalog
+# history`.
+CAPTURE_KEEP_VERSIONS = True
+# Identical content (same sha256 and size) already stored is hard-linked, not stored twice;
+# both catalog records are kept.
+CAPTURE_DEDUP = True
+
 # --- capture: verification ----------------------------------------------------------------
 # On size/digest mismatch, re-transfer the whole file this many times, then quarantine.
 CAPTURE_RETRANSFER_ON_MISMATCH = 1

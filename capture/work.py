@@ -26,6 +26,9 @@ class Work:
     published: bool = False
     # The full quality report (capture.quality.model.QualityReport) when the file was scored.
     quality: Any = None
+    # Content version published by this capture, and the version it superseded (if any).
+    version: int | None = None
+    superseded: dict[str, Any] | None = None
 
 
 def work_of(item: CapturedFile) -> Work:

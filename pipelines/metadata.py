@@ -11,6 +11,7 @@ from typing import Any
 from itemadapter import ItemAdapter
 from scrapy import Spider
 
+from capture.catalog.derive import target_of
 from capture.items import FINAL_STATUSES, CapturedFile
 from capture.validation import item_errors
 from capture.work import work_of
@@ -49,7 +50,23 @@ class MetadataPipeline(CaptureStage):
                 retrieved_at=item.retrieved_at,
                 quality=_quality_record(item, work.quality),
                 file_metadata=item.metadata or None,
+                target=target_of(item.metadata),
+                grade=(item.quality or {}).get("grade"),
+                score=(item.quality or {}).get("score"),
             )
+        version = None
+        if item.status == "stored" and work.version is not None:
+            values["version"] = work.version
+            version = {
+                "version": work.version,
+                "sha256": item.sha256,
+                "size": item.size,
+                "etag": item.http.get("etag"),
+                "last_modified": item.http.get("last_modified"),
+                "retrieved_at": item.retrieved_at,
+                "run_id": item.run_id,
+                "stored_at": item.path,
+            }
         if work.quarantine_path:
             values["error"] = f"{item.error} [quarantined at {work.quarantine_path}]"
         if work.file_id is not None:
@@ -70,6 +87,8 @@ class MetadataPipeline(CaptureStage):
                 ctx.run_id,
                 item.bytes_transferred,
                 work.quality.to_dict() if work.quality is not None else None,
+                version,
+                work.superseded,
             )
         self.inc(f"status/{item.status}")
         errors = item_errors(data)
@@ -104,8 +123,12 @@ def _finish(
     run_id: str,
     added_bytes: int,
     report: dict[str, Any] | None,
+    version: dict[str, Any] | None = None,
+    superseded: dict[str, Any] | None = None,
 ) -> None:
-    """One transaction: final state, transfer events and every quality check."""
+    """One transaction: final state, transfer events, quality checks and the new version."""
     catalog.finish(conn, file_id, values, events, run_id, added_bytes)
     if report is not None:
         catalog.record_quality(conn, file_id, run_id, report)
+    if version is not None:
+        catalog.record_version(conn, file_id, version, superseded)

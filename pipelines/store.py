@@ -18,6 +18,8 @@ class StorePipeline(CaptureStage):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
         self._store: LocalStore | None = None
+        self.keep_versions = crawler.settings.getbool("CAPTURE_KEEP_VERSIONS", True)
+        self.dedup = crawler.settings.getbool("CAPTURE_DEDUP", True)
 
     @property
     def store(self) -> LocalStore:
@@ -55,7 +57,37 @@ class StorePipeline(CaptureStage):
                 fill_from_previous(item, prev)
                 item.status = "unchanged"
             else:
-                await io.run(self.store.publish, transfer.part, item.path)
+                await self._publish(item, work, prev)
                 item.status = "stored"
         work.published = True
         return item
+
+    async def _publish(self, item: CapturedFile, work: Any, prev: dict[str, Any]) -> None:
+        io, ctx = self.ctx.io, self.ctx
+        transfer = work.transfer
+        old_version = int(prev.get("version") or 1)
+        if prev.get("state") == "stored" and prev.get("sha256"):
+            # A changed file: the new content becomes a new version of the same record.
+            work.version = old_version + 1
+            stored_at = None
+            if self.keep_versions:
+                stored_at = await io.run(
+                    self.store.retire, prev.get("path") or item.path, old_version
+                )
+            work.superseded = {"version": old_version, "stored_at": stored_at}
+            self.inc("versions/new")
+        else:
+            work.version = 1
+        if self.dedup and item.sha256:
+            copy = await ctx.writer.run(ctx.catalog.find_copy, item.sha256, item.size, work.file_id)
+            if (
+                copy
+                and copy["path"] != item.path
+                and await io.run(self.store.link_copy, copy["path"], item.path, transfer.part)
+            ):
+                work.events.append(
+                    {"kind": "dedup", "linked_to": copy["path"], "file_id": copy["id"]}
+                )
+                self.inc("dedup/linked")
+                return
+        await io.run(self.store.publish, transfer.part, item.path)

@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 metadata = MetaData()
 
 # File states. Unfinished states are re-driven when a spider starts.
@@ -62,11 +62,73 @@ files = Table(
     Column("quality", JSON),
     Column("file_metadata", JSON),
     Column("item", JSON, nullable=False),
+    # Normalised name of the astronomical target / organism the file is about (searchable).
+    Column("target", String(128)),
+    # Version number of the content currently published at `path` (1 for the first capture).
+    Column("version", Integer, nullable=False, default=1),
+    # Quality summary columns (the full report is in `quality` and quality_checks).
+    Column("grade", String(16)),
+    Column("score", Float),
     UniqueConstraint("archive", "archive_path", name="uq_files_archive_path"),
 )
 Index("ix_files_state", files.c.archive, files.c.state, files.c.id)
 Index("ix_files_sha256", files.c.sha256)
 Index("ix_files_url", files.c.url)
+Index("ix_files_path", files.c.path)
+Index("ix_files_target", files.c.target)
+Index("ix_files_search", files.c.domain, files.c.state, files.c.format)
+Index("ix_files_grade", files.c.grade, files.c.score)
+
+# Every content version of a file ever published: a re-capture that finds a changed file
+# appends a version; the old bytes are kept under <root>/versions/ (CAPTURE_KEEP_VERSIONS).
+file_versions = Table(
+    "file_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("file_id", Integer, ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("sha256", String(64)),
+    Column("size", BigInteger),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("retrieved_at", String(40)),
+    Column("run_id", String(96)),
+    Column("stored_at", Text),  # where these bytes live now (relative to the data root)
+    Column("superseded_at", String(40)),
+    UniqueConstraint("file_id", "version", name="uq_file_versions"),
+)
+
+# Numeric parameters of files (Teff, logg, [Fe/H], time range...) for range searches.
+file_params = Table(
+    "file_params",
+    metadata,
+    Column("file_id", Integer, ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("value", Float, nullable=False),
+    UniqueConstraint("file_id", "name", name="uq_file_params"),
+)
+Index("ix_file_params", file_params.c.name, file_params.c.value)
+
+# Typed cross-domain edges with their evidence (computed after each run).
+links = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(48), nullable=False),
+    Column("source_file_id", Integer, ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
+    Column("source_key", String(256), nullable=False, default=""),
+    Column("target_file_id", Integer, ForeignKey("files.id", ondelete="CASCADE"), nullable=False),
+    Column("target_key", String(256), nullable=False, default=""),
+    Column("score", Float),
+    Column("evidence", JSON),
+    Column("run_id", String(96)),
+    Column("created_at", String(40)),
+    UniqueConstraint(
+        "kind", "source_file_id", "source_key", "target_file_id", "target_key", name="uq_links"
+    ),
+)
+Index("ix_links_source", links.c.source_file_id)
+Index("ix_links_target", links.c.target_file_id)
 
 events = Table(
     "events",

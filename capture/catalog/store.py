@@ -10,10 +10,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from capture.catalog import schema
-from capture.catalog.schema import events, files, quality_checks, runs
+from capture.catalog.derive import params_of
+from capture.catalog.schema import events, file_params, file_versions, files, quality_checks, runs
 
 CHUNK = 500
 
@@ -183,6 +194,13 @@ class Catalog:
             return "unchanged"
         if new_size is not None and prev["size"] is not None and new_size != prev["size"]:
             return "changed"
+        new_date, old_date = (
+            _listing_date(rec.get("file_metadata")),
+            _listing_date(prev.get("file_metadata")),
+        )
+        if new_date and old_date:
+            # A listing that dates its entries (Apache index, current.tree) tells us for free.
+            return "unchanged" if new_date == old_date else "changed"
         if prev.get("etag") or prev.get("last_modified"):
             return "conditional"
         return "refetch"
@@ -231,6 +249,59 @@ class Catalog:
         ]
         if rows:
             conn.execute(insert(events), rows)
+        if "file_metadata" in values:
+            self.set_params(conn, file_id, params_of(values["file_metadata"]))
+
+    # -- search helpers, versions, dedup ---------------------------------------------------
+    def set_params(self, conn: Connection, file_id: int, params: dict[str, float]) -> None:
+        conn.execute(delete(file_params).where(file_params.c.file_id == file_id))
+        if params:
+            conn.execute(
+                insert(file_params),
+                [{"file_id": file_id, "name": k, "value": v} for k, v in params.items()],
+            )
+
+    def find_copy(
+        self, conn: Connection, sha256: str, size: int | None, exclude_id: int | None = None
+    ) -> dict[str, Any] | None:
+        """A stored file with identical content (for de-duplication by hard link)."""
+        q = select(files.c.id, files.c.path, files.c.size).where(
+            files.c.sha256 == sha256, files.c.state == "stored"
+        )
+        if exclude_id is not None:
+            q = q.where(files.c.id != exclude_id)
+        if size is not None:
+            q = q.where(files.c.size == size)
+        row = conn.execute(q.limit(1)).mappings().first()
+        return dict(row) if row else None
+
+    def record_version(
+        self,
+        conn: Connection,
+        file_id: int,
+        version: dict[str, Any],
+        previous: dict[str, Any] | None = None,
+    ) -> None:
+        """Append a content version; the previous one is marked superseded (and where its
+        bytes now live)."""
+        if previous is not None:
+            conn.execute(
+                update(file_versions)
+                .where(
+                    file_versions.c.file_id == file_id,
+                    file_versions.c.version == previous["version"],
+                )
+                .values(superseded_at=utcnow(), stored_at=previous.get("stored_at"))
+            )
+        conn.execute(insert(file_versions).values(file_id=file_id, **version))
+
+    def history(self, conn: Connection, file_id: int) -> list[dict[str, Any]]:
+        q = (
+            select(file_versions)
+            .where(file_versions.c.file_id == file_id)
+            .order_by(file_versions.c.version)
+        )
+        return [dict(r) for r in conn.execute(q).mappings()]
 
     def record_quality(
         self, conn: Connection, file_id: int, run_id: str | None, report: dict[str, Any]
@@ -336,3 +407,18 @@ class Catalog:
             .where(runs.c.run_id == run_id, runs.c.spider == spider)
             .values(status=status, finished_at=utcnow(), stats=stats)
         )
+
+
+def _listing_date(metadata: Any) -> str | None:
+    """The modification date a listing gave for an entry (metadata ``listing_modified``)."""
+    if isinstance(metadata, str):
+        import json
+
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return None
+    if not isinstance(metadata, dict):
+        return None
+    value = metadata.get("listing_modified")
+    return str(value) if value else None

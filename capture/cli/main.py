@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from capture.__version__ import __version__
+from capture.cli import catalog as catalog_cmd
 from capture.cli import quality as quality_cmd
 from capture.cli import run as run_cmd
 from capture.cli import status as status_cmd
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.register(sub)
     status_cmd.register(sub)
     quality_cmd.register(sub)
+    catalog_cmd.register(sub)
     return parser
 
 

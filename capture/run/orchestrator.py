@@ -260,6 +260,14 @@ class RoundRun:
                     if c.stats
                 ),
             }
+            if not self.options.dry_run and self.options.enable_metadata_tracking:
+                from capture.catalog.links import compute_links
+
+                try:
+                    summary["links"] = compute_links(catalog, self.root, self.run_id)
+                except Exception as exc:  # links are derived data: never lose the run for them
+                    logger.error("Computing cross-domain links failed: %s", exc)
+                    summary["links"] = {"error": str(exc)}
             if self.options.enable_quality_validation and not self.options.dry_run:
                 from capture.reports.quality import write_report
 

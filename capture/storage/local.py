@@ -36,6 +36,36 @@ class LocalStore:
         PartialState.remove(part)
         return target
 
+    def retire(self, rel: str, version: int) -> str | None:
+        """Move the published bytes of ``rel`` aside as version ``version`` (before a newer
+        version replaces them); returns where they went, relative to the data root."""
+        final = self.data.final(rel)
+        if not final.is_file():
+            return None
+        target = self.data.resolve(rel, area="versions", suffix=f".v{version}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(final, target)
+        fsync_dir(target.parent)
+        return str(target.relative_to(self.data.root))
+
+    def link_copy(self, source_rel: str, rel: str, part: str) -> bool:
+        """Publish ``rel`` as a hard link to an identical stored file (content stored once).
+        False when linking is impossible (other filesystem, missing source): publish instead."""
+        source = self.data.final(source_rel)
+        final = self.data.final(rel)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(final.name + ".link")
+        try:
+            if tmp.exists():
+                tmp.unlink()
+            os.link(source, tmp)
+        except OSError:
+            return False
+        os.replace(tmp, final)
+        fsync_dir(final.parent)
+        self.discard(part)
+        return True
+
     def discard(self, part: str) -> None:
         try:
             os.unlink(part)

@@ -1,0 +1,120 @@
+"""Catalog search: filters on indexed columns, text on names/targets, numeric parameter ranges.
+
+Every filter maps to an index (``ix_files_search``, ``ix_files_grade``, ``ix_files_target``,
+``ix_file_params``), so lookups stay fast on millions of rows (see ``bench/catalog``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+
+from capture.catalog import Catalog
+from capture.catalog.derive import normalize_target
+from capture.catalog.schema import file_params, files
+
+COLUMNS = (
+    files.c.id,
+    files.c.archive,
+    files.c.domain,
+    files.c.archive_path,
+    files.c.path,
+    files.c.state,
+    files.c.format,
+    files.c.size,
+    files.c.sha256,
+    files.c.grade,
+    files.c.score,
+    files.c.target,
+    files.c.version,
+    files.c.url,
+    files.c.retrieved_at,
+    files.c.last_run,
+)
+
+
+@dataclass
+class Filters:
+    domain: str | None = None
+    archive: str | None = None
+    format: str | None = None
+    grade: str | None = None
+    state: str | None = None
+    text: str | None = None
+    target: str | None = None
+    params: list[tuple[str, float | None, float | None]] = field(default_factory=list)
+    run_id: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def parse_param(spec: str) -> tuple[str, float | None, float | None]:
+    """``teff=5000:6000``, ``logg=4:``, ``feh=:0`` or ``teff=5800`` (exact)."""
+    name, sep, rng = spec.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"parameter filter {spec!r} must look like name=min:max")
+    lo, colon, hi = rng.partition(":")
+    try:
+        low = float(lo) if lo.strip() else None
+        high = (float(hi) if hi.strip() else None) if colon else low
+    except ValueError as exc:
+        raise ValueError(f"parameter filter {spec!r}: bounds must be numbers") from exc
+    return name.strip().lower(), low, high
+
+
+def build(f: Filters) -> Select[Any]:
+    q = select(*COLUMNS)
+    conds = []
+    for column, value in (
+        (files.c.domain, f.domain),
+        (files.c.archive, f.archive),
+        (files.c.format, f.format),
+        (files.c.grade, f.grade),
+        (files.c.state, f.state),
+        (files.c.last_run, f.run_id),
+    ):
+        if value:
+            conds.append(column == value)
+    if f.target:
+        conds.append(files.c.target == normalize_target(f.target))
+    if f.text:
+        key = normalize_target(f.text)
+        like = f"%{f.text}%"
+        text_conds = [files.c.archive_path.like(like)]
+        if key:
+            text_conds.append(files.c.target.like(f"{key}%"))
+        conds.append(or_(*text_conds))
+    for i, (name, lo, hi) in enumerate(f.params):
+        p = file_params.alias(f"p{i}")
+        q = q.join(p, and_(p.c.file_id == files.c.id, p.c.name == name))
+        if lo is not None:
+            conds.append(p.c.value >= lo)
+        if hi is not None:
+            conds.append(p.c.value <= hi)
+    if conds:
+        q = q.where(and_(*conds))
+    return q.order_by(files.c.id).limit(f.limit).offset(f.offset)
+
+
+def search(catalog: Catalog, f: Filters) -> list[dict[str, Any]]:
+    with catalog.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(build(f)).mappings()]
+
+
+def lookup(
+    catalog: Catalog, *, url: str | None = None, sha256: str | None = None, path: str | None = None
+) -> list[dict[str, Any]]:
+    """Single-key lookups (each served by its own index)."""
+    q = select(*COLUMNS)
+    if url:
+        q = q.where(files.c.url == url)
+    elif sha256:
+        q = q.where(files.c.sha256 == sha256)
+    elif path:
+        q = q.where(files.c.path == path)
+    else:
+        raise ValueError("give url, sha256 or path")
+    with catalog.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]

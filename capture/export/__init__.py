@@ -1,0 +1,1 @@
+"""Standard exports of the catalog: RO-Crate, DataCite, BagIt and JSON lines."""

@@ -1,0 +1,158 @@
+"""RO-Crate 1.2 export: ``<dir>/ro-crate-metadata.json`` describing captured files.
+
+The crate is metadata-only (terabytes stay where they are): every file is a *web-based data
+entity* identified by its archive URL (``contentUrl``), with ``localPath`` telling where the
+capture put it. Each file entity carries RO-Crate's recommended properties (``contentSize``,
+``encodingFormat``, ``sdDatePublished``, ``name``) plus digests and HTTP validators in a small
+vocabulary of our own (declared in the ``@context``), and the PROV story: one ``CreateAction``
+per run (instrument = this software with version and commit) whose results are the files,
+with each file's transfer attempts and quality checks as ``PropertyValue`` entries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from capture.__version__ import __version__
+from capture.archives import media_type, publisher
+
+CONTEXT_URL = "https://w3id.org/ro/crate/1.2/context"
+TERMS = "https://w3id.org/capture/terms#"
+EXTRA_CONTEXT = {
+    "sha256": f"{TERMS}sha256",
+    "publisherDigest": f"{TERMS}publisherDigest",
+    "digestAlgorithm": f"{TERMS}digestAlgorithm",
+    "digestSource": f"{TERMS}digestSource",
+    "digestVerified": f"{TERMS}digestVerified",
+    "localPath": f"{TERMS}localPath",
+    "finalUrl": f"{TERMS}finalUrl",
+    "httpETag": f"{TERMS}httpETag",
+    "httpLastModified": f"{TERMS}httpLastModified",
+    "captureStatus": f"{TERMS}captureStatus",
+    "qualityScore": f"{TERMS}qualityScore",
+    "qualityGrade": f"{TERMS}qualityGrade",
+    "transferEvent": f"{TERMS}transferEvent",
+    "qualityCheck": f"{TERMS}qualityCheck",
+    "contentVersion": f"{TERMS}contentVersion",
+    "wasGeneratedBy": "http://www.w3.org/ns/prov#wasGeneratedBy",
+    "hadPrimarySource": "http://www.w3.org/ns/prov#hadPrimarySource",
+}
+
+
+def file_entity(rec: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The File entity and its contextual entities (RO-Crate graphs are flat: nested objects
+    are separate entities referenced by ``@id``)."""
+    item = rec.get("item") or {}
+    run_id = rec.get("last_run")
+    entity: dict[str, Any] = {
+        "@id": rec["url"],
+        "@type": "File",
+        "name": rec["archive_path"].rsplit("/", 1)[-1],
+        "description": f"{rec['archive']}:{rec['archive_path']}",
+        "contentUrl": rec["url"],
+        "finalUrl": rec.get("final_url"),
+        "localPath": rec["path"],
+        "contentSize": str(rec["size"]) if rec.get("size") is not None else None,
+        "encodingFormat": media_type(rec.get("format")),
+        "sdDatePublished": rec.get("retrieved_at"),
+        "sha256": rec.get("sha256"),
+        "digestAlgorithm": rec.get("digest_algorithm"),
+        "publisherDigest": rec.get("digest_expected"),
+        "digestSource": rec.get("digest_source"),
+        "digestVerified": rec.get("verified"),
+        "httpETag": rec.get("etag"),
+        "httpLastModified": rec.get("last_modified"),
+        "captureStatus": rec.get("state"),
+        "contentVersion": rec.get("version"),
+        "qualityScore": (rec.get("quality") or {}).get("score"),
+        "qualityGrade": (rec.get("quality") or {}).get("grade"),
+        "publisher": {"@id": f"#archive-{rec['archive']}"},
+        "hadPrimarySource": {"@id": rec["url"]},
+        "wasGeneratedBy": {"@id": f"#run-{run_id}"} if run_id else None,
+        "transferEvent": [json.dumps(e, sort_keys=True, default=str) for e in rec["events"]],
+        "qualityCheck": [json.dumps(c, sort_keys=True, default=str) for c in rec["quality_checks"]],
+        "keywords": [rec["domain"], rec["archive"]],
+    }
+    props = [
+        {
+            "@id": f"#file-{rec['id']}-{k}",
+            "@type": "PropertyValue",
+            "name": k,
+            "value": v if isinstance(v, str | int | float) else json.dumps(v, default=str),
+        }
+        for k, v in sorted((item.get("metadata") or {}).items())
+    ][:50]
+    if props:
+        entity["additionalProperty"] = [{"@id": p["@id"]} for p in props]
+    return {k: v for k, v in entity.items() if v is not None}, props
+
+
+def build_crate(records: Iterable[dict[str, Any]], name: str) -> dict[str, Any]:
+    graph: list[dict[str, Any]] = []
+    parts, archives, run_actions = [], {}, {}
+    for rec in records:
+        ent, props = file_entity(rec)
+        graph.extend(props)
+        if any(p["@id"] == ent["@id"] for p in parts):
+            ent["@id"] = f"{ent['@id']}#capture-file-{rec['id']}"  # same URL in two archives
+        parts.append({"@id": ent["@id"]})
+        graph.append(ent)
+        archives.setdefault(rec["archive"], publisher(rec["archive"]))
+        run = rec.get("run") or {}
+        if rec.get("last_run"):
+            action = run_actions.setdefault(
+                rec["last_run"],
+                {
+                    "@id": f"#run-{rec['last_run']}",
+                    "@type": "CreateAction",
+                    "name": f"capture run {rec['last_run']}",
+                    "startTime": run.get("started_at"),
+                    "endTime": run.get("finished_at"),
+                    "instrument": {"@id": "#capture"},
+                    "agent": {"@id": "#capture"},
+                    "result": [],
+                },
+            )
+            action["result"].append({"@id": ent["@id"]})
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    descriptor = {
+        "@id": "ro-crate-metadata.json",
+        "@type": "CreativeWork",
+        "conformsTo": {"@id": "https://w3id.org/ro/crate/1.2"},
+        "about": {"@id": "./"},
+    }
+    root = {
+        "@id": "./",
+        "@type": "Dataset",
+        "name": name,
+        "datePublished": now,
+        "description": "Files captured by capture, with their provenance and quality.",
+        "license": {"@id": "https://creativecommons.org/publicdomain/zero/1.0/"},
+        "hasPart": parts,
+        "mentions": [{"@id": a["@id"]} for a in run_actions.values()],
+    }
+    software = {
+        "@id": "#capture",
+        "@type": "SoftwareApplication",
+        "name": "capture",
+        "version": __version__,
+    }
+    orgs = [
+        {"@id": f"#archive-{a}", "@type": "Organization", "name": p["name"], "url": p["url"]}
+        for a, p in archives.items()
+    ]
+    return {
+        "@context": [CONTEXT_URL, EXTRA_CONTEXT],
+        "@graph": [descriptor, root, software, *orgs, *run_actions.values(), *graph],
+    }
+
+
+def write(records: Iterable[dict[str, Any]], out: Path, name: str = "capture export") -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "ro-crate-metadata.json"
+    path.write_text(json.dumps(build_crate(records, name), indent=2, default=str))
+    return path
