@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 
 from capture.catalog import Catalog
 from capture.catalog.derive import normalize_target
@@ -103,18 +103,20 @@ def search(catalog: Catalog, f: Filters) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute(build(f)).mappings()]
 
 
+# Built once: executing a prepared statement skips query construction and hits SQLAlchemy's
+# compiled-statement cache, so a lookup costs little more than the index probe itself.
+LOOKUPS = {
+    name: select(*COLUMNS).where(column == bindparam("key"))
+    for name, column in (("url", files.c.url), ("sha256", files.c.sha256), ("path", files.c.path))
+}
+
+
 def lookup(
     catalog: Catalog, *, url: str | None = None, sha256: str | None = None, path: str | None = None
 ) -> list[dict[str, Any]]:
     """Single-key lookups (each served by its own index)."""
-    q = select(*COLUMNS)
-    if url:
-        q = q.where(files.c.url == url)
-    elif sha256:
-        q = q.where(files.c.sha256 == sha256)
-    elif path:
-        q = q.where(files.c.path == path)
-    else:
-        raise ValueError("give url, sha256 or path")
-    with catalog.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(q).mappings()]
+    for name, key in (("url", url), ("sha256", sha256), ("path", path)):
+        if key:
+            with catalog.engine.connect() as conn:
+                return [dict(r) for r in conn.execute(LOOKUPS[name], {"key": key}).mappings()]
+    raise ValueError("give url, sha256 or path")
