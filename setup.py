@@ -33,7 +33,7 @@ setup(
             "feeds.*",
         ]
     ),
-    package_data={"capture": ["schemas/*.json", "templates/*"]},
+    package_data={"capture": ["schemas/*.json", "catalog/migrations/script.py.mako"]},
     include_package_data=True,
     install_requires=[
         "scrapy>=2.19,<2.20",
@@ -48,6 +48,12 @@ setup(
         "rich>=13",
         "netCDF4>=1.6",
         "numpy>=1.26",
+        "alembic>=1.13",
+        "psycopg[binary]>=3.1",
+        "redis>=5",
+        "matplotlib>=3.8",
+        "scrapyd>=1.5",
+        "scrapyd-client>=2.0",
     ],
     extras_require={
         "test": [
@@ -57,6 +63,8 @@ setup(
             "hypothesis>=6.100",
             "moto[server]>=5.0",
             "ruff>=0.6",
+            "bagit>=1.8",
+            "rocrate>=0.10",
         ],
     },
     entry_points={

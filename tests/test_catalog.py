@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,14 +9,21 @@ from typing import Any
 import pytest
 
 from capture.catalog import Catalog, CatalogWriter, catalog_url_for
+from tests.services import postgres_database
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    url = os.environ.get("CAPTURE_TEST_CATALOG_URL") or catalog_url_for(tmp_path)
-    cat = Catalog(url)
-    yield cat
-    cat.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
+    """The same suite runs on both backends (PostgreSQL skips where no server runs)."""
+    if request.param == "sqlite":
+        cat = Catalog(catalog_url_for(tmp_path))
+        yield cat
+        cat.close()
+        return
+    with postgres_database() as url:
+        cat = Catalog(url)
+        yield cat
+        cat.close()
 
 
 def rec(path: str, run: str = "r1", **kw: Any) -> dict[str, Any]:
@@ -109,3 +115,20 @@ def test_writer_groups_operations_and_isolates_failures(
     assert oks.count(True) == 20 and oks.count(False) == 1
     assert isinstance(next(v for _, ok, v in fired if not ok), ValueError)
     assert run(catalog, catalog.counts) == {"discovered": 20}
+
+
+def test_concurrent_registration_never_duplicates(catalog: Catalog) -> None:
+    """Several crawler processes registering the same listing at once (threads here, each
+    with its own connection and transaction) end with one row per file and no error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def worker(n: int) -> list[str]:
+        records = [rec(f"shared/{i}", run=f"w{n}") for i in range(200)]
+        with catalog.engine.begin() as conn:
+            return [r.decision for r in catalog.register(conn, records)]
+
+    with ThreadPoolExecutor(4) as pool:
+        decisions = [d for ds in pool.map(worker, range(4)) for d in ds]
+    assert len(decisions) == 800 and set(decisions) <= {"new", "resume"}
+    assert decisions.count("new") == 200
+    assert run(catalog, catalog.counts) == {"discovered": 200}

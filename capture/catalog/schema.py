@@ -18,7 +18,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 2
 metadata = MetaData()
 
 # File states. Unfinished states are re-driven when a spider starts.
@@ -178,11 +177,4 @@ runs = Table(
     Column("hostname", Text),
     Column("settings", JSON),
     Column("stats", JSON),
-)
-
-schema_info = Table(
-    "schema_info",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("version", Integer, nullable=False),
 )

@@ -72,10 +72,10 @@ class Catalog:
             self.create()
 
     def create(self) -> None:
-        schema.metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
-            if conn.execute(select(schema.schema_info.c.version)).first() is None:
-                conn.execute(insert(schema.schema_info).values(id=1, version=schema.SCHEMA_VERSION))
+        """Bring the database to the latest schema (Alembic migrations, both backends)."""
+        from capture.catalog.migrate import upgrade
+
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -137,12 +137,18 @@ class Catalog:
             conn.execute(update(files).where(files.c.id == prev["id"]).values(**values))
             out[i] = Registration(prev["id"], decision, prev)
         if new_rows:
+            # Another crawler process may register the same file at the same moment: insert
+            # what is still missing (ON CONFLICT DO NOTHING) and treat the rest as known.
+            mine: set[tuple[str, str]] = set()
+            stmt = _insert_ignoring_duplicates(conn).returning(
+                files.c.archive, files.c.archive_path
+            )
             for i in range(0, len(new_rows), CHUNK):
-                conn.execute(insert(files), new_rows[i : i + CHUNK])
+                mine.update(tuple(r) for r in conn.execute(stmt, new_rows[i : i + CHUNK]))
             keys = [(r["archive"], r["archive_path"]) for r in new_rows]
             ids = self._ids(conn, keys)
             for idx, key in zip(new_index, keys, strict=True):
-                out[idx] = Registration(ids[key], "new", None)
+                out[idx] = Registration(ids[key], "new" if key in mine else "resume", None)
         return [r for r in out if r is not None]
 
     def _ids(self, conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -422,3 +428,19 @@ def _listing_date(metadata: Any) -> str | None:
         return None
     value = metadata.get("listing_modified")
     return str(value) if value else None
+
+
+def _insert_ignoring_duplicates(conn: Connection) -> Any:
+    """INSERT ... ON CONFLICT (archive, archive_path) DO NOTHING, per dialect."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(files).on_conflict_do_nothing(index_elements=["archive", "archive_path"])
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(files).on_conflict_do_nothing(
+            index_elements=["archive", "archive_path"]
+        )
+    return insert(files)
