@@ -1,0 +1,44 @@
+"""ROCKE-3D (NASA GISS rocky-planet GCM) output trees on the NASA NCCS data portal.
+
+Where the outputs are (``research/archives.md`` section 6 marks this UNCONFIRMED; found with the
+code search, third-party code that downloads them):
+
+* ``https://portal.nccs.nasa.gov/GISS_modelE/ROCKE-3D/publication-supplements/`` is the GISS
+  archive of publication supplements (rundecks and outputs), one directory per paper, e.g.
+  ``Tsigaridis2025GMD-planet_2.0/`` with a ``README.txt`` and one directory per run
+  (``P2SAoM40_003/``) holding annual ModelE diagnostics ``ANN4000.aijP2SAoM40.nc`` and
+  ``ANN4000.aijlP2SAoM40.nc`` (netCDF); clients find the files by scraping ``href="..."`` from
+  the directory page;
+* ``https://portal.nccs.nasa.gov/GISS_modelE/ROCKE-3D/data-share/<project>/`` (e.g. ``hab4D``)
+  holds other shared runs.
+
+The exact listing HTML of the portal is UNCONFIRMED (the GEOS datashare pages on the same host
+are scraped with BeautifulSoup ``find_all("a")``), so the parser accepts Apache fancy, Apache
+table and nginx listings alike. Public locations move: ``-a root=`` names the start
+directories (comma-separated), the default being the publication-supplements tree; use
+``-a include=*.nc`` to skip rundecks and READMEs, or ``-a exclude=*/old/*`` to prune.
+
+One such client sends ``User-Agent: curl/8``, which hints that the portal may refuse some
+default agents (UNCONFIRMED); if every listing answers 403, retry with ``-s USER_AGENT=...``.
+
+No checksums or exact sizes are published (listing sizes are human-rounded estimates); every
+netCDF file is opened after transfer and its structure recorded (see :mod:`spiders.gcm`).
+
+Arguments: ``root``, ``include``, ``exclude``, ``max_depth``, ``base_url``.
+"""
+
+from __future__ import annotations
+
+from spiders.gcm import GCMOutputSpider
+
+
+class Rocke3DSpider(GCMOutputSpider):
+    name = "rocke3d"
+    default_base_url = "https://portal.nccs.nasa.gov"
+    default_roots = ("/GISS_modelE/ROCKE-3D/publication-supplements/",)
+    custom_settings = {
+        # NCCS publishes no rate limit for the portal; these are shared multi-GB files on one
+        # public data server, so stay modest (research/archives.md section 6: none found).
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
+        "DOWNLOAD_DELAY": 0,
+    }

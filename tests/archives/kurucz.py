@@ -1,0 +1,83 @@
+"""Kurucz emulator: ``/grids.html`` (upper-case anchors with absolute ``http://kurucz.harvard.edu``
+URLs, as PyAstronomy reads it) and the ``/grids/`` tree as Apache fancy-index listings.
+
+The one real listing line recorded (``shared/samples/kurucz/SOURCE.md``) can be served verbatim
+as the whole entry of a grid directory (:meth:`KuruczArchive.add_recorded_directory`); the rest
+of the corpus is synthetic in the same format, with model files in Kurucz's text layout
+(``TEFF ... GRAVITY ... LTE`` starting each model, ``ABUNDANCE SCALE`` on its fifth line).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tests.archives.autoindex import DirectoryTree
+from tests.archives.content import Blob
+from tests.archives.server import ArchiveServer, Reply
+
+REAL_ORIGIN = "http://kurucz.harvard.edu"
+ICON_HEADER = (
+    '<img src="/icons/blank.gif" alt="Icon "> <a href="?C=N;O=D">Name</a>'
+    '                    <a href="?C=M;O=A">Last modified</a>      '
+    '<a href="?C=S;O=A">Size</a>  <a href="?C=D;O=A">Description</a><hr>'
+)
+
+
+def model_atmospheres(teffs: list[int], logg: float, scale: float = 1.0) -> bytes:
+    """Concatenated models in the ATLAS9 ``a*.dat`` layout PyAstronomy parses."""
+    lines = []
+    for teff in teffs:
+        lines += [
+            f"TEFF   {teff}.  GRAVITY {logg:.5f} LTE ",
+            "TITLE  [0.0] VTURB=2  L/H=1.25 NOVER NEW ODF",
+            " OPACITY IFOP 1 1 1 1 1 1 1 1 1 1 1 1 1 1 0 1 0 0 0 0",
+            " CONVECTION ON   1.25 TURBULENCE OFF  0.00  0.00  0.00  0.00",
+            f"ABUNDANCE SCALE   {scale:.5f} ABUNDANCE CHANGE 1 0.92140 2 0.07843",
+            "READ DECK6 72 RHOX,T,P,XNE,ABROSS,ACCRAD,VTURB",
+            *(f" {i * 1.1e-3:.8E}  {teff * 0.6 + i:8.1f} 1.234E-01 5.678E+09" for i in range(72)),
+        ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@dataclass
+class KuruczArchive:
+    server: ArchiveServer
+    tree: DirectoryTree = field(init=False)
+    index_links: list[tuple[str, str]] = field(default_factory=list)  # (href, text)
+
+    def __post_init__(self) -> None:
+        self.tree = DirectoryTree(self.server, mount="/grids/", style="apache")
+
+    def add(self, rel: str, data: bytes | Blob) -> Blob:
+        blob = data if isinstance(data, Blob) else Blob.of(data)
+        self.tree.add(rel, blob)
+        return blob
+
+    def link(self, href: str, text: str) -> None:
+        self.index_links.append((href, text))
+
+    def add_recorded_directory(self, grid: str, line: str, name: str, blob: Blob) -> None:
+        """A grid directory whose listing is one given entry line (e.g. the recorded one),
+        served outside the ``/grids/`` listing: only ``grids.html`` can lead to it."""
+        self.server.add(f"/grids/{grid}/{name}", blob)
+        title = f"Index of /grids/{grid}"
+        page = (
+            '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<html>\n <head>\n'
+            f"  <title>{title}</title>\n </head>\n <body>\n<h1>{title}</h1>\n<pre>"
+            f'{ICON_HEADER}<img src="/icons/back.gif" alt="[PARENTDIR]"> '
+            '<a href="/grids/">Parent Directory</a>                             -   \n'
+            f"{line}\n<hr></pre>\n</body></html>\n"
+        )
+        self.server.add(
+            f"/grids/{grid}/", Reply(page.encode(), 200, content_type="text/html;charset=UTF-8")
+        )
+
+    def publish(self) -> str:
+        """Serve grids.html (old-style upper-case HTML) and return the base URL."""
+        rows = "\n".join(f'<A HREF="{href}">{text}</A><BR>' for href, text in self.index_links)
+        page = (
+            "<HTML><HEAD><TITLE>GRIDS</TITLE></HEAD>\n<BODY>\n<H2>Model atmosphere grids</H2>\n"
+            f"{rows}\n</BODY></HTML>\n"
+        )
+        self.server.add("/grids.html", Reply(page.encode(), 200, content_type="text/html"))
+        return self.server.base_url
