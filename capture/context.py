@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from scrapy.crawler import Crawler
 
@@ -48,6 +49,7 @@ class CaptureContext:
     run_id: str
     spider_name: str
     dry_run: bool
+    frontier: Any = None  # capture.frontier.RedisFrontier when CAPTURE_FRONTIER_URL is set
 
     @classmethod
     def for_crawler(cls, crawler: Crawler) -> CaptureContext:
@@ -71,6 +73,16 @@ class CaptureContext:
             spider_name=spider_name,
             dry_run=settings.getbool("CAPTURE_DRY_RUN"),
         )
+        frontier_url = settings.get("CAPTURE_FRONTIER_URL") or ""
+        if frontier_url:
+            from capture.frontier import RedisFrontier
+
+            archive = getattr(crawler.spider, "archive", None) or spider_name
+            ctx.frontier = RedisFrontier(
+                frontier_url,
+                settings.get("CAPTURE_FRONTIER_NAME") or f"{ctx.run_id}:{archive}",
+                claim_idle=settings.getfloat("CAPTURE_FRONTIER_CLAIM_IDLE", 300.0),
+            )
         setattr(crawler, _ATTR, ctx)
         logger.info(
             "capture run %s, data root %s, catalog %s",

@@ -60,5 +60,7 @@ class CaptureRunExtension:
         stats: dict[str, Any] = json.loads(json.dumps(self.crawler.stats.get_stats(), default=str))
         try:
             await ctx.writer.run(ctx.catalog.end_run, ctx.run_id, spider.name, reason, stats)
+            if ctx.frontier is not None:
+                await ctx.frontier.close()
         finally:
             ctx.close()

@@ -60,6 +60,7 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "pipelines.validate.SchemaValidationPipeline": 100,
     "pipelines.register.RegisterPipeline": 200,
+    "pipelines.frontier.FrontierPipeline": 250,
     "pipelines.download.DownloadPipeline": 300,
     "pipelines.checksum.ChecksumPipeline": 400,
     "pipelines.inspect.InspectPipeline": 450,
@@ -163,6 +164,18 @@ CAPTURE_NOTIFY_EMAIL = os.environ.get("CAPTURE_NOTIFY_EMAIL", "")
 # Run budgets (capture run sets them from --max-download-gb / --max-storage-tb); 0: none.
 CAPTURE_MAX_DOWNLOAD_BYTES = 0
 CAPTURE_MAX_STORAGE_BYTES = 0
+
+# --- capture: shared frontier across processes/nodes (capture.frontier) --------------------
+# redis://host:6379/0 to share one archive's files among several crawler processes; all of
+# them must run with the same CAPTURE_RUN_ID (the frontier is named <run id>:<archive>).
+CAPTURE_FRONTIER_URL = os.environ.get("CAPTURE_FRONTIER_URL", "")
+CAPTURE_FRONTIER_NAME = ""
+# A file delivered to a worker that shows no sign of life for this long goes to another.
+CAPTURE_FRONTIER_CLAIM_IDLE = 300.0
+# A worker leaves once the frontier has been empty, with nothing in flight anywhere, this long.
+CAPTURE_FRONTIER_IDLE_EXIT = 30.0
+# Files a worker holds at once (0: twice CONCURRENT_REQUESTS_PER_DOMAIN).
+CAPTURE_FRONTIER_PREFETCH = 0
 
 # --- capture: politeness and safety -------------------------------------------------------
 # Extra hosts requests may go to, beyond each archive's own (e.g. a CDN the archive redirects

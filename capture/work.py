@@ -26,6 +26,12 @@ class Work:
     published: bool = False
     # The full quality report (capture.quality.model.QualityReport) when the file was scored.
     quality: Any = None
+    # Shared-frontier entry this item came from (acknowledged when the item leaves the
+    # pipelines), and whether to leave it pending for another worker (shutdown, budget).
+    frontier_entry: str | None = None
+    # The register stage marked this file as being captured by this process.
+    holds_inflight_key: bool = False
+    frontier_keep: bool = False
     # Content version published by this capture, and the version it superseded (if any).
     version: int | None = None
     superseded: dict[str, Any] | None = None

@@ -47,6 +47,8 @@ def apply_outcome(stage: CaptureStage, item: CapturedFile, outcome: FetchOutcome
     """Copy a fetch outcome into the item (shared with the checksum stage's re-transfer)."""
     work = work_of(item)
     item.attempts = sum(1 for e in work.events if e.get("kind") == "attempt")
+    if outcome.budget or outcome.aborted:
+        work.frontier_keep = True  # another worker (or a later run) takes it
     if outcome.budget:
         stage.inc("budget/refused")
         stop_for_budget(stage, outcome.budget)

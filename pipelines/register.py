@@ -52,7 +52,8 @@ class RegisterPipeline(CaptureStage):
             crawler.signals.connect(self._left, signal=sig)
 
     def _left(self, item: Any, **_: Any) -> None:
-        if isinstance(item, CapturedFile) and work_of(item).file_id is not None:
+        if isinstance(item, CapturedFile) and work_of(item).holds_inflight_key:
+            work_of(item).holds_inflight_key = False
             self._inflight.discard((item.archive, item.archive_path))
 
     def _exists(self, rel: str, size: int | None) -> bool:
@@ -66,21 +67,30 @@ class RegisterPipeline(CaptureStage):
         if not isinstance(item, CapturedFile):
             return item
         key = (item.archive, item.archive_path)
-        if key in self._inflight:
-            self.inc("dropped/duplicate_in_flight")
-            raise DropItem(
-                f"{item.archive}:{item.archive_path} is already being captured", log_level="DEBUG"
-            )
-        self._inflight.add(key)
         ctx = self.ctx
+        work = work_of(item)
+        # With a shared frontier, files discovered here only pass through to be queued (the
+        # frontier's own set de-duplicates them); only files the frontier hands us are captured.
+        queue_only = ctx.frontier is not None and work.frontier_entry is None
+        if not queue_only:
+            if key in self._inflight:
+                self.inc("dropped/duplicate_in_flight")
+                work.frontier_keep = True  # never acknowledge a frontier entry we did not do
+                raise DropItem(
+                    f"{item.archive}:{item.archive_path} is already being captured",
+                    log_level="DEBUG",
+                )
+            self._inflight.add(key)
+            work.holds_inflight_key = True
         try:
             (reg,) = await ctx.writer.run(
                 ctx.catalog.register, [catalog_record(item, ctx.run_id)], self._exists
             )
         except BaseException:
-            self._inflight.discard(key)
+            if work.holds_inflight_key:
+                work.holds_inflight_key = False
+                self._inflight.discard(key)
             raise
-        work = work_of(item)
         work.file_id, work.decision, work.previous = reg.file_id, reg.decision, reg.previous
         prev = reg.previous or {}
         self.inc(f"register/{reg.decision}")

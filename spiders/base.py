@@ -121,6 +121,9 @@ class CaptureSpider(scrapy.Spider):
             if not self.crawler.crawling:
                 return
             yield output
+        if self.ctx.frontier is not None:
+            async for item in self.consume_frontier():
+                yield item
 
     async def discover(self) -> AsyncIterator[Any]:
         """Yield listing requests (and/or items). Implemented by each archive spider."""
@@ -166,7 +169,98 @@ class CaptureSpider(scrapy.Spider):
         item.status = "discovered"
         return item
 
+    # -- shared frontier (capture.frontier) -------------------------------------------------
+    async def consume_frontier(self) -> AsyncIterator[CapturedFile]:
+        """Take files from the shared frontier until it is drained everywhere: nothing left to
+        deliver, nothing in flight on any worker, and nothing being discovered here."""
+        from twisted.internet import task
+
+        from capture.work import work_of
+
+        frontier = self.ctx.frontier
+        settings = self.crawler.settings
+        # Take only what this worker can work on now, so the others get their share.
+        limit = settings.getint("CAPTURE_FRONTIER_PREFETCH", 0) or 2 * settings.getint(
+            "CONCURRENT_REQUESTS_PER_DOMAIN", 4
+        )
+        exit_after = settings.getfloat("CAPTURE_FRONTIER_IDLE_EXIT", 30.0)
+        beat = max(0.5, settings.getfloat("CAPTURE_FRONTIER_CLAIM_IDLE", 300.0) / 3)
+        entries: dict[int, str] = {}  # item id -> frontier entry, while in flight here
+        self._frontier_entries = entries
+
+        async def heartbeat() -> None:
+            await frontier.heartbeat(list(entries.values()))
+
+        from scrapy.utils.defer import deferred_from_coro
+
+        loop = task.LoopingCall(lambda: deferred_from_coro(heartbeat()))
+        loop.start(beat, now=False)
+        idle_since: float | None = None
+        try:
+            while self.crawler.crawling:
+                if len(self._redriven) >= limit:
+                    await self._wait_for_room()
+                    continue
+                batch = await frontier.take(min(32, limit - len(self._redriven)))
+                if batch:
+                    idle_since = None
+                    for entry_id, data in batch:
+                        item = self._item_from_catalog(data)
+                        if item is None:
+                            await frontier.ack(entry_id)
+                            continue
+                        work_of(item).frontier_entry = entry_id
+                        self._redriven.add(id(item))
+                        entries[id(item)] = entry_id
+                        self.crawler.stats.inc_value("capture/frontier/taken")
+                        yield item
+                    continue
+                lag, pending = await frontier.outstanding()
+                now = self._now()
+                if lag == 0 and pending == 0 and not self._redriven and self._locally_idle():
+                    idle_since = idle_since or now
+                    if now - idle_since >= exit_after:
+                        break
+                else:
+                    idle_since = None
+                await self._sleep(min(1.0, max(0.1, exit_after / 10)))
+        finally:
+            if loop.running:
+                loop.stop()
+
+    def _locally_idle(self) -> bool:
+        """Nothing is being discovered or processed in this process (no listing request queued
+        or downloading, no callback output in the scraper)."""
+        engine = self.crawler.engine
+        if engine is None:
+            return True
+        scheduler = getattr(getattr(engine, "_slot", None), "scheduler", None)
+        pending = scheduler.has_pending_requests() if scheduler is not None else False
+        return not engine.downloader.active and engine.scraper.slot.is_idle() and not pending
+
+    async def _wait_for_room(self) -> None:
+        from scrapy.utils.defer import maybe_deferred_to_future
+
+        self._room = Deferred()
+        await maybe_deferred_to_future(self._room)
+
+    @staticmethod
+    def _now() -> float:
+        import time
+
+        return time.monotonic()
+
+    @staticmethod
+    async def _sleep(seconds: float) -> None:
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor, task
+
+        await maybe_deferred_to_future(task.deferLater(reactor, seconds))
+
     def _item_left(self, item: Any, **_: Any) -> None:
+        entries = getattr(self, "_frontier_entries", None)
+        if entries is not None:
+            entries.pop(id(item), None)
         if id(item) in self._redriven:
             self._redriven.discard(id(item))
             if self._room is not None and not self._room.called:

@@ -7,6 +7,11 @@ writers itself (the migration runs in one write transaction).
 
 from __future__ import annotations
 
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -16,9 +21,36 @@ from sqlalchemy import Engine, text
 LOCK_ID = 0x6361707475726531  # "capture1"
 
 
+def script_location() -> str:
+    """The migrations directory. Alembic needs a real directory; inside a zipped egg (as
+    scrapyd runs projects) the scripts are first extracted to a private temporary one."""
+    here = Path(__file__).resolve().parent / "migrations"
+    if here.is_dir():
+        return str(here)
+    global _EXTRACTED
+    if _EXTRACTED is None:
+        target = Path(tempfile.mkdtemp(prefix="capture-migrations-"))
+        _copy_tree(resources.files("capture.catalog") / "migrations", target)
+        _EXTRACTED = str(target)
+    return _EXTRACTED
+
+
+_EXTRACTED: str | None = None
+
+
+def _copy_tree(source: Any, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in source.iterdir():
+        if entry.is_dir():
+            if entry.name != "__pycache__":
+                _copy_tree(entry, target / entry.name)
+        elif entry.name.endswith((".py", ".mako")):
+            (target / entry.name).write_bytes(entry.read_bytes())
+
+
 def config() -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", "capture.catalog:migrations")
+    cfg.set_main_option("script_location", script_location())
     return cfg
 
 

@@ -130,11 +130,19 @@ class Catalog:
                 continue
             if decision == "unchanged":
                 values = {"last_run": rec.get("last_run"), "updated_at": now}
-            elif decision in ("conditional",):
-                values.pop("state", None)
+            elif decision in ("conditional", "resume"):
+                values.pop("state", None)  # keep the state: unfinished, or stored until checked
             else:
                 values["state"] = "discovered"
-            conn.execute(update(files).where(files.c.id == prev["id"]).values(**values))
+            # Only if nobody changed the row since we read it (another crawler process may have
+            # just stored this file): never turn a stored file back into "discovered".
+            done = conn.execute(
+                update(files)
+                .where(files.c.id == prev["id"], files.c.state == prev["state"])
+                .values(**values)
+            )
+            if done.rowcount == 0:
+                decision = "duplicate"
             out[i] = Registration(prev["id"], decision, prev)
         if new_rows:
             # Another crawler process may register the same file at the same moment: insert

@@ -85,7 +85,12 @@ def rescore(
                 "rescored_at": utcnow(),
                 "thresholds": {"quality": quality, "nasa_grade": nasa},
             }
-            values: dict[str, Any] = {"quality": summary, "updated_at": utcnow()}
+            values: dict[str, Any] = {
+                "quality": summary,
+                "updated_at": utcnow(),
+                "grade": report.grade,
+                "score": report.score,
+            }
             if report.grade == "quarantined" and apply_quarantine:
                 target = store.quarantine(
                     str(path),

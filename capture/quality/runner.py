@@ -215,8 +215,14 @@ def _warm_up() -> None:
     """Import the heavy readers once per worker, so no file's time budget pays for them."""
     import importlib
 
-    for name in ("numpy", "astropy.io.fits", "astropy.io.votable", "netCDF4", "h5py",
-                 "capture.quality.registry"):
+    for name in (
+        "numpy",
+        "astropy.io.fits",
+        "astropy.io.votable",
+        "netCDF4",
+        "h5py",
+        "capture.quality.registry",
+    ):
         try:
             importlib.import_module(name)
         except Exception:  # a missing optional reader only disables its scorer

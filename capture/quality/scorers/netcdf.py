@@ -3,10 +3,12 @@ proof, CF conformance, CF/ACDD global attributes, sampled fill/NaN and valid-ran
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
+from capture.netcdf_meta import NetCDFProblem, classic_minimum_size
 from capture.quality.model import Outcome, Severity, Tier
-from capture.quality.ncclassic import ClassicHeaderError, read_layout
 from capture.quality.scorers.base import Checks, ScoreContext
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -54,19 +56,33 @@ def score_netcdf(ctx: ScoreContext) -> Checks:
     if classic:
         with checks.run("netcdf.classic_size", Tier.CONTAINER, Severity.HIGH):
             try:
-                layout = read_layout(ctx.head(4 * 1024 * 1024))
-            except ClassicHeaderError as exc:
-                checks.failed("netcdf.classic_size", Tier.CONTAINER, Severity.HIGH, str(exc))
-            else:
-                checks.check(
+                with open(ctx.path, "rb") as fh:
+                    needed = classic_minimum_size(fh)
+            except (NetCDFProblem, EOFError, struct.error) as exc:
+                checks.failed(
                     "netcdf.classic_size",
                     Tier.CONTAINER,
                     Severity.HIGH,
-                    (ctx.size or 0) >= layout.expected_size,
-                    f"header accounts for {layout.expected_size} bytes; file complete",
-                    f"header needs {layout.expected_size} bytes but the file has "
-                    f"{ctx.size}: cut in the middle",
+                    f"classic header unreadable: {exc}",
                 )
+            else:
+                if needed is None:
+                    checks.na(
+                        "netcdf.classic_size",
+                        Tier.CONTAINER,
+                        Severity.HIGH,
+                        "record count not recorded (streaming file)",
+                    )
+                else:
+                    checks.check(
+                        "netcdf.classic_size",
+                        Tier.CONTAINER,
+                        Severity.HIGH,
+                        (ctx.size or 0) >= needed,
+                        f"header accounts for {needed} bytes; file complete",
+                        f"header needs {needed} bytes but the file has {ctx.size}: cut in the "
+                        "middle",
+                    )
     with checks.run("netcdf.readable", Tier.CONTAINER, Severity.HIGH):
         ds = netCDF4.Dataset(ctx.path, "r")
         try:
