@@ -13,6 +13,7 @@ from scrapy.crawler import Crawler
 
 from capture.catalog import Catalog, CatalogWriter, catalog_url_for
 from capture.paths import DataRoot
+from capture.storage.local import LocalStore
 from capture.transfer.io import IOPool
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,41 @@ class CaptureContext:
     spider_name: str
     dry_run: bool
     frontier: Any = None  # capture.frontier.RedisFrontier when CAPTURE_FRONTIER_URL is set
+    store: Any = None  # LocalStore or S3Store (capture.storage.store_for)
+    scratch_max: int = 0
+
+    @property
+    def remote(self) -> bool:
+        return not isinstance(self.store, LocalStore)
+
+    def part_location(self, rel: str) -> str:
+        """Where a file's bytes go while they download: a local .part or an S3 staging key."""
+        if self.remote:
+            return self.store.uri(rel, ".partial", ".part")
+        return str(self.data.partial(rel))
+
+    def scratch_copy(self, part: str, size: int | None) -> str | None:
+        """A local file with the bytes of ``part`` for scorers and inspectors (blocking; IO
+        thread). Local parts are used in place; S3 ones are fetched when not too big."""
+        if not part.startswith("s3://"):
+            return part
+        if size is not None and size > self.scratch_max:
+            return None
+        from capture.storage.s3 import client, split_uri
+
+        bucket, key = split_uri(part)
+        target = self.data.internal / "scratch" / key.replace("/", "_")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client().download_file(bucket, key, str(target))
+        return str(target)
+
+    @staticmethod
+    def drop_scratch(path: str | None, part: str) -> None:
+        if path and path != part:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
     @classmethod
     def for_crawler(cls, crawler: Crawler) -> CaptureContext:
@@ -73,6 +109,10 @@ class CaptureContext:
             spider_name=spider_name,
             dry_run=settings.getbool("CAPTURE_DRY_RUN"),
         )
+        from capture.storage import store_for
+
+        ctx.store = store_for(settings, data)
+        ctx.scratch_max = settings.getint("CAPTURE_S3_SCRATCH_MAX", 4 * 1024 * 1024 * 1024)
         frontier_url = settings.get("CAPTURE_FRONTIER_URL") or ""
         if frontier_url:
             from capture.frontier import RedisFrontier

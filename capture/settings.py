@@ -92,6 +92,17 @@ CAPTURE_RUN_ID = ""
 # Discovery only: report every file as `planned` with its expected size; download nothing.
 CAPTURE_DRY_RUN = False
 
+# Where files are stored: "" for the local data root, or s3://bucket/prefix to stream every
+# file into S3 with multipart uploads (boto3's standard configuration: AWS_ENDPOINT_URL,
+# AWS_PROFILE, credentials chain). The catalog and run state stay in CAPTURE_DATA_DIR.
+CAPTURE_STORE = os.environ.get("CAPTURE_STORE", "")
+CAPTURE_S3_PART_SIZE = 16 * 1024 * 1024  # bytes per multipart part (>= 5 MiB): memory bound
+CAPTURE_S3_SSE = ""  # "AES256" or "aws:kms" (server-side encryption)
+CAPTURE_S3_SSE_KMS_KEY_ID = ""
+# Files up to this size are fetched back to a scratch file to be scored and inspected; larger
+# ones get transport checks only.
+CAPTURE_S3_SCRATCH_MAX = 4 * 1024 * 1024 * 1024
+
 # --- capture: transfer engine -------------------------------------------------------------
 # Abort a transfer when no byte arrives for this many seconds (it is then retried/resumed).
 CAPTURE_STALL_TIMEOUT = 120.0

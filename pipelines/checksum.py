@@ -94,7 +94,11 @@ class ChecksumPipeline(CaptureStage):
             work.retransfers += 1
             self.inc("checksum/retransfer")
             self.logger.info("Re-transferring %s from byte 0: %s", item.url, "; ".join(problems))
-            await self.ctx.io.run(_remove, work.transfer.part)
+            part = work.transfer.part
+            if part.startswith("s3://"):
+                await self.ctx.io.run(self.ctx.store.discard, part)
+            else:
+                await self.ctx.io.run(_remove, part)
             work.transfer = None
             outcome = await self._downloader().fetcher.fetch(item, fresh=True)
             apply_outcome(self, item, outcome)

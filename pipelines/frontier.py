@@ -42,8 +42,10 @@ class FrontierPipeline(CaptureStage):
         work = work_of(item)
         if work.frontier_entry is not None or item.status != "discovered":
             return item
-        queued = await frontier.offer(f"{item.archive}:{item.archive_path}",
-                                      ItemAdapter(item).asdict())
+        queued = await frontier.offer(
+            f"{item.archive}:{item.archive_path}", ItemAdapter(item).asdict()
+        )
         self.inc("frontier/offered" if queued else "frontier/already_queued")
-        raise DropItem(f"{item.archive}:{item.archive_path} queued on the shared frontier",
-                       log_level="DEBUG")
+        raise DropItem(
+            f"{item.archive}:{item.archive_path} queued on the shared frontier", log_level="DEBUG"
+        )

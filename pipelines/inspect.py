@@ -37,7 +37,9 @@ class InspectPipeline(CaptureStage):
         if inspect is None or work.transfer is None:
             return item
         try:
-            found = await self.ctx.io.run(inspect, item, work.transfer.part)
+            found = await self.ctx.io.run(
+                _inspect_local, self.ctx, inspect, item, work.transfer.part
+            )
         except InspectionProblem as problem:
             item.metadata.update(problem.metadata)
             work.problems = problem.reasons
@@ -55,3 +57,14 @@ class InspectPipeline(CaptureStage):
             item.metadata.update(found)
         self.inc("inspect/ok")
         return item
+
+
+def _inspect_local(ctx: Any, inspect: Any, item: CapturedFile, part: str) -> dict[str, Any] | None:
+    """Run an inspector on a local copy of the bytes (fetched from S3 when needed)."""
+    local = ctx.scratch_copy(part, item.size)
+    if local is None:
+        return {"inspection_skipped": "file larger than CAPTURE_S3_SCRATCH_MAX"}
+    try:
+        return inspect(item, local)
+    finally:
+        ctx.drop_scratch(local, part)

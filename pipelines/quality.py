@@ -57,8 +57,12 @@ class QualityPipeline(CaptureStage):
             return item
         if not self.enabled or item.status != "discovered" or work.transfer is None:
             return item
+        part = work.transfer.part
+        local = await self.ctx.io.run(self.ctx.scratch_copy, part, item.size)
+        if local is None:  # too big to fetch back from S3: transport checks only
+            local = ""
         ctx = ScoreContext(
-            path=work.transfer.part,
+            path=local,
             name=item.archive_path,
             format=item.format,
             archive=item.archive,
@@ -73,7 +77,10 @@ class QualityPipeline(CaptureStage):
             plugins=dict(self.plugins),
             sample_bytes=self.sample_bytes,
         )
-        report = await maybe_deferred_to_future(self.runner.score(ctx, self.quality, self.nasa))
+        try:
+            report = await maybe_deferred_to_future(self.runner.score(ctx, self.quality, self.nasa))
+        finally:
+            await self.ctx.io.run(self.ctx.drop_scratch, local, part)
         work.quality = report
         item.quality = report.summary()
         self.inc(f"quality/grade/{report.grade}")

@@ -84,7 +84,9 @@ class RegisterPipeline(CaptureStage):
             work.holds_inflight_key = True
         try:
             (reg,) = await ctx.writer.run(
-                ctx.catalog.register, [catalog_record(item, ctx.run_id)], self._exists
+                ctx.catalog.register,
+                [catalog_record(item, ctx.run_id)],
+                None if ctx.remote else self._exists,
             )
         except BaseException:
             if work.holds_inflight_key:

@@ -8,7 +8,6 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 
 from capture.items import CapturedFile
-from capture.storage import LocalStore
 from capture.work import work_of
 from pipelines.base import CaptureStage
 from pipelines.register import fill_from_previous
@@ -17,14 +16,14 @@ from pipelines.register import fill_from_previous
 class StorePipeline(CaptureStage):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
-        self._store: LocalStore | None = None
+        self._store: Any = None
         self.keep_versions = crawler.settings.getbool("CAPTURE_KEEP_VERSIONS", True)
         self.dedup = crawler.settings.getbool("CAPTURE_DEDUP", True)
 
     @property
-    def store(self) -> LocalStore:
+    def store(self) -> Any:
         if self._store is None:
-            self._store = LocalStore(self.ctx.data)
+            self._store = self.ctx.store
         return self._store
 
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
@@ -48,7 +47,11 @@ class StorePipeline(CaptureStage):
                 "quality": item.quality,
             }
             target = await io.run(self.store.quarantine, transfer.part, item.path, reason)
-            work.quarantine_path = str(target.relative_to(self.ctx.data.root))
+            work.quarantine_path = (
+                str(target.relative_to(self.ctx.data.root))
+                if hasattr(target, "relative_to")
+                else str(target)
+            )
         elif item.status == "discovered":
             prev = work.previous or {}
             same = prev.get("sha256") and prev["sha256"] == item.sha256
@@ -90,4 +93,12 @@ class StorePipeline(CaptureStage):
                 )
                 self.inc("dedup/linked")
                 return
-        await io.run(self.store.publish, transfer.part, item.path)
+        digests = {
+            k: v
+            for k, v in (
+                ("sha256", item.sha256),
+                (item.checksum.get("algorithm") or "", item.checksum.get("actual")),
+            )
+            if k and v
+        }
+        await io.run(self.store.publish, transfer.part, item.path, digests)

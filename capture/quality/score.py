@@ -16,6 +16,23 @@ def score_file(
     ctx: ScoreContext, quality_threshold: float = 0.90, nasa_threshold: float = 0.92
 ) -> QualityReport:
     """Never raises: a scorer that crashes yields an ``error`` check (and so a quarantine)."""
+    if not ctx.path:  # bytes not available locally (S3 object above the scratch limit)
+        report = QualityReport(
+            scorer="transport-only",
+            quality_threshold=quality_threshold,
+            nasa_threshold=nasa_threshold,
+        )
+        base = Checks()
+        transport_checks(ctx, base)
+        base.na(
+            "content.scorer",
+            Tier.CONFORMANCE,
+            Severity.LOW,
+            "content not fetched back from the store (larger than CAPTURE_S3_SCRATCH_MAX): "
+            "score from transport checks only",
+        )
+        report.checks.extend(base.results)
+        return report
     fmt, scorer = resolve(ctx)
     report = QualityReport(
         scorer=fmt or "transport-only",

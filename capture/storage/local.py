@@ -16,7 +16,7 @@ class LocalStore:
     def __init__(self, data: DataRoot):
         self.data = data
 
-    def publish(self, part: str, rel: str) -> Path:
+    def publish(self, part: str, rel: str, metadata: dict[str, str] | None = None) -> Path:
         """Rename the complete, fsync'ed part file into place and make the rename durable."""
         final = self.data.final(rel)
         final.parent.mkdir(parents=True, exist_ok=True)

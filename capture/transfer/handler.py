@@ -107,6 +107,15 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         self._error_body_max = settings.getint("CAPTURE_ERROR_BODY_MAX", 1024 * 1024)
         self._stats = crawler.stats
 
+    def _sink(self, spec: StreamSpec) -> Any:
+        """Local part file, or an S3 multipart upload for ``s3://`` staging locations."""
+        if spec.part.startswith("s3://"):
+            from capture.storage import s3_settings
+            from capture.storage.s3 import S3Sink
+
+            return S3Sink(spec.part, spec.algorithms, s3_settings(self._crawler.settings))
+        return FileSink(spec.part, spec.algorithms, self._checkpoint_bytes)
+
     async def download_request(self, request: Request) -> Response:
         if META_KEY not in request.meta:
             return await super().download_request(request)
@@ -119,7 +128,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         events: list[dict[str, Any]] = request.meta.setdefault(EVENTS_KEY, [])
         fresh = spec.fresh
         for _ in range(MAX_RESTARTS):
-            sink = FileSink(spec.part, spec.algorithms, self._checkpoint_bytes)
+            sink = self._sink(spec)
             if spec.clean and not fresh:
                 offset, state = sink.start_clean()  # no partial data can exist: no IO yet
             else:

@@ -59,6 +59,8 @@ def transport_checks(ctx: ScoreContext, checks: Checks) -> None:
             Outcome.ABSENT,
             "server sent no length (close-delimited body): completeness not proven",
         )
+    if not ctx.path:
+        return
     with checks.run("container.not_error_page", Tier.CONTAINER, Severity.HIGH):
         head = ctx.head(1024)
         is_html = looks_like_html(head) and not ctx.name.lower().endswith((".html", ".htm", ".xml"))

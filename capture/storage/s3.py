@@ -1,0 +1,352 @@
+"""S3 storage: files stream from the archive into an S3 multipart upload as they download.
+
+``CAPTURE_STORE=s3://bucket/prefix`` makes every transfer go to S3 instead of local disk:
+
+* **Bounded memory.** Bytes are gathered into parts of ``CAPTURE_S3_PART_SIZE`` (>= 5 MiB)
+  and uploaded with ``UploadPart`` as each fills; the whole file is never held.
+* **Same pass digests.** sha256 (and the publisher's algorithm) are computed on the bytes as
+  they stream, exactly as for local files.
+* **Resume.** The upload id and the parts already uploaded are journaled next to the staged
+  object (``<staging key>.json``). After a crash the transfer continues from the end of the last
+  uploaded part (re-downloading at most one part), after ``ListParts`` confirms the parts. A
+  hash cannot be carried across processes, so a resumed upload is verified in a second pass:
+  the completed object is read back and hashed (git-annex does the same for resumed
+  retrieves). An upload that is gone, or whose server object changed, restarts cleanly.
+* **Publication** mirrors the local layout: the staged object (``<prefix>/.partial/<rel>.part``)
+  is completed, then copied server-side to ``<prefix>/<rel>`` (or ``quarantine/``,
+  ``versions/``) with the digests as object metadata, and the staging object is removed.
+  Multipart ETags are not MD5s and are never used as content digests.
+* **S3-compatible stores and security** come from boto3's standard configuration
+  (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, credentials chain); server-side encryption with
+  ``CAPTURE_S3_SSE`` (``AES256`` or ``aws:kms`` + ``CAPTURE_S3_SSE_KMS_KEY_ID``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from capture.transfer.errors import LocalStorageError
+from capture.transfer.hashing import MultiHasher
+from capture.transfer.sidecar import PartialState
+
+MIN_PART = 5 * 1024 * 1024
+_CLIENTS: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    parts = urlsplit(uri)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    return parts.netloc, parts.path.lstrip("/")
+
+
+def client() -> Any:
+    """One boto3 client per process (thread-safe), configured the standard boto3 way."""
+    with _LOCK:
+        c = _CLIENTS.get("s3")
+        if c is None:
+            import boto3
+            from botocore.config import Config
+
+            c = _CLIENTS["s3"] = boto3.session.Session().client(
+                "s3",
+                config=Config(
+                    retries={"max_attempts": 10, "mode": "adaptive"}, max_pool_connections=32
+                ),
+            )
+        return c
+
+
+@dataclass
+class S3Settings:
+    part_size: int = 16 * 1024 * 1024
+    sse: str | None = None
+    kms_key_id: str | None = None
+
+    def extra(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.sse:
+            out["ServerSideEncryption"] = self.sse
+            if self.sse == "aws:kms" and self.kms_key_id:
+                out["SSEKMSKeyId"] = self.kms_key_id
+        return out
+
+
+@dataclass
+class UploadJournal:
+    upload_id: str
+    parts: list[dict[str, Any]] = field(default_factory=list)  # PartNumber, ETag, Size
+    server: dict[str, Any] = field(default_factory=dict)  # PartialState of the archive object
+
+    @property
+    def durable(self) -> int:
+        return sum(p["Size"] for p in self.parts)
+
+
+class S3Sink:
+    """The :class:`~capture.transfer.sink.FileSink` interface, writing to S3."""
+
+    def __init__(self, uri: str, algorithms: list[str], conf: S3Settings):
+        self.uri = uri
+        self.bucket, self.key = split_uri(uri)
+        self.journal_key = self.key + ".json"
+        self.hasher = MultiHasher(algorithms)
+        self.algorithms = algorithms
+        self.conf = conf
+        self.part_size = max(MIN_PART, conf.part_size)
+        self.s3 = client()
+        self.state: PartialState | None = None
+        self.journal: UploadJournal | None = None
+        self.buffer = bytearray()
+        self.size = 0
+        self.verify_after = False  # resumed: digests need a read-back pass
+        self._lazy = False
+
+    # -- journal ---------------------------------------------------------------------------
+    def _load(self) -> UploadJournal | None:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.journal_key)["Body"].read()
+            return UploadJournal(**json.loads(body))
+        except Exception:
+            return None
+
+    def _save(self) -> None:
+        assert self.journal is not None
+        if self.state is not None:
+            self.journal.server = asdict(self.state)
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=self.journal_key,
+            Body=json.dumps(asdict(self.journal)).encode(),
+            **self.conf.extra(),
+        )
+
+    def _abort(self, journal: UploadJournal | None) -> None:
+        if journal is not None:
+            try:
+                self.s3.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, UploadId=journal.upload_id
+                )
+            except Exception:
+                pass
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=self.journal_key)
+        except Exception:
+            pass
+
+    def _new_upload(self) -> None:
+        created = self.s3.create_multipart_upload(
+            Bucket=self.bucket, Key=self.key, **self.conf.extra()
+        )
+        self.journal = UploadJournal(created["UploadId"])
+
+    # -- sink interface --------------------------------------------------------------------
+    def prepare(self, fresh: bool) -> tuple[int, PartialState | None]:
+        try:
+            journal = self._load()
+            if fresh or journal is None or not self._parts_intact(journal):
+                self._abort(journal)
+                self._new_upload()
+                self.state, self.size, self.verify_after = None, 0, False
+                return 0, None
+            self.journal = journal
+            state = PartialState(**journal.server) if journal.server else None
+            if state is None or not state.if_range() or not journal.parts:
+                self._abort(journal)
+                self._new_upload()
+                return 0, None
+            state.durable_offset = journal.durable
+            self.state, self.size, self.verify_after = state, journal.durable, True
+            return journal.durable, state
+        except Exception as exc:
+            raise LocalStorageError(f"cannot prepare S3 upload {self.uri}: {exc}") from exc
+
+    def _parts_intact(self, journal: UploadJournal) -> bool:
+        try:
+            listed = self.s3.list_parts(
+                Bucket=self.bucket, Key=self.key, UploadId=journal.upload_id
+            ).get("Parts", [])
+        except Exception:
+            return False
+        have = {p["PartNumber"]: (p["ETag"], p["Size"]) for p in listed}
+        return all(have.get(p["PartNumber"]) == (p["ETag"], p["Size"]) for p in journal.parts)
+
+    def start_clean(self) -> tuple[int, None]:
+        self._lazy = True
+        return 0, None
+
+    def _ensure_upload(self) -> None:
+        if self._lazy:
+            self._lazy = False
+            self._abort(self._load())
+            self._new_upload()
+
+    def bind(self, state: PartialState) -> None:
+        self.state = state
+
+    def restart(self) -> None:
+        self._ensure_upload()
+        self._abort(self.journal)
+        self._new_upload()
+        self.buffer = bytearray()
+        self.hasher.reset()
+        self.size, self.state, self.verify_after = 0, None, False
+
+    def write(self, chunks: list[bytes]) -> None:
+        try:
+            self._ensure_upload()
+            for chunk in chunks:
+                if not self.verify_after:
+                    self.hasher.update(chunk)
+                self.buffer += chunk
+                self.size += len(chunk)
+                while len(self.buffer) >= self.part_size:
+                    self._upload(bytes(self.buffer[: self.part_size]))
+                    del self.buffer[: self.part_size]
+        except LocalStorageError:
+            raise
+        except Exception as exc:
+            raise LocalStorageError(f"S3 upload of {self.uri} failed: {exc}") from exc
+
+    def _upload(self, body: bytes) -> None:
+        assert self.journal is not None
+        number = len(self.journal.parts) + 1
+        reply = self.s3.upload_part(
+            Bucket=self.bucket,
+            Key=self.key,
+            PartNumber=number,
+            UploadId=self.journal.upload_id,
+            Body=body,
+        )
+        self.journal.parts.append({"PartNumber": number, "ETag": reply["ETag"], "Size": len(body)})
+        self._save()  # the durable offset moves only once S3 holds the part
+
+    def checkpoint(self) -> None:  # parts are the checkpoints
+        return None
+
+    def suspend(self, pending: list[bytes] | None = None) -> None:
+        """Interrupted: whole parts are on S3; the partial buffer is dropped (< one part)."""
+        try:
+            if pending:
+                self.write(pending)
+            if self.journal is not None:
+                self._save()
+        except Exception:
+            pass
+        self.buffer = bytearray()
+
+    def complete(self, pending: list[bytes]) -> dict[str, str]:
+        if pending:
+            self.write(pending)
+        return self.finish()
+
+    def finish(self) -> dict[str, str]:
+        try:
+            self._ensure_upload()
+            assert self.journal is not None
+            if self.buffer or not self.journal.parts:
+                self._upload(bytes(self.buffer))
+                self.buffer = bytearray()
+            self.s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.journal.upload_id,
+                MultipartUpload={
+                    "Parts": [
+                        {"PartNumber": p["PartNumber"], "ETag": p["ETag"]}
+                        for p in self.journal.parts
+                    ]
+                },
+            )
+            if self.verify_after:
+                self._rehash()
+            return self.hasher.hexdigests()
+        except Exception as exc:
+            raise LocalStorageError(f"cannot complete S3 upload {self.uri}: {exc}") from exc
+
+    def _rehash(self) -> None:
+        self.hasher.reset()
+        body = self.s3.get_object(Bucket=self.bucket, Key=self.key)["Body"]
+        for chunk in body.iter_chunks(8 * 1024 * 1024):
+            self.hasher.update(chunk)
+
+    def close(self) -> None:
+        self.buffer = bytearray()
+
+
+class S3Store:
+    """Publication, quarantine and versions on S3 (the :class:`LocalStore` interface)."""
+
+    def __init__(self, base_uri: str, conf: S3Settings):
+        self.bucket, prefix = split_uri(base_uri.rstrip("/") + "/")
+        self.prefix = prefix.rstrip("/")
+        self.conf = conf
+        self.s3 = client()
+
+    def key(self, rel: str, area: str | None = None, suffix: str = "") -> str:
+        parts = [p for p in (self.prefix, area, rel) if p]
+        return "/".join(parts) + suffix
+
+    def uri(self, rel: str, area: str | None = None, suffix: str = "") -> str:
+        return f"s3://{self.bucket}/{self.key(rel, area, suffix)}"
+
+    def _move(self, part_uri: str, target_key: str, metadata: dict[str, str]) -> None:
+        bucket, key = split_uri(part_uri)
+        self.s3.copy(
+            {"Bucket": bucket, "Key": key},
+            self.bucket,
+            target_key,
+            ExtraArgs={"Metadata": metadata, "MetadataDirective": "REPLACE", **self.conf.extra()},
+        )
+        self.s3.delete_object(Bucket=bucket, Key=key)
+        self.s3.delete_object(Bucket=bucket, Key=key + ".json")
+
+    def publish(self, part: str, rel: str, metadata: dict[str, str] | None = None) -> str:
+        self._move(part, self.key(rel), metadata or {})
+        return self.uri(rel)
+
+    def quarantine(self, part: str, rel: str, reason: dict[str, Any]) -> str:
+        meta = {"sha256": str(reason.get("sha256") or "")}
+        self._move(part, self.key(rel, "quarantine"), meta)
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=self.key(rel, "quarantine", ".reason.json"),
+            Body=json.dumps(reason, indent=2, default=str).encode(),
+            **self.conf.extra(),
+        )
+        return self.uri(rel, "quarantine")
+
+    def retire(self, rel: str, version: int) -> str | None:
+        if not self.exists(rel):
+            return None
+        target = self.key(rel, "versions", f".v{version}")
+        self.s3.copy(
+            {"Bucket": self.bucket, "Key": self.key(rel)},
+            self.bucket,
+            target,
+            ExtraArgs=self.conf.extra() or None,
+        )
+        return f"versions/{rel}.v{version}"
+
+    def link_copy(self, source_rel: str, rel: str, part: str) -> bool:
+        return False  # S3 has no hard links; identical content is simply stored again
+
+    def discard(self, part: str) -> None:
+        bucket, key = split_uri(part)
+        for k in (key, key + ".json"):
+            try:
+                self.s3.delete_object(Bucket=bucket, Key=k)
+            except Exception:
+                pass
+
+    def exists(self, rel: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=self.key(rel))
+            return True
+        except Exception:
+            return False
