@@ -8,7 +8,8 @@ as estimates (``metadata.listing_size_estimate``), never used to reject a file.
 
 Arguments: ``-a root=/path/`` (comma-separated start directories; public locations move),
 ``-a include=*.nc,*.fits`` and ``-a exclude=*/old/*`` (shell patterns on the path below the
-root), ``-a max_depth=N``.
+root), ``-a max_depth=N``, ``-a render_js=1`` (listing pages built by JavaScript are rendered
+in headless Chromium through scrapy-playwright; files are still streamed without a browser).
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ class DirectoryListingSpider(CaptureSpider):
     default_include: ClassVar[tuple[str, ...]] = ()
     default_max_depth: ClassVar[int] = 20
 
+    #: Render listing pages in Chromium (``-a render_js=1``) for archives that build them with JS.
+    render_js: bool = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(kwargs.get("render_js", cls.render_js)).lower() in ("1", "true", "yes"):
+            from capture.transfer.playwright import enable
+
+            enable(crawler.settings)  # settings are still open while the spider is created
+        return super().from_crawler(crawler, *args, **kwargs)
+
     def __init__(
         self,
         *args: Any,
@@ -44,6 +56,7 @@ class DirectoryListingSpider(CaptureSpider):
         include: str | None = None,
         exclude: str | None = None,
         max_depth: str | int | None = None,
+        render_js: str | bool | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
@@ -56,6 +69,8 @@ class DirectoryListingSpider(CaptureSpider):
         self.include = split_arg(include) or list(self.default_include)
         self.exclude = split_arg(exclude)
         self.max_depth = int(max_depth) if max_depth is not None else self.default_max_depth
+        if render_js is not None:
+            self.render_js = str(render_js).lower() in ("1", "true", "yes")
         self._seen_dirs: set[str] = set()
 
     async def discover(self) -> AsyncIterator[Any]:
@@ -68,6 +83,7 @@ class DirectoryListingSpider(CaptureSpider):
             callback=self.parse_directory,
             errback=self.listing_failed,
             cb_kwargs={"root": root, "depth": depth},
+            meta={"playwright": True} if self.render_js else {},
         )
 
     def parse_directory(self, response: Response, root: str, depth: int) -> Iterator[Any]:
