@@ -65,7 +65,7 @@ class Fetcher:
         return self._budget  # type: ignore[return-value]
 
     def request_for(
-        self, item: CapturedFile, *, fresh: bool = False, max_bytes: int | None = None
+        self, item: CapturedFile, *, fresh: bool = False, budget_key: str | None = None
     ) -> Request:
         work = work_of(item)
         algorithm = item.checksum.get("algorithm")
@@ -75,7 +75,7 @@ class Fetcher:
             fresh=fresh,
             expected_size=item.expected_size,
             conditional=None if fresh else work.conditional,
-            max_bytes=max_bytes,
+            budget_key=budget_key,
             clean=work.decision == "new" and not fresh and work.transfer is None,
         )
         meta = {
@@ -101,7 +101,8 @@ class Fetcher:
         admission = budget.admit(item.expected_size) if budget is not None else None
         if admission is not None and not admission.ok:
             return FetchOutcome(aborted=True, budget=admission.reason)
-        outcome = await self._fetch(item, fresh, admission.allowance if admission else None)
+        metered = admission.budget_key if admission is not None and admission.metered else None
+        outcome = await self._fetch(item, fresh, metered)
         if budget is not None and admission is not None:
             received = outcome.transfer.bytes_transferred if outcome.transfer else 0
             stored = outcome.transfer.size if outcome.transfer else 0
@@ -110,8 +111,8 @@ class Fetcher:
                 budget.exhaust(outcome.budget)
         return outcome
 
-    async def _fetch(self, item: CapturedFile, fresh: bool, max_bytes: int | None) -> FetchOutcome:
-        request = self.request_for(item, fresh=fresh, max_bytes=max_bytes)
+    async def _fetch(self, item: CapturedFile, fresh: bool, budget_key: str | None) -> FetchOutcome:
+        request = self.request_for(item, fresh=fresh, budget_key=budget_key)
         engine = self.crawler.engine
         assert engine is not None
         try:

@@ -24,12 +24,18 @@ _LOCK = threading.Lock()
 class Admission:
     ok: bool
     reserved: int = 0
-    allowance: int | None = None  # max bytes this transfer may take (None: unlimited)
+    # Size unknown: the transfer charges every byte to the budget as it arrives and stops
+    # (keeping its partial data) the moment the budget is used up.
+    metered: bool = False
     reason: str | None = None
+    budget_key: str | None = None
 
 
 class Budget:
-    def __init__(self, max_download: int | None, max_storage: int | None, stored: int = 0):
+    def __init__(
+        self, max_download: int | None, max_storage: int | None, stored: int = 0, key: str = ""
+    ):
+        self.key = key
         self.max_download = max_download
         self.max_storage = max_storage
         self.downloaded = 0
@@ -51,7 +57,7 @@ class Budget:
             budget = _REGISTRY.get(key)
             if budget is None:
                 stored = stored_bytes() if callable(stored_bytes) else (stored_bytes or 0)
-                budget = _REGISTRY[key] = cls(max_dl, max_st, stored)
+                budget = _REGISTRY[key] = cls(max_dl, max_st, stored, key)
             return budget
 
     def remaining(self) -> int | None:
@@ -68,24 +74,34 @@ class Budget:
                 return Admission(False, reason=self.exhausted_reason)
             left = self.remaining()
             if left is None:
-                return Admission(True, reserved=expected or 0)
+                return Admission(True, budget_key=self.key)
             if expected is not None:
                 if expected > left:
                     self.exhausted_reason = self._reason(expected, left)
                     return Admission(False, reason=self.exhausted_reason)
                 self.reserved += expected
-                return Admission(True, reserved=expected, allowance=expected)
+                return Admission(True, reserved=expected, budget_key=self.key)
             if left <= 0:
                 self.exhausted_reason = self._reason(1, left)
                 return Admission(False, reason=self.exhausted_reason)
-            self.reserved += left
-            return Admission(True, reserved=left, allowance=left)
+            return Admission(True, metered=True, budget_key=self.key)
+
+    def charge(self, n: int) -> bool:
+        """Count ``n`` bytes of a metered transfer; False (budget exhausted) if they do not fit."""
+        with self._lock:
+            left = self.remaining()
+            if left is not None and n > left:
+                self.exhausted_reason = self.exhausted_reason or self._reason(n, left)
+                return False
+            self.downloaded += n
+            return True
 
     def settle(self, admission: Admission, received: int, stored: int = 0) -> None:
         """Account what a transfer really took (and stored) and release its reservation."""
         with self._lock:
             self.reserved -= admission.reserved
-            self.downloaded += received
+            if not admission.metered:
+                self.downloaded += received  # metered bytes were counted as they arrived
             self.stored += stored
 
     def exhaust(self, reason: str) -> None:
@@ -101,8 +117,8 @@ class Budget:
         if self.max_storage is not None:
             which.append(f"storage cap {self.max_storage} bytes ({self.stored} stored)")
         return (
-            f"budget exhausted: next file needs {needed} bytes, {max(0, left)} left under "
-            + " and ".join(which)
+            f"budget exhausted: next file needs {needed} bytes, {max(0, left)} left "
+            f"({self.reserved} reserved by transfers in flight) under " + " and ".join(which)
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -113,6 +129,13 @@ class Budget:
             "stored_bytes": self.stored,
             "exhausted": self.exhausted_reason,
         }
+
+
+def lookup(key: str | None) -> Budget | None:
+    if not key:
+        return None
+    with _LOCK:
+        return _REGISTRY.get(key)
 
 
 def forget(run_id: str) -> None:

@@ -79,7 +79,7 @@ class RoundRun:
         settings = project_settings().copy()
         logs = self.root / "acquisition_logs" / self.run_id
         logs.mkdir(parents=True, exist_ok=True)
-        feed = o.feed_uri or (self.root / DEFAULT_FEED_TEMPLATE).as_uri().replace("%25", "%")
+        feed = o.feed_uri or str(self.root / DEFAULT_FEED_TEMPLATE)
         settings.setdict(
             {
                 "CAPTURE_DATA_DIR": str(self.root),

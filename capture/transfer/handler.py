@@ -276,7 +276,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                 flush_bytes=self._flush_bytes,
                 stall_timeout=self._stall_timeout,
                 crawler=self._crawler,
-                max_bytes=spec.max_bytes,
+                meter=_meter(spec.budget_key),
             )
             tx.deliverBody(receiver)
             await maybe_deferred_to_future(receiver.finished)
@@ -416,3 +416,13 @@ def _discard_part(sink: FileSink) -> None:
         os.unlink(sink.part)
     except FileNotFoundError:
         pass
+
+
+def _meter(budget_key: str | None) -> Any:
+    """The run budget's per-byte meter for transfers of unknown size (None: unmetered)."""
+    if not budget_key:
+        return None
+    from capture.run.budget import lookup
+
+    budget = lookup(budget_key)
+    return budget.charge if budget is not None else None

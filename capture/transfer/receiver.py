@@ -35,14 +35,14 @@ class BodyReceiver(Protocol):
         flush_bytes: int,
         stall_timeout: float,
         crawler: Crawler,
-        max_bytes: int | None = None,
+        meter: Any = None,
     ):
         self.sink = sink
         self.pool = pool
         self.flush_bytes = max(64 * 1024, flush_bytes)
         self.stall_timeout = stall_timeout
         self.crawler = crawler
-        self.max_bytes = max_bytes
+        self.meter = meter  # callable(n) -> bool: the run budget, for unknown-size files
         self.finished: Deferred[BodyReceiver] = Deferred()
         self.received = 0
         self.abort_reason: Exception | None = None
@@ -74,12 +74,8 @@ class BodyReceiver(Protocol):
         self._buffered += len(data)
         self.received += len(data)
         self._last_data = monotonic()
-        if self.max_bytes is not None and self.received > self.max_bytes:
-            self.abort(
-                BudgetExceeded(
-                    f"transfer would exceed the run's remaining budget of {self.max_bytes} bytes"
-                )
-            )
+        if self.meter is not None and not self.meter(len(data)):
+            self.abort(BudgetExceeded("the run's download budget is used up"))
             return
         if self._buffered >= self.flush_bytes:
             if not self._inflight:

@@ -22,8 +22,8 @@ class StreamSpec:
     fresh: bool = False
     expected_size: int | None = None
     conditional: dict[str, str] | None = None
-    # Most bytes this transfer may take (the run's remaining budget); None: unlimited.
-    max_bytes: int | None = None
+    # Key of the run budget that meters this transfer byte by byte (size unknown up front).
+    budget_key: str | None = None
     # The catalog has never seen this file before: no partial data can exist, so the part
     # file is created lazily (truncating any stray leftover) instead of probed for a resume.
     clean: bool = False
