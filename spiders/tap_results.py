@@ -30,13 +30,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+# Re-exported: the quoting rule lives in capture so the quality scorer reads tables the same way.
+from capture.tapcsv import UnterminatedQuote as UnterminatedQuote
+from capture.tapcsv import split_record as split_record
+
 MAX_EXAMPLES = 3
 # A value spanning more lines than this is treated as an unterminated quote, not read on.
 MAX_RECORD_LINES = 1000
 
-# A quoted CSV value ends at the first quote followed by a comma or the end of the record.
-_QUOTED = re.compile(r'"(.*?)"(,|\Z)', re.S)
-_UNQUOTED = re.compile(r"([^,]*)(,|\Z)")
 _JSON_MSG = re.compile(r'"msg"\s*:\s*"(.*)"', re.S)
 _INFO_ERROR = re.compile(
     rb'<INFO[^>]*name="QUERY_STATUS"[^>]*value="ERROR"[^>]*>(.*?)</INFO>', re.S | re.I
@@ -57,10 +58,6 @@ class TableSummary:
     columns: list[str]
     row_count: int
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-class UnterminatedQuote(ValueError):
-    pass
 
 
 # -- error documents -------------------------------------------------------------------------
@@ -88,34 +85,6 @@ def error_in(head: bytes) -> str | None:
 
 
 # -- delimited text --------------------------------------------------------------------------
-def split_record(record: str, delimiter: str = ",") -> list[str]:
-    """Fields of one CSV record under the archive's quoting rule (see module docstring).
-
-    Raises :class:`UnterminatedQuote` when a quoted value does not end in this text (the
-    caller may append the next line and try again).
-    """
-    if delimiter == "\t":
-        return record.split("\t")
-    if delimiter != ",":
-        raise ValueError(f"unsupported delimiter {delimiter!r}")
-    if '"' not in record:
-        return record.split(",")
-    fields: list[str] = []
-    pos, end = 0, len(record)
-    while True:
-        if pos < end and record[pos] == '"':
-            match = _QUOTED.match(record, pos)
-            if match is None:
-                raise UnterminatedQuote(record[pos : pos + 40])
-        else:
-            match = _UNQUOTED.match(record, pos)
-            assert match is not None  # [^,]* always matches
-        fields.append(match.group(1))
-        pos = match.end()
-        if not match.group(2):  # ended at the end of the record
-            return fields
-
-
 def iter_records(fh: IO[str], delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(first line number, fields) per record; quoted values may span lines (CSV only)."""
     pending: list[str] = []

@@ -12,6 +12,7 @@ import warnings
 from capture.quality.model import Outcome, Severity, Tier
 from capture.quality.scorers.base import Checks, ScoreContext
 from capture.quality.scorers.text import text_checks
+from capture.tapcsv import UnterminatedQuote, split_lines
 
 # Plausible physical ranges (Exoplanet Archive column names; NASA Exoplanet Archive docs).
 RANGES: dict[str, tuple[float, float]] = {
@@ -27,6 +28,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "dec": (-90.0, 90.0),
 }
 TAP_ERROR = b'name="QUERY_STATUS" value="ERROR"'
+# Archives whose CSV writer does not escape embedded quotes by design (see capture.tapcsv).
+UNESCAPED_QUOTE_ARCHIVES = frozenset({"nasa_exoplanet_archive"})
 
 
 def score_delimited(ctx: ScoreContext, delimiter: str) -> Checks:
@@ -45,9 +48,8 @@ def score_delimited(ctx: ScoreContext, delimiter: str) -> Checks:
     if not complete:  # a sample: drop the last, probably partial line
         text = text[: text.rfind("\n") + 1]
     ends_cleanly = sample.endswith((b"\n", b"\r")) or not complete
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     with checks.run("table.parse", Tier.CONTAINER, Severity.HIGH):
-        rows = list(reader)
+        rows = _parse_delimited(ctx, checks, text, delimiter)
         checks.passed(
             "table.parse",
             Tier.CONTAINER,
@@ -56,6 +58,39 @@ def score_delimited(ctx: ScoreContext, delimiter: str) -> Checks:
         )
         _table_rows(ctx, checks, rows, complete, ends_cleanly)
     return checks
+
+
+def _parse_delimited(
+    ctx: ScoreContext, checks: Checks, text: str, delimiter: str
+) -> list[list[str]]:
+    """RFC 4180 first; failing that, the unescaped-quote rule some archives' writers follow.
+
+    A table only the lenient rule reads is still whole and usable, so the quoting is scored as
+    a conformance check, not as a broken container; an unterminated quote fails both readers.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        strict_error = exc
+        try:
+            rows = split_lines(text, delimiter)
+        except UnterminatedQuote:
+            raise exc from None
+    convention = ctx.archive in UNESCAPED_QUOTE_ARCHIVES
+    checks.add(
+        "table.quoting",
+        Tier.CONFORMANCE,
+        Severity.LOW,
+        Outcome.PASS if convention else Outcome.FAIL,
+        (
+            "embedded quotes unescaped, as this archive's TAP writer prints them"
+            if convention
+            else f"not RFC 4180 ({strict_error}); read with the unescaped-quote rule"
+        ),
+        f"line {reader.line_num}",
+    )
+    return rows
 
 
 def _table_rows(
