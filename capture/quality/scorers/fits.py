@@ -101,52 +101,65 @@ def _padded(n: int) -> int:
 
 
 def _fixity(hdul: list, checks: Checks, ctx: ScoreContext) -> None:
-    for i, hdu in enumerate(hdul):
-        where = f"HDU {i}"
-        for key, method in (("CHECKSUM", "verify_checksum"), ("DATASUM", "verify_datasum")):
-            check_id = f"fits.{key.lower()}"
-            if key not in hdu.header:
-                checks.add(
-                    check_id,
-                    Tier.FIXITY,
-                    Severity.MEDIUM,
-                    Outcome.ABSENT,
-                    f"no {key} keyword: embedded fixity cannot be checked",
-                    where,
-                )
-                continue
-            if ctx.time_left < 0:
-                checks.add(
-                    check_id,
-                    Tier.FIXITY,
-                    Severity.MEDIUM,
-                    Outcome.ABSENT,
-                    f"{key} not verified: time budget exhausted",
-                    where,
-                )
-                continue
-            with checks.run(check_id, Tier.FIXITY, Severity.MEDIUM, where):
-                result = getattr(hdu, method)()
-                if result == 1:
-                    checks.passed(check_id, Tier.FIXITY, Severity.MEDIUM, f"{key} matches", where)
-                elif result == 0:
-                    checks.failed(
-                        check_id,
-                        Tier.FIXITY,
-                        Severity.MEDIUM,
-                        f"{key} does not match the {'data' if key == 'DATASUM' else 'HDU'}"
-                        " (corrupted content)",
-                        where,
-                    )
-                else:
-                    checks.add(
-                        check_id,
-                        Tier.FIXITY,
-                        Severity.MEDIUM,
-                        Outcome.ABSENT,
-                        f"no {key} value",
-                        where,
-                    )
+    for key, method in (("CHECKSUM", "verify_checksum"), ("DATASUM", "verify_datasum")):
+        check_id = f"fits.{key.lower()}"
+        if not any(key in hdu.header for hdu in hdul):
+            # Many archives (PHOENIX among them) never write embedded fixity: one absent
+            # result per keyword, so a multi-extension file is not penalised per HDU.
+            checks.add(
+                check_id,
+                Tier.FIXITY,
+                Severity.MEDIUM,
+                Outcome.ABSENT,
+                f"no {key} keyword in any HDU: embedded fixity cannot be checked",
+                f"HDU 0-{len(hdul) - 1}",
+            )
+            continue
+        for i, hdu in enumerate(hdul):
+            _fixity_of(hdu, i, key, method, check_id, checks, ctx)
+
+
+def _fixity_of(
+    hdu: object, i: int, key: str, method: str, check_id: str, checks: Checks, ctx: ScoreContext
+) -> None:
+    where = f"HDU {i}"
+    if key not in hdu.header:  # type: ignore[attr-defined]
+        checks.add(
+            check_id,
+            Tier.FIXITY,
+            Severity.MEDIUM,
+            Outcome.ABSENT,
+            f"no {key} keyword: embedded fixity cannot be checked",
+            where,
+        )
+        return
+    if ctx.time_left < 0:
+        checks.add(
+            check_id,
+            Tier.FIXITY,
+            Severity.MEDIUM,
+            Outcome.ABSENT,
+            f"{key} not verified: time budget exhausted",
+            where,
+        )
+        return
+    with checks.run(check_id, Tier.FIXITY, Severity.MEDIUM, where):
+        result = getattr(hdu, method)()
+        if result == 1:
+            checks.passed(check_id, Tier.FIXITY, Severity.MEDIUM, f"{key} matches", where)
+        elif result == 0:
+            checks.failed(
+                check_id,
+                Tier.FIXITY,
+                Severity.MEDIUM,
+                f"{key} does not match the {'data' if key == 'DATASUM' else 'HDU'}"
+                " (corrupted content)",
+                where,
+            )
+        else:
+            checks.add(
+                check_id, Tier.FIXITY, Severity.MEDIUM, Outcome.ABSENT, f"no {key} value", where
+            )
 
 
 def _verify(hdul: list, checks: Checks) -> None:
@@ -177,17 +190,36 @@ def _verify(hdul: list, checks: Checks) -> None:
             )
 
 
+def _required_keywords(ctx: ScoreContext) -> tuple[str, ...]:
+    # PHOENIX's wavelength grid (WAVE_*.fits) describes no star: no stellar parameters.
+    if ctx.archive == "phoenix" and ctx.name.rsplit("/", 1)[-1].startswith("WAVE_"):
+        return GENERIC_KEYWORDS
+    return REQUIRED_KEYWORDS.get(ctx.archive or "", GENERIC_KEYWORDS)
+
+
 def _keywords(hdul: list, checks: Checks, ctx: ScoreContext) -> None:
-    required = REQUIRED_KEYWORDS.get(ctx.archive or "", GENERIC_KEYWORDS)
+    required = _required_keywords(ctx)
     present: set[str] = set()
     for hdu in hdul[:2]:
         present.update(k for k in required if k in hdu.header)
     missing = [k for k in required if k not in present]
-    severity = Severity.MEDIUM if ctx.archive in REQUIRED_KEYWORDS else Severity.LOW
+    if required is GENERIC_KEYWORDS:
+        # DATE and ORIGIN are reserved, not mandatory (FITS 4.0 sec. 4.4.2): their absence
+        # lowers confidence in provenance, it does not make the file wrong.
+        checks.add(
+            "fits.provenance_keywords",
+            Tier.METADATA,
+            Severity.LOW,
+            Outcome.ABSENT if missing else Outcome.PASS,
+            f"{len(required) - len(missing)}/{len(required)} provenance keywords present"
+            + (f"; missing: {', '.join(missing)}" if missing else ""),
+            "HDU 0",
+        )
+        return
     checks.fraction(
         "fits.required_keywords",
         Tier.METADATA,
-        severity,
+        Severity.MEDIUM,
         len(required) - len(missing),
         len(required),
         "required keywords present",
