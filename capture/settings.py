@@ -143,7 +143,7 @@ CAPTURE_DEDUP = True
 CAPTURE_RETRANSFER_ON_MISMATCH = 1
 
 # --- capture: quality scoring (capture.quality) -------------------------------------------
-CAPTURE_QUALITY_ENABLED = False  # TEMP: switched on when the spiders are merged
+CAPTURE_QUALITY_ENABLED = True
 # Below QUALITY_THRESHOLD a file is quarantined; at or above NASA_GRADE_THRESHOLD it is graded
 # nasa_grade, in between accepted. Both settable per run (-s) and per spider (custom_settings).
 CAPTURE_QUALITY_THRESHOLD = 0.90

@@ -21,6 +21,16 @@ TEST_SETTINGS = {
     "LOG_LEVEL": "INFO",
     "CAPTURE_STALL_TIMEOUT": "5",
 }
+# Every archive emulator serves realistic content (valid FITS, netCDF, tables, flat files), so
+# crawls score quality as in production. The 1000 Genomes emulator is the transfer workhorse:
+# its tests serve synthetic random bytes under any name, so scoring is off there unless a test
+# turns it on (test_quality_e2e does, with real and broken files).
+SYNTHETIC_CONTENT_SPIDERS = {"thousand_genomes"}
+
+
+def defaults_for(spider: str) -> dict[str, str]:
+    quality = spider not in SYNTHETIC_CONTENT_SPIDERS
+    return {**TEST_SETTINGS, "CAPTURE_QUALITY_ENABLED": str(quality)}
 
 
 @dataclass
@@ -50,7 +60,8 @@ def crawl_command(
     log_file: Path | None = None,
 ) -> list[str]:
     cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-O", f"{out}:jsonlines"]
-    for k, v in {**TEST_SETTINGS, "CAPTURE_DATA_DIR": str(data_dir), **(settings or {})}.items():
+    given = {"CAPTURE_DATA_DIR": str(data_dir), **(settings or {})}
+    for k, v in {**defaults_for(spider), **given}.items():
         cmd += ["-s", f"{k}={v}"]
     if log_file is not None:
         cmd += ["-s", f"LOG_FILE={log_file}"]

@@ -284,9 +284,11 @@ def test_catalog_carries_observation_and_product_metadata(main: Main) -> None:
     assert meta["productType"] == "SCIENCE" and meta["productSubGroupDescription"] == "X1D"
     assert meta["dataURI"] == f"mast:JWST/product/{A1}" and meta["dataproduct_type"] == "spectrum"
     assert meta["t_min"] == 59791.1 and meta["t_max"] == 59791.5
-    assert meta["fileSize"] == 30_000 and meta["fits"] == {
+    # 30 000 bytes asked for, 11 whole FITS blocks served.
+    assert meta["fileSize"] == 31_680 and meta["fits"] == {
         "TELESCOP": "JWST",
         "INSTRUME": "NIRSPEC",
+        "DATE-OBS": "2022-07-10",
     }
     assert rows[path_of(A1)]["digest_source"] == VIZ and rows[path_of(A1)]["verified"] == 1
     assert json.loads(rows[path_of(D1)]["file_metadata"])["instrument_name"] == "NIRSPEC"

@@ -13,7 +13,7 @@ import pytest
 from capture.autoindex import IndexEntry, parse_index, parse_size
 from tests.archives import ArchiveServer, Blob
 from tests.archives.autoindex import DATE, human
-from tests.archives.kurucz import REAL_ORIGIN, KuruczArchive, model_atmospheres
+from tests.archives.kurucz import REAL_ORIGIN, KuruczArchive, flux_file, model_atmospheres
 from tests.archives.samples import sample_path, samples_root
 from tests.crawl import CrawlResult, catalog_rows, run_crawl
 
@@ -62,7 +62,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             ),
             # 2,500,000 bytes is listed as "2.4M" (2,516,582 bytes by the estimate).
             "gridP00ODFNEW/fp00k2odfnew.pck": kz.add(
-                "gridP00ODFNEW/fp00k2odfnew.pck", Blob("fp00k2odfnew", 2_500_000)
+                "gridP00ODFNEW/fp00k2odfnew.pck", flux_file(2_500_000)
             ),
             "gridM05ODFNEW/am05k2odfnew.dat": kz.add(
                 "gridM05ODFNEW/am05k2odfnew.dat", model_atmospheres([5750], 4.0, 0.31623)

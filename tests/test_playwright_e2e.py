@@ -10,6 +10,7 @@ import pytest
 
 from capture.transfer.playwright import chromium_path
 from tests.archives import Blob
+from tests.archives.kurucz import model_atmospheres
 from tests.archives.server import ArchiveServer, Reply
 from tests.crawl import run_crawl
 
@@ -27,7 +28,9 @@ PAGE = """<!DOCTYPE html><html><head><title>Index of /grids/gridJS</title></head
 
 
 def test_js_rendered_listing_is_crawled_through_chromium(tmp_path: Path) -> None:
-    blobs = {f"ap{i:02d}k2.dat": Blob(f"js{i}", 20_000 + i) for i in range(3)}
+    blobs = {
+        f"ap{i:02d}k2.dat": Blob.of(model_atmospheres([5000 + 250 * i], 4.5)) for i in range(3)
+    }
     with ArchiveServer() as server:
         listing = [{"name": n, "size": "20K"} for n in blobs]
         server.add("/grids/gridJS/", Reply(PAGE.replace("%s", json.dumps(listing)).encode(),

@@ -39,6 +39,12 @@ class World:
         return [e.path for e in self.server.log]
 
 
+def readme_text(size: int) -> bytes:
+    """A plain-text README of exactly ``size`` bytes (run notes, as the real supplements have)."""
+    line = b"Way2018ApJS X1: ROCKE-3D run notes, monthly and annual diagnostics (aij, aijl).\n"
+    return (line * (size // len(line) + 1))[: size - 1] + b"\n"
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with ArchiveServer() as server:
@@ -61,7 +67,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 truncated(aijl_file("NETCDF4", "P2SAoM40", 4001)),
             ),
             # A file whose exact size differs from its rounded listing size (2.9M).
-            BIG: r3d.add(BIG, Blob("way2018-readme", 3_000_001)),
+            BIG: r3d.add(BIG, readme_text(3_000_001)),
         }
         # Not wanted: excluded directory, files outside the include patterns, outside root.
         r3d.add(f"{PAPER}/old/ANN3000.aijP2SAoM40.nc", aij_file("NETCDF4", "P2SAoM40", 3000))

@@ -39,6 +39,24 @@ def model_atmospheres(teffs: list[int], logg: float, scale: float = 1.0) -> byte
     return ("\n".join(lines) + "\n").encode()
 
 
+def flux_file(size: int) -> bytes:
+    """An ASCII ``f*.pck`` flux file of exactly ``size`` bytes: per-model headers, then rows
+    of packed fluxes (the fixed-width E-format text Kurucz's programs write)."""
+    lines: list[str] = []
+    total, teff = 0, 3500
+    while total < size:
+        block = [f"TEFF   {teff}.  GRAVITY 4.50000 LTE  TITLE SDSC GRID  [+0.0]  VTURB 2 KM/S"]
+        block += [
+            "".join(f"{(k + 1) * 1.0e-5 * (teff / 5000):10.4E}" for k in range(i, i + 8))
+            for i in range(0, 1221, 8)
+        ]
+        lines += block
+        total += sum(len(b) + 1 for b in block)
+        teff += 250
+    text = ("\n".join(lines) + "\n").encode()
+    return text[: size - 1] + b"\n"
+
+
 @dataclass
 class KuruczArchive:
     server: ArchiveServer

@@ -23,6 +23,7 @@ when present, else from the same lists written out here.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import re
 import threading
@@ -112,14 +113,20 @@ def _fields(sample: str, fallback: list[tuple[str, str]]) -> list[dict[str, str]
 
 
 def fits_blob(seed: str, size: int, **keywords: str) -> Blob:
-    """``size`` deterministic bytes behind a valid FITS primary header (2880-byte block)."""
-    cards = ["SIMPLE  =                    T", "BITPIX  =                    8"]
-    cards += ["NAXIS   =                    0", "EXTEND  =                    T"]
-    cards += [f"{k:<8}= '{v:<8}'" for k, v in keywords.items()] + ["END"]
-    header = "".join(c.ljust(80) for c in cards).ljust(2880).encode("ascii")
-    assert size >= len(header)
-    body = Blob(seed, size - len(header)).read(0, size - len(header))
-    return Blob.of(header + body, seed=seed)
+    """A valid FITS file of about ``size`` bytes (rounded up to whole 2880-byte blocks, as every
+    FITS file is), deterministic bytes as data, CHECKSUM/DATASUM written as the JWST pipeline
+    writes them."""
+    import numpy as np
+    from astropy.io import fits
+
+    blocks = max(2, -(-size // 2880))
+    data = np.frombuffer(Blob(seed, (blocks - 1) * 2880).read(0, (blocks - 1) * 2880), np.uint8)
+    hdu = fits.PrimaryHDU(data=data)
+    for key, value in keywords.items():
+        hdu.header[key] = value
+    out = io.BytesIO()
+    hdu.writeto(out, checksum=True)
+    return Blob.of(out.getvalue(), seed=seed)
 
 
 def uri_query(uri: str) -> str:
@@ -235,7 +242,11 @@ class MastArchive:
         row: dict[str, Any] | None = None,
     ) -> Product:
         blob = blob or fits_blob(
-            filename, size, TELESCOP="JWST", INSTRUME=obs["instrument_name"].split("/")[0]
+            filename,
+            size,
+            TELESCOP="JWST",
+            INSTRUME=obs["instrument_name"].split("/")[0],
+            **{"DATE-OBS": "2022-07-10"},
         )
         uri = f"mast:JWST/product/{filename}"
         row = row or {
