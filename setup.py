@@ -44,6 +44,7 @@ setup(
         "astropy>=6.0",
         "h5py>=3.10",
         "jsonschema>=4.20",
+        "fastjsonschema>=2.19",  # compiled happy-path check; jsonschema explains failures
         "sqlalchemy>=2.0,<2.2",
         "rich>=13",
         "netCDF4>=1.6",

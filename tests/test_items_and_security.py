@@ -3,13 +3,15 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from itemadapter import ItemAdapter
 from scrapy import Request
 from scrapy.utils.test import get_crawler
 
 from capture.items import CapturedFile
 from capture.secrets import MASK, secret_from_env
-from capture.validation import item_errors
+from capture.validation import _fast_valid, full_errors, item_errors
 from middlewares.credentials import ArchiveCredentialsMiddleware
 from middlewares.guard import ArchiveHostGuardMiddleware, OffArchiveRequest
 from spiders.base import CaptureSpider, SpiderArgumentError
@@ -49,6 +51,34 @@ def test_schema_forbids_stored_without_digest_or_with_failed_verification() -> N
         },
     )
     assert item_errors(bad)
+
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 2**40)
+    | st.floats(-2, 2)
+    | st.text(max_size=70)
+    | st.sampled_from(["stored", "md5", "sha256", "a" * 64, "2026-11-28T07:00:00Z", "genomics"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+FIELDS = sorted(item())
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([*FIELDS, "extra"]), JSON), max_size=4),
+    st.sampled_from(["discovered", "stored", "quarantined", "failed"]),
+)
+def test_compiled_validator_agrees_with_jsonschema(changes: list, status: str) -> None:
+    """The fast path must accept exactly what jsonschema accepts (it decides drops)."""
+    data = item(status=status, size=10, sha256="b" * 64, retrieved_at="2026-11-28T07:00:00Z")
+    for key, value in changes:
+        data[key] = value
+    assert _fast_valid(data) == (full_errors(data) == []), (data, full_errors(data))
 
 
 class TokenSpider(CaptureSpider):
