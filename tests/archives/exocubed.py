@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tests.archives.content import Blob
-from tests.archives.gcm import LinkedDirectoryTree, Var, cf_attributes, netcdf_bytes
-from tests.archives.server import ArchiveServer
+from tests.archives.gcm import GcmArchive, Var, cf_attributes, netcdf_bytes
 
 MOUNT = "/datashare/exoplanets/exocubed/"
 
@@ -44,17 +42,6 @@ def run_output(fmt: str, case: str, seed: int = 0) -> bytes:
 
 
 @dataclass
-class ExoCubedArchive:
-    server: ArchiveServer
-    tree: LinkedDirectoryTree = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.tree = LinkedDirectoryTree(self.server, mount=MOUNT, style="nginx")
-
-    def add(self, path: str, data: bytes | Blob) -> Blob:
-        blob = data if isinstance(data, Blob) else Blob.of(data)
-        self.tree.add(path, blob)
-        return blob
-
-    def link(self, link: str, target: str) -> None:
-        self.tree.link(link, target)
+class ExoCubedArchive(GcmArchive):
+    mount: str = field(init=False, default=MOUNT)
+    style: str = field(init=False, default="nginx")

@@ -20,7 +20,7 @@ import numpy as np
 
 from tests.archives.autoindex import DirectoryTree
 from tests.archives.content import Blob
-from tests.archives.server import Reply, Request
+from tests.archives.server import ArchiveServer, Reply, Request
 
 
 @dataclass
@@ -110,3 +110,28 @@ def cf_attributes(title: str, source: str, institution: str) -> dict[str, str]:
 def grid_variables(names: Sequence[tuple[str, tuple[str, ...], str, str]]) -> dict[str, Var]:
     """(name, dims, units, long_name) rows -> variables."""
     return {n: Var(d, {"units": u, "long_name": ln}) for n, d, u, ln in names}
+
+
+@dataclass
+class GcmArchive:
+    """A GCM output tree on one host: files, server-side symlinks, one listing style."""
+
+    server: ArchiveServer
+    mount: str = field(init=False, default="/")
+    style: str = field(init=False, default="nginx")
+    tree: LinkedDirectoryTree = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tree = LinkedDirectoryTree(self.server, mount=self.mount, style=self.style)
+
+    def add(self, path: str, data: bytes | Blob) -> Blob:
+        blob = data if isinstance(data, Blob) else Blob.of(data)
+        self.tree.add(path, blob)
+        return blob
+
+    def link(self, link: str, target: str) -> None:
+        self.tree.link(link, target)
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url

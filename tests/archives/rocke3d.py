@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tests.archives.content import Blob
-from tests.archives.gcm import LinkedDirectoryTree, Var, cf_attributes, netcdf_bytes
-from tests.archives.server import ArchiveServer
+from tests.archives.gcm import GcmArchive, Var, cf_attributes, netcdf_bytes
 
 MOUNT = "/GISS_modelE/ROCKE-3D/"
 
@@ -68,21 +66,6 @@ def aijl_file(fmt: str, run: str, year: int) -> bytes:
 
 
 @dataclass
-class Rocke3DArchive:
-    server: ArchiveServer
-    tree: LinkedDirectoryTree = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.tree = LinkedDirectoryTree(self.server, mount=MOUNT, style="apache-table")
-
-    def add(self, path: str, data: bytes | Blob) -> Blob:
-        blob = data if isinstance(data, Blob) else Blob.of(data)
-        self.tree.add(path, blob)
-        return blob
-
-    def link(self, link: str, target: str) -> None:
-        self.tree.link(link, target)
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
+class Rocke3DArchive(GcmArchive):
+    mount: str = field(init=False, default=MOUNT)
+    style: str = field(init=False, default="apache-table")
