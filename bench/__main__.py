@@ -78,6 +78,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     qual.add_argument("--workers", type=int, default=2)
     qual.add_argument("--workdir", type=Path)
     qual.add_argument("--out", type=Path)
+    sc = sub.add_parser("scaling", help="throughput of 1..K workers sharing a frontier")
+    sc.add_argument("--max-workers", type=int, default=2)
+    sc.add_argument("--files", type=int, default=48)
+    sc.add_argument("--file-mib", type=int, default=8)
+    sc.add_argument(
+        "--per-connection-mbps",
+        type=float,
+        default=8.0,
+        help="MB/s per connection the emulated archive allows",
+    )
+    sc.add_argument("--per-domain", type=int, default=4)
+    sc.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.command != "run":
         return args
@@ -215,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import catalog
 
         return catalog.main(args)
+    if args.command == "scaling":
+        from bench import scaling
+
+        return scaling.main(args)
     if args.command == "quality":
         from bench import quality
 

@@ -106,7 +106,8 @@ file_params = Table(
     Column("value", Float, nullable=False),
     UniqueConstraint("file_id", "name", name="uq_file_params"),
 )
-Index("ix_file_params", file_params.c.name, file_params.c.value)
+# Covering (file_id included): range searches never read file_params rows (migration 0002).
+Index("ix_file_params", file_params.c.name, file_params.c.value, file_params.c.file_id)
 
 # Typed cross-domain edges with their evidence (computed after each run).
 links = Table(
