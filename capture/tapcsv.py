@@ -10,6 +10,7 @@ scorer so both read a table the same way.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 # A quoted CSV value ends at the first quote followed by a comma or the end of the record.
 _QUOTED = re.compile(r'"(.*?)"(,|\Z)', re.S)
@@ -18,6 +19,11 @@ _UNQUOTED = re.compile(r"([^,]*)(,|\Z)")
 
 class UnterminatedQuote(ValueError):
     """A quoted value does not end in the text given (it may continue on the next line)."""
+
+    def __init__(self, text: str, line: int | None = None, at_end: bool = False):
+        super().__init__(text)
+        self.line = line
+        self.at_end = at_end
 
 
 def split_record(record: str, delimiter: str = ",") -> list[str]:
@@ -44,19 +50,35 @@ def split_record(record: str, delimiter: str = ",") -> list[str]:
             return fields
 
 
-def split_lines(text: str, delimiter: str = ",", max_record_lines: int = 1000) -> list[list[str]]:
-    """All records of ``text``; a quoted value may span lines (up to ``max_record_lines``)."""
-    rows: list[list[str]] = []
+def records(
+    lines: Iterable[str], delimiter: str = ",", max_record_lines: int = 1000
+) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, fields) per record; a quoted value may span lines.
+
+    Raises :class:`UnterminatedQuote` (``line``, ``at_end`` set) when a quoted value runs over
+    ``max_record_lines`` lines or past the end of the text.
+    """
     pending: list[str] = []
-    for line in text.splitlines():
+    start = 0
+    for lineno, raw in enumerate(lines, 1):
+        line = raw[:-1] if raw.endswith("\n") else raw
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not pending:
+            start = lineno
         pending.append(line)
         try:
-            rows.append(split_record("\n".join(pending), delimiter))
-        except UnterminatedQuote:
+            fields = split_record("\n".join(pending), delimiter)
+        except UnterminatedQuote as exc:
             if len(pending) >= max_record_lines:
-                raise
+                raise UnterminatedQuote(exc.args[0], line=start, at_end=False) from None
             continue
         pending = []
+        yield start, fields
     if pending:
-        raise UnterminatedQuote(pending[0][:40])
-    return rows
+        raise UnterminatedQuote(pending[0][:80], line=start, at_end=True)
+
+
+def split_lines(text: str, delimiter: str = ",") -> list[list[str]]:
+    """All records of ``text`` (see :func:`records`)."""
+    return [fields for _, fields in records(text.splitlines(), delimiter)]

@@ -32,6 +32,7 @@ from typing import IO, Any
 
 # Re-exported: the quoting rule lives in capture so the quality scorer reads tables the same way.
 from capture.tapcsv import UnterminatedQuote as UnterminatedQuote
+from capture.tapcsv import records
 from capture.tapcsv import split_record as split_record
 
 MAX_EXAMPLES = 3
@@ -87,30 +88,17 @@ def error_in(head: bytes) -> str | None:
 # -- delimited text --------------------------------------------------------------------------
 def iter_records(fh: IO[str], delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(first line number, fields) per record; quoted values may span lines (CSV only)."""
-    pending: list[str] = []
-    start = 0
-    for lineno, raw in enumerate(fh, 1):
-        line = raw[:-1] if raw.endswith("\n") else raw
-        if line.endswith("\r"):
-            line = line[:-1]
-        if not pending:
-            start = lineno
-        pending.append(line)
-        try:
-            fields = split_record("\n".join(pending), delimiter)
-        except UnterminatedQuote as exc:
-            if len(pending) >= MAX_RECORD_LINES:
-                raise TableProblem(
-                    f"line {start}: unterminated quoted value starting {exc.args[0]!r}"
-                ) from None
-            continue
-        pending = []
-        yield start, fields
-    if pending:
-        first = pending[0]
+    try:
+        yield from records(fh, delimiter, MAX_RECORD_LINES)
+    except UnterminatedQuote as exc:
+        if exc.at_end:
+            raise TableProblem(
+                f"line {exc.line}: unterminated quoted value (end of file inside quotes): "
+                f"{exc.args[0]!r}"
+            ) from None
         raise TableProblem(
-            f"line {start}: unterminated quoted value (end of file inside quotes): {first[:80]!r}"
-        )
+            f"line {exc.line}: unterminated quoted value starting {exc.args[0]!r}"
+        ) from None
 
 
 def summarize_delimited(path: str, delimiter: str) -> TableSummary:

@@ -33,6 +33,13 @@ def defaults_for(spider: str) -> dict[str, str]:
     return {**TEST_SETTINGS, "CAPTURE_QUALITY_ENABLED": str(quality)}
 
 
+# The item fields later tooling reads from ``-O out.jsonl`` (issue 2): every spider emits them.
+STABLE_FIELDS = frozenset(
+    {"archive", "domain", "url", "path", "size", "sha256", "checksum", "format", "quality"}
+    | {"status", "run_id", "retrieved_at", "http"}
+)
+
+
 @dataclass
 class CrawlResult:
     returncode: int

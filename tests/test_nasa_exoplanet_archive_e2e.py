@@ -14,23 +14,8 @@ import pytest
 from tests.archives import ArchiveServer
 from tests.archives.nasa_exoplanet_archive import ExoplanetArchive, write_delimited, write_votable
 from tests.archives.samples import sample_path
-from tests.crawl import CrawlResult, catalog_rows, run_crawl
+from tests.crawl import STABLE_FIELDS, CrawlResult, catalog_rows, run_crawl
 
-STABLE = {
-    "archive",
-    "domain",
-    "url",
-    "path",
-    "size",
-    "sha256",
-    "checksum",
-    "format",
-    "quality",
-    "status",
-    "run_id",
-    "retrieved_at",
-    "http",
-}
 CORE = ("ps", "pscomppars", "stellarhosts", "toi")
 
 
@@ -79,7 +64,7 @@ def test_csv_tables_products_and_malformed_answers(exo: ExoplanetArchive, data_d
 
     items = result.by_path()
     for item in result.items:
-        assert set(item) >= STABLE, item["archive_path"]
+        assert set(item) >= STABLE_FIELDS, item["archive_path"]
         assert item["archive"] == "nasa_exoplanet_archive" and item["domain"] == "astronomy"
     # Good tables: stored whole, byte for byte what the archive sent, shape in the catalog.
     for table in CORE:

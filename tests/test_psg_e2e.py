@@ -15,24 +15,9 @@ import pytest
 from tests.archives import ArchiveServer
 from tests.archives.psg import PsgArchive
 from tests.archives.samples import samples_root
-from tests.crawl import catalog_rows, run_crawl
+from tests.crawl import STABLE_FIELDS, catalog_rows, run_crawl
 
 KEY = "psg-test-key-7f3a9c1e"
-STABLE = {
-    "archive",
-    "domain",
-    "url",
-    "path",
-    "size",
-    "sha256",
-    "checksum",
-    "format",
-    "quality",
-    "status",
-    "run_id",
-    "retrieved_at",
-    "http",
-}
 SYNTHETIC_CONFIG = """<OBJECT>Exoplanet
 <OBJECT-NAME>Synthetic b
 <OBJECT-DIAMETER>12742
@@ -94,7 +79,7 @@ def test_configs_to_results_errors_and_secret_key(
     stems = ("earth", "proxima", "badgcm")
     assert set(items) == {f"api/{c}.{t}.txt" for c in stems for t in ("rad", "trn")}
     for item in result.items:
-        assert set(item) >= STABLE
+        assert set(item) >= STABLE_FIELDS
         assert item["archive"] == "psg" and item["domain"] == "spectroscopy"
         assert item["url"] == f"{psg.base_url}/api.php"
         assert item["fetch"]["method"] == "POST"
