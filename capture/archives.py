@@ -1,49 +1,16 @@
-"""Who publishes each archive (for DataCite/RO-Crate exports and reports)."""
+"""Who publishes each archive (for DataCite/RO-Crate exports and reports).
+
+Publishers are declared on the spider classes (``publisher``) and read here through the spider
+loader (:func:`capture.domains.declarations`); only the system's own ops archive is kept here.
+"""
 
 from __future__ import annotations
 
-PUBLISHERS: dict[str, dict[str, str]] = {
-    "nasa_exoplanet_archive": {
-        "name": "NASA Exoplanet Archive (NExScI/IPAC, Caltech)",
-        "url": "https://exoplanetarchive.ipac.caltech.edu/",
-    },
-    "jwst_mast": {
-        "name": "Mikulski Archive for Space Telescopes (STScI)",
-        "url": "https://mast.stsci.edu/",
-    },
-    "psg": {
-        "name": "NASA Planetary Spectrum Generator (GSFC)",
-        "url": "https://psg.gsfc.nasa.gov/",
-    },
-    "phoenix": {
-        "name": "PHOENIX stellar atmosphere library (Universität Göttingen)",
-        "url": "https://phoenix.astro.physik.uni-goettingen.de/",
-    },
-    "kurucz": {
-        "name": "Kurucz model atmospheres (Harvard-Smithsonian CfA)",
-        "url": "http://kurucz.harvard.edu/",
-    },
-    "rocke3d": {
-        "name": "ROCKE-3D (NASA GISS)",
-        "url": "https://www.giss.nasa.gov/projects/rocke-3d/",
-    },
-    "exocubed": {"name": "ExoCubed GCM outputs", "url": "https://portal.nccs.nasa.gov/datashare/"},
-    "kegg": {"name": "KEGG (Kanehisa Laboratories)", "url": "https://www.kegg.jp/"},
-    "thousand_genomes": {
-        "name": "International Genome Sample Resource (1000 Genomes)",
-        "url": "https://www.internationalgenome.org/",
-    },
-    "noaa_paleo": {"name": "NOAA NCEI Paleoclimatology", "url": "https://www.ncei.noaa.gov/"},
-    "iris_emc": {
-        "name": "EarthScope Consortium (IRIS Earth Model Collaboration)",
-        "url": "https://ds.iris.edu/ds/products/emc/",
-    },
-    "pds_gravity": {
-        "name": "NASA PDS Geosciences Node",
-        "url": "https://pds-geosciences.wustl.edu/",
-    },
+#: The system itself, for its own ops bundles (no spider).
+OWN: dict[str, dict[str, str]] = {
     "capture_ops": {"name": "capture (this system)", "url": "https://capture.invalid/"},
 }
+
 
 MEDIA_TYPES: dict[str, str] = {
     "fits": "application/fits",
@@ -71,8 +38,14 @@ MEDIA_TYPES: dict[str, str] = {
 }
 
 
+def publishers() -> dict[str, dict[str, str]]:
+    from capture.domains import declarations
+
+    return {**OWN, **{d["archive"]: d["publisher"] for d in declarations().values()}}
+
+
 def publisher(archive: str) -> dict[str, str]:
-    return PUBLISHERS.get(archive, {"name": archive, "url": ""})
+    return publishers().get(archive, {"name": archive, "url": ""})
 
 
 def media_type(fmt: str | None) -> str:

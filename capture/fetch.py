@@ -16,7 +16,7 @@ from capture.context import CaptureContext
 from capture.items import CapturedFile
 from capture.run.budget import Budget
 from capture.transfer import EVENTS_KEY, META_KEY, StreamSpec, TransferAborted, TransferResult
-from capture.transfer.errors import BudgetExceeded
+from capture.transfer.errors import ArchiveUnreachable, BudgetExceeded
 from capture.transfer.handler import StreamedResponse
 from capture.work import work_of
 
@@ -31,6 +31,8 @@ class FetchOutcome:
     aborted: bool = False
     # Set when the run's download/storage budget refused or cut this transfer.
     budget: str | None = None
+    # Set when the archive's circuit is open (never reached): the file stays discovered.
+    unreachable: str | None = None
 
 
 class Fetcher:
@@ -121,6 +123,8 @@ class Fetcher:
             return FetchOutcome(aborted=True, budget=str(exc))
         except TransferAborted:
             return FetchOutcome(aborted=True)
+        except ArchiveUnreachable as exc:
+            return FetchOutcome(aborted=True, unreachable=str(exc))
         except IgnoreRequest as exc:
             return FetchOutcome(error=f"refused: {exc}")
         except Exception as exc:

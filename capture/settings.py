@@ -12,6 +12,8 @@ from capture.__version__ import __version__
 BOT_NAME = "capture"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
+# `scrapy crawl` that checks declared spider arguments first and exits with the crawl's outcome.
+COMMANDS_MODULE = "capture.commands"
 
 # Identify ourselves honestly to the archives.
 CAPTURE_CONTACT = os.environ.get("CAPTURE_CONTACT", "")
@@ -48,6 +50,9 @@ DOWNLOADER_MIDDLEWARES = {
     # resumable transfers do not burn retries while they make progress.
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "middlewares.retry.BackoffRetryMiddleware": 550,
+    # Fail fast on an archive that was never reached (DNS, refused, TLS): close the crawl as
+    # "unreachable" instead of retrying every file for minutes (files stay discovered).
+    "middlewares.circuit.ArchiveCircuitBreakerMiddleware": 560,
     # Credentials from the environment, only for the archive's own hosts.
     "middlewares.credentials.ArchiveCredentialsMiddleware": 585,
     # API keys that travel as form fields (PSG's key=): added at request time, never stored.

@@ -57,6 +57,13 @@ def apply_outcome(stage: CaptureStage, item: CapturedFile, outcome: FetchOutcome
             "discovered in the catalog for a later run",
             log_level="INFO",
         )
+    if outcome.unreachable:
+        stage.inc("not_fetched_unreachable")
+        raise DropItem(
+            f"{item.archive}:{item.archive_path} not fetched: {outcome.unreachable}; it stays "
+            "discovered in the catalog for --resume",
+            log_level="INFO",
+        )
     if outcome.aborted:
         stage.inc("interrupted_by_shutdown")
         raise DropItem(

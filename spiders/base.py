@@ -19,26 +19,39 @@ from urllib.parse import quote, urlsplit
 import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import CloseSpider
+from scrapy_spider_metadata import Args
 from twisted.internet.defer import Deferred
 
 from capture.context import CaptureContext
-from capture.hosts import netloc_entry
+from capture.hosts import host_allowed, netloc_entry
 from capture.items import DOMAINS, CapturedFile
 from capture.transfer import META_KEY, StreamSpec
+from capture.transfer.errors import ArchiveUnreachable
 from capture.transfer.handler import StreamedResponse
+from spiders.params import CaptureParams, SpiderArgumentError, parse_params
+
+__all__ = ["CaptureParams", "CaptureSpider", "SpiderArgumentError"]
 
 logger = logging.getLogger(__name__)
 
 
-class SpiderArgumentError(ValueError):
-    """A spider argument (``-a name=value``) is missing or malformed."""
+class CaptureSpider(Args[CaptureParams], scrapy.Spider):
+    """Base of every archive spider. Each archive is declared once, on its spider class:
+    domain, publisher, formats, the mission's default scope and the arguments
+    (``Args[Params]``); :mod:`capture.archives` and :mod:`capture.domains` are built from
+    these declarations through Scrapy's spider loader."""
 
-
-class CaptureSpider(scrapy.Spider):
     #: Archive id used in paths and the catalog; defaults to the spider name.
     archive: ClassVar[str] = ""
     #: One of :data:`capture.items.DOMAINS`.
     domain: ClassVar[str] = ""
+    #: ``{"name": ..., "url": ...}``: who publishes the archive (reports, DataCite, RO-Crate).
+    publisher: ClassVar[dict[str, str]] = {}
+    #: Formats the archive serves (``capture.formats`` names).
+    formats: ClassVar[tuple[str, ...]] = ()
+    #: One line: what a run with no arguments captures (the mission's first-round scope).
+    scope: ClassVar[str] = ""
     #: The archive's real origin, e.g. ``https://ftp.1000genomes.ebi.ac.uk``.
     default_base_url: ClassVar[str] = ""
     #: Other hosts that belong to the archive (e.g. its download CDN).
@@ -46,20 +59,63 @@ class CaptureSpider(scrapy.Spider):
     #: ``{"env": ..., "header": ..., "template": ...}`` for archives that take a token.
     credentials: ClassVar[dict[str, Any] | None] = None
 
-    def __init__(self, *args: Any, base_url: str | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any):
+        # Args.__init__ would raise pydantic's multi-line error; parse_params gives one line.
+        name = kwargs.pop("name", None) or getattr(self, "name", type(self).__name__)
+        self.args = parse_params(name, self.param_model(), kwargs)
+        scrapy.Spider.__init__(self, name)
         if not self.domain or self.domain not in DOMAINS:
             raise SpiderArgumentError(f"{type(self).__name__}.domain must be one of {DOMAINS}")
         self.archive = type(self).archive or self.name
+        base_url = self.args.base_url
         base = (base_url or self.default_base_url).rstrip("/")
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
             raise SpiderArgumentError(
-                f"base_url must look like scheme://host[:port], got {base_url!r}"
+                f"{name}: base_url must look like scheme://host[:port], got {base_url!r}"
             )
         self.base_url = base
+        #: Set (with the reason) when the defaults leave nothing to capture by design (e.g. an
+        #: archive with no confirmed public location): the crawl closes as ``skipped``.
+        self.skip_reason: str | None = None
         self._redriven: set[int] = set()
         self._room: Deferred[None] | None = None
+
+    # -- declarations ----------------------------------------------------------------------
+    @classmethod
+    def param_model(cls) -> type[CaptureParams]:
+        from scrapy_spider_metadata._utils import get_generic_param
+
+        return get_generic_param(cls, Args) or CaptureParams  # type: ignore[return-value]
+
+    @classmethod
+    def check_args(cls, args: dict[str, Any]) -> None:
+        """Raise :class:`SpiderArgumentError` if ``args`` would not start this spider (the
+        same checks the crawl makes, without a crawler: ``scrapy crawl`` and ``capture run``
+        call it before anything starts)."""
+        cls(**args)
+
+    @classmethod
+    def declaration(cls) -> dict[str, Any]:
+        """What the archive is, for catalogs, reports and the README's spider table."""
+        return {
+            "spider": cls.name,
+            "archive": cls.archive or cls.name,
+            "domain": cls.domain,
+            "publisher": dict(cls.publisher) or {"name": cls.name, "url": cls.default_base_url},
+            "formats": list(cls.formats),
+            "scope": cls.scope,
+            "default_base_url": cls.default_base_url,
+        }
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # scrapy-spider-metadata reads ``metadata`` (title, description, param_schema).
+        cls.metadata = {
+            "title": (cls.publisher or {}).get("name", getattr(cls, "name", cls.__name__)),
+            "description": cls.scope,
+            "domain": cls.domain,
+        }
 
     # -- hosts and URLs --------------------------------------------------------------------
     @property
@@ -69,6 +125,12 @@ class CaptureSpider(scrapy.Spider):
     @property
     def allowed_hosts(self) -> list[str]:
         return self.archive_hosts
+
+    def on_archive_host(self, url: str, *also: str) -> bool:
+        """Whether ``url`` is on the archive: the configured origin (a mirror given as
+        ``base_url`` is the archive's origin for the crawl, including the absolute URLs it
+        rewrites to itself), the archive's other hosts, or ``also``."""
+        return host_allowed(url, [*self.archive_hosts, *also])
 
     def archive_url(self, path: str) -> str:
         """URL of an archive path on the configured origin (path is percent-encoded)."""
@@ -115,6 +177,10 @@ class CaptureSpider(scrapy.Spider):
         return spider
 
     async def start(self) -> AsyncIterator[Any]:
+        if self.skip_reason:
+            logger.warning("%s: skipped: %s", self.name, self.skip_reason)
+            self.crawler.stats.set_value("capture/skipped_reason", self.skip_reason)
+            raise CloseSpider("skipped")
         async for item in self.redrive():
             yield item
         async for output in self.discover():
@@ -270,6 +336,8 @@ class CaptureSpider(scrapy.Spider):
     # -- errors ----------------------------------------------------------------------------
     def listing_failed(self, failure: Any) -> None:
         request = getattr(failure, "request", None)
+        if failure.check(ArchiveUnreachable):
+            return  # said once by the circuit breaker; the crawl is closing as unreachable
         self.crawler.stats.inc_value(f"{self.archive}/listing_failed")
         logger.error(
             "Listing %s failed: %s", getattr(request, "url", "?"), failure.getErrorMessage()

@@ -20,15 +20,17 @@ include/exclude patterns, listing sizes as estimates only) it adds:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
+from pydantic import Field
 from scrapy.http import Response
+from scrapy_spider_metadata import Args
 
 from capture.autoindex import parse_index
 from capture.items import CapturedFile
 from capture.netcdf_meta import NetCDFProblem, describe_netcdf
 from pipelines.inspect import InspectionProblem
-from spiders.listing import DirectoryListingSpider
+from spiders.listing import DirectoryListingSpider, ListingParams, NonNegativeInt
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
 
@@ -40,10 +42,18 @@ def listing_fingerprint(html: str, dir_url: str) -> frozenset[tuple[Any, ...]]:
     )
 
 
-class GCMOutputSpider(DirectoryListingSpider):
+class GCMParams(ListingParams):
+    # GCM trees are shallow (paper / run / files); a deeper chain is a loop or a mistake.
+    max_depth: NonNegativeInt = Field(
+        8,
+        description="directory levels below the root that are listed (GCM trees are paper/"
+        "run/files; deeper chains are symlink loops)",
+    )
+
+
+class GCMOutputSpider(DirectoryListingSpider, Args[GCMParams]):
     domain = "climate_science"
-    #: GCM trees are shallow (paper / run / files); a deeper chain is a loop or a mistake.
-    default_max_depth: ClassVar[int] = 8
+    formats = ("netcdf",)
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -28,8 +28,15 @@ product DOI). No checksums are published; listing sizes are estimates only.
 bounds and units, every variable with its units, the DOIs, title and summary; a file that is
 not readable netCDF, or a classic file shorter than its header says, is quarantined.
 
-Arguments: ``-a root=`` (comma-separated start directories; default the EarthScope netcdf
-directory), ``-a include=*.nc`` (default), ``-a exclude=``, ``-a max_depth=``, ``-a base_url=``.
+Default (no arguments; the mission's Earth models): list
+``https://data.earthscope.org/archive/seismology/products/emc/netcdf/`` and its subdirectories
+(``max_depth=20``) and capture every file matching ``*.nc`` (``include=*.nc``), i.e. every EMC
+netCDF Earth model. Absolute links to the archive's hosts in a listing served by a mirror are
+re-rooted onto the mirror (see :mod:`spiders.listing`).
+
+Arguments (:class:`IrisEmcParams`): ``-a root=`` (comma-separated start directories), ``-a
+include=`` (default ``*.nc``), ``-a exclude=``, ``-a max_depth=``, ``-a render_js=``, ``-a
+base_url=``.
 """
 
 from __future__ import annotations
@@ -38,12 +45,17 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import Field
 from scrapy.http import Response
+from scrapy_spider_metadata import Args
 
 from capture.items import CapturedFile
 from capture.netcdf_meta import NetCDFProblem, describe_netcdf
 from pipelines.inspect import InspectionProblem
-from spiders.listing import DirectoryListingSpider
+from spiders.listing import Directories, DirectoryListingSpider, ListingParams
+from spiders.params import CommaList
+
+EARTHSCOPE_NETCDF = "/archive/seismology/products/emc/netcdf/"
 
 # href="...model.nc?type=file" -> href="...model.nc" (the listing's link style, see above)
 TYPE_HINT = re.compile(r"""(href\s*=\s*["'][^"'?#]*)\?type=(?:file|dir|directory)(["'])""", re.I)
@@ -119,13 +131,32 @@ def emc_metadata(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class IrisEmcSpider(DirectoryListingSpider):
+class IrisEmcParams(ListingParams):
+    root: Directories = Field(
+        default=[EARTHSCOPE_NETCDF],
+        description="start directories, comma-separated (default: the EarthScope EMC netCDF "
+        "directory; legacy: /files/products/emc/emc-files/ with base_url=https://ds.iris.edu)",
+    )
+    include: CommaList = Field(
+        default=["*.nc"],
+        description="shell patterns a model file's path below the root (or its name) must match",
+    )
+
+
+class IrisEmcSpider(DirectoryListingSpider, Args[IrisEmcParams]):
     name = "iris_emc"
     domain = "planetary_interior"
+    publisher = {
+        "name": "EarthScope Consortium (IRIS Earth Model Collaboration)",
+        "url": "https://ds.iris.edu/ds/products/emc/",
+    }
+    formats = ("netcdf",)
+    scope = (
+        "every EMC netCDF Earth model (*.nc) listed under "
+        f"data.earthscope.org{EARTHSCOPE_NETCDF}, with its CF/ACDD metadata and DOIs"
+    )
     default_base_url = "https://data.earthscope.org"
     extra_hosts = ("data.earthscope.org", "data.dev.earthscope.org", "ds.iris.edu")
-    default_roots = ("/archive/seismology/products/emc/netcdf/",)
-    default_include = ("*.nc",)
     custom_settings = {
         # EarthScope publishes no limit for its file archive; models are tens to hundreds of
         # MB (GLAD-M35 ~344 MB), so two transfers at a time and a short pause between requests.

@@ -42,11 +42,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import scrapy
+from pydantic import Field, field_validator
 from scrapy.http import Response
+from scrapy_spider_metadata import Args
 
 from capture.items import CapturedFile
 from pipelines.inspect import InspectionProblem
-from spiders.base import CaptureSpider, SpiderArgumentError
+from spiders.base import CaptureParams, CaptureSpider
+from spiders.params import CommaList, PositiveInt
 
 #: /get accepts at most 10 entries per request (kegg_pull, BMC Bioinformatics 2023, Table 7).
 GET_BATCH = 10
@@ -127,9 +130,45 @@ def flatfile_entries(text: str) -> tuple[list[str | None], bool]:
     return ids, pending
 
 
-class KeggSpider(CaptureSpider):
+class KeggParams(CaptureParams):
+    databases: CommaList = Field(
+        default=DEFAULT_DATABASES.split(","),
+        description="KEGG databases to capture: each /list/<db>, and its entries through /get",
+    )
+    links: CommaList = Field(
+        default=[], description="link tables as <target>:<source> pairs, e.g. pathway:ko"
+    )
+    max_entries: PositiveInt | None = Field(
+        None, description="only the first N ids of each database (sampling)"
+    )
+
+    @field_validator("databases")
+    @classmethod
+    def _databases(cls, value: list[str]) -> list[str]:
+        for db in value:
+            if not NAME.match(db):
+                raise ValueError(f"not a KEGG database name: {db!r}")
+        return value
+
+    @field_validator("links")
+    @classmethod
+    def _links(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            target, sep, source = pair.partition(":")
+            if not sep or not NAME.match(target) or not NAME.match(source):
+                raise ValueError(f"links takes <target>:<source>, got {pair!r}")
+        return value
+
+
+class KeggSpider(CaptureSpider, Args[KeggParams]):
     name = "kegg"
     domain = "astrobiology"
+    publisher = {"name": "KEGG (Kanehisa Laboratories)", "url": "https://www.kegg.jp/"}
+    formats = ("kegg_flat", "tsv")
+    scope = (
+        "KEGG lists and flat-file entries of pathway, module, ko, compound, reaction and "
+        "organism (the mission's pathways, compounds and enzymes), at most 3 requests/s"
+    )
     default_base_url = "https://rest.kegg.jp"
     #: "limit your API calls up to 3 times per second" (KEGG REST page, biopython PR #4464):
     #: a process-wide token bucket (middlewares/ratelimit.py), shared with every crawler.
@@ -149,29 +188,11 @@ class KeggSpider(CaptureSpider):
         "CAPTURE_RETRY_BACKOFF_BASE": 2.0,
     }
 
-    def __init__(
-        self,
-        *args: Any,
-        databases: str | None = None,
-        links: str | None = None,
-        max_entries: str | int | None = None,
-        **kwargs: Any,
-    ):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.databases = split_arg(databases or DEFAULT_DATABASES)
-        self.links: list[tuple[str, str]] = []
-        for pair in split_arg(links):
-            target, sep, source = pair.partition(":")
-            if not sep or not NAME.match(target) or not NAME.match(source):
-                raise SpiderArgumentError(f"kegg: links takes <target>:<source>, got {pair!r}")
-            self.links.append((target, source))
-        for db in self.databases:
-            if not NAME.match(db):
-                raise SpiderArgumentError(f"kegg: not a KEGG database name: {db!r}")
-        try:
-            self.max_entries = int(max_entries) if max_entries not in (None, "") else None
-        except ValueError as exc:
-            raise SpiderArgumentError(f"kegg: max_entries must be an integer: {exc}") from None
+        self.databases = list(self.args.databases)
+        self.links = [tuple(p.split(":", 1)) for p in self.args.links]
+        self.max_entries = self.args.max_entries
 
     # -- discovery -------------------------------------------------------------------------
     async def discover(self) -> AsyncIterator[Any]:

@@ -16,10 +16,18 @@ Protocol (``research/archives.md`` section 4; sczesla/PyAstronomy
 Whether ``/grids/`` itself is listable was not seen, so discovery uses both readings: the
 ``/grids/`` listing (recursively) and the grid directories linked from ``grids.html``; each
 directory is fetched once either way. Absolute links to the real host are mapped onto
-``base_url`` (a mirror of the origin); links elsewhere are ignored.
+``base_url`` (a mirror of the origin); links to ``base_url``'s own host (a mirror that rewrote
+them) are the archive's too; links elsewhere are ignored.
 
-Arguments: ``root`` (default ``/grids/``; e.g. ``/linelists/gfnew/``), ``include``
-(e.g. ``*.dat,*.pck``), ``exclude`` (e.g. ``*NOVER*``), ``max_depth``, ``base_url``.
+Default (no arguments; the mission's stellar atmosphere models): the ATLAS9 grids, i.e.
+``GET http://kurucz.harvard.edu/grids/`` listed recursively (``max_depth=20``) plus every grid
+directory linked from ``GET http://kurucz.harvard.edu/grids.html`` that lies under ``/grids/``,
+capturing every file (no include or exclude pattern): model atmospheres ``a*.dat``, flux files
+``f*.pck`` and whatever else each grid directory holds.
+
+Arguments (:class:`KuruczParams`): ``root`` (default ``/grids/``; e.g.
+``/linelists/gfnew/``), ``include`` (e.g. ``*.dat,*.pck``), ``exclude`` (e.g. ``*NOVER*``),
+``max_depth``, ``render_js``, ``base_url``.
 """
 
 from __future__ import annotations
@@ -29,20 +37,38 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import scrapy
+from pydantic import Field
 from scrapy.http import Response
+from scrapy_spider_metadata import Args
 
 from capture.autoindex import IndexEntry, is_child
 from capture.items import CapturedFile
-from spiders.listing import DirectoryListingSpider
+from spiders.listing import Directories, DirectoryListingSpider, ListingParams
 
 REAL_HOST = "kurucz.harvard.edu"
 
 
-class KuruczSpider(DirectoryListingSpider):
+class KuruczParams(ListingParams):
+    root: Directories = Field(
+        default=["/grids/"],
+        description="start directories, comma-separated (default: the ATLAS9 grids, /grids/; "
+        "e.g. /linelists/gfnew/)",
+    )
+
+
+class KuruczSpider(DirectoryListingSpider, Args[KuruczParams]):
     name = "kurucz"
     domain = "astrophysics"
+    publisher = {
+        "name": "Kurucz model atmospheres (Harvard-Smithsonian CfA)",
+        "url": "http://kurucz.harvard.edu/",
+    }
+    formats = ("text",)
+    scope = (
+        "the ATLAS9 model-atmosphere grids: every file under /grids/ (its listings and the "
+        "grid directories linked from grids.html)"
+    )
     default_base_url = f"http://{REAL_HOST}"  # HTTP only (archives.md section 4)
-    default_roots = ("/grids/",)
     index_page = "grids.html"
     custom_settings = {
         # One university web server; no published limit (archives.md section 4): be gentle.
@@ -61,13 +87,12 @@ class KuruczSpider(DirectoryListingSpider):
 
     def parse_grids_index(self, response: Response) -> Iterator[scrapy.Request]:
         """Grid directories linked from grids.html (anchors in any case, absolute or not)."""
-        base_host = urlsplit(self.base_url).netloc.lower()
         for href in response.css("a::attr(href)").getall():
             url = urljoin(response.url, href.strip())
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or parts.query:
                 continue
-            if parts.netloc.lower() not in (REAL_HOST, base_host):
+            if not self.on_archive_host(url, REAL_HOST):
                 self.crawler.stats.inc_value("kurucz/index/links_elsewhere")
                 continue
             path = parts.path

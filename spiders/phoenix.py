@@ -33,8 +33,18 @@ checks the file is as long as its headers say, that a spectrum has its abundance
 extension (documented on the archive's "Info on spectra" page), and that ``PHXTEFF``,
 ``PHXLOGG``, ``PHXM_H``, ``PHXALPHA`` agree with the name; any disagreement quarantines it.
 
-Arguments: ``teff``, ``logg``, ``feh``, ``alpha`` (ranges), ``root``, ``include``, ``exclude``,
-``base_url``.
+Default (no arguments; the mission's high-resolution stellar spectra, Teff 2,300-25,000 K): the
+whole PHOENIX-ACES-AGSS-COND-2011 HiRes grid, i.e. ``GET /data/HiResFITS/`` on
+``https://phoenix.astro.physik.uni-goettingen.de``, then ``PHOENIX-ACES-AGSS-COND-2011/`` and
+every ``Z<FeH>[.Alpha=<a>]/`` below it (``max_depth=2``), capturing the wavelength file and every
+``lte*.PHOENIX-ACES-AGSS-COND-2011-HiRes.fits`` spectrum; no parameter filter. The grid spans
+what it spans: Teff 2,300-12,000 K, log g 0.0-6.0, [Fe/H] -4.0..+1.0, [alpha/M] -0.2..+1.2
+(Husser et al. 2013); the mission's hotter stars (12,000-25,000 K) are not in this grid (the
+Kurucz ATLAS9 grids cover them).
+
+Arguments (:class:`PhoenixParams`): ``teff``, ``logg``, ``feh``, ``alpha`` (a value or an
+inclusive range ``lo-hi``; default: no filter), ``root``, ``include``, ``exclude``,
+``max_depth``, ``render_js``, ``base_url``.
 """
 
 from __future__ import annotations
@@ -43,16 +53,17 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any
 
 import scrapy
+from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema
 from scrapy.http import Response
+from scrapy_spider_metadata import Args
 
 from capture.autoindex import IndexEntry
 from capture.items import CapturedFile
 from pipelines.inspect import InspectionProblem
-from spiders.base import SpiderArgumentError
-from spiders.listing import DirectoryListingSpider
+from spiders.listing import Directories, DirectoryListingSpider, ListingParams, NonNegativeInt
 
 GRID = "PHOENIX-ACES-AGSS-COND-2011"
 WAVE = f"WAVE_{GRID}.fits"
@@ -69,7 +80,6 @@ TEFFS = (*range(2300, 7001, 100), *range(7200, 12001, 200))
 LOGGS = tuple(i * 0.5 for i in range(13))
 FEHS = (-4.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0)
 ALPHAS = (-0.2, 0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
-FULL = {"teff": "2300-12000", "logg": "0-6", "feh": "-4.0-1.0", "alpha": "-0.2-1.2"}
 EPS = 1e-6
 
 # FITS keyword, name parameter, tolerance (the keywords the archive documents, ?page_id=10)
@@ -84,23 +94,68 @@ HEADER_RECORDED = ("PHXVER", "PHXEOS", "PHXDUST", "PHXXI_L", "PHXMASS", "PHXREFF
 
 @dataclass(frozen=True)
 class Range:
+    """An inclusive range of a grid parameter (a single value is ``lo == hi``)."""
+
     lo: float
     hi: float
 
     def __contains__(self, value: float) -> bool:
         return self.lo - EPS <= value <= self.hi + EPS
 
+    def __str__(self) -> str:
+        return f"{self.lo:g}" if self.lo == self.hi else f"{self.lo:g}-{self.hi:g}"
 
-def parse_range(text: str, name: str) -> Range:
+
+#: Every value: no filter on that parameter.
+ANY = Range(float("-inf"), float("inf"))
+
+
+def parse_range(text: str) -> Range:
     """``"2300-12000"``, ``"-4.0--1.0"``, ``"0.0"`` (one value), ``"0..6"`` or ``"0:6"``."""
     m = RANGE_RE.match(text.replace(" ", ""))
     if not m:
-        raise SpiderArgumentError(f"-a {name}={text!r}: expected a value or a range lo-hi")
-    lo = float(m.group("lo"))
-    hi = float(m.group("hi")) if m.group("hi") is not None else lo
+        raise ValueError(f"expected a value or a range lo-hi (e.g. 2300-7000), got {text!r}")
+    lo = float(m.group("lo")) + 0.0
+    hi = float(m.group("hi")) + 0.0 if m.group("hi") is not None else lo
     if hi < lo:
-        raise SpiderArgumentError(f"-a {name}={text!r}: the range is empty")
+        raise ValueError(f"the range {text!r} is empty (lo > hi)")
     return Range(lo, hi)
+
+
+def _range_arg(value: Any) -> Range | None:
+    """A range from the command line (``"5000-6000"``) or a JSON config (a number, a
+    ``[lo, hi]`` pair or the same string)."""
+    if value is None or isinstance(value, Range):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a value or a range lo-hi, got {value!r}")
+    if isinstance(value, int | float):
+        return Range(float(value), float(value))
+    if isinstance(value, list | tuple) and len(value) == 2:
+        try:
+            lo, hi = float(value[0]), float(value[1])
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a [lo, hi] pair of numbers, got {value!r}") from None
+        if hi < lo:
+            raise ValueError(f"the range {value!r} is empty (lo > hi)")
+        return Range(lo, hi)
+    if isinstance(value, str):
+        return parse_range(value) if value.strip() else None
+    raise ValueError(f"expected a value or a range lo-hi, got {value!r}")
+
+
+#: ``-a teff=5000-6000``: a value or an inclusive range (``None``: no filter).
+RangeArg = Annotated[
+    Range | None,
+    PlainValidator(_range_arg),
+    PlainSerializer(lambda r: None if r is None else str(r), return_type=str | None),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "examples": ["2300-7000", "4.5", "-1.0-0.5"],
+        }
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -158,12 +213,51 @@ def parse_z_directory(name: str) -> tuple[float, float] | None:
     return (_number(m.group("feh")), _number(m.group("alpha"))) if m else None
 
 
-class PhoenixSpider(DirectoryListingSpider):
+class PhoenixParams(ListingParams):
+    teff: RangeArg = Field(
+        None,
+        description="effective temperature in K, a value or a range lo-hi (grid: 2300-12000; "
+        "default: all)",
+    )
+    logg: RangeArg = Field(
+        None,
+        description="surface gravity log g, a value or a range lo-hi (grid: 0-6; default: all)",
+    )
+    feh: RangeArg = Field(
+        None,
+        description="metallicity [Fe/H], a value or a range lo-hi, e.g. -1.0-0.5 (grid: -4.0 to "
+        "+1.0; default: all)",
+    )
+    alpha: RangeArg = Field(
+        None,
+        description="alpha enhancement [alpha/M], a value or a range lo-hi (grid: -0.2 to +1.2; "
+        "default: all)",
+    )
+    root: Directories = Field(
+        default=["/data/HiResFITS/"],
+        description="the HiRes tree, comma-separated (default /data/HiResFITS/; the newer copy "
+        "is /data/v2.0/HiResFITS/)",
+    )
+    # HiResFITS/ -> PHOENIX-ACES-AGSS-COND-2011/ -> Z.../
+    max_depth: NonNegativeInt = Field(
+        2, description="directory levels below the root that are listed (the grid has 2)"
+    )
+
+
+class PhoenixSpider(DirectoryListingSpider, Args[PhoenixParams]):
     name = "phoenix"
     domain = "astrophysics"
+    publisher = {
+        "name": "PHOENIX stellar atmosphere library (Universität Göttingen)",
+        "url": "https://phoenix.astro.physik.uni-goettingen.de/",
+    }
+    formats = ("fits",)
+    scope = (
+        "the whole PHOENIX-ACES-AGSS-COND-2011 HiRes grid (/data/HiResFITS/: wavelength file "
+        "and every spectrum, all log g, [Fe/H], alpha); the grid spans Teff 2,300-12,000 K, "
+        "not the mission's full 2,300-25,000 K"
+    )
     default_base_url = "https://phoenix.astro.physik.uni-goettingen.de"
-    default_roots: ClassVar[tuple[str, ...]] = ("/data/HiResFITS/",)
-    default_max_depth = 2  # HiResFITS/ -> PHOENIX-ACES-AGSS-COND-2011/ -> Z.../
     custom_settings = {
         # One server in Göttingen, no published limit; the full grid is >100 GB and "slow"
         # (BrownDwarf/gollum docs/fetching_models.rst): two connections at a time.
@@ -171,20 +265,13 @@ class PhoenixSpider(DirectoryListingSpider):
         "DOWNLOAD_DELAY": 0,
     }
 
-    def __init__(
-        self,
-        *args: Any,
-        teff: str | None = None,
-        logg: str | None = None,
-        feh: str | None = None,
-        alpha: str | None = None,
-        **kwargs: Any,
-    ):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.teff = parse_range(teff or FULL["teff"], "teff")
-        self.logg = parse_range(logg or FULL["logg"], "logg")
-        self.feh = parse_range(feh or FULL["feh"], "feh")
-        self.alpha = parse_range(alpha or FULL["alpha"], "alpha")
+        params: PhoenixParams = self.args
+        self.teff = params.teff or ANY
+        self.logg = params.logg or ANY
+        self.feh = params.feh or ANY
+        self.alpha = params.alpha or ANY
         self._yielded: set[str] = set()
 
     # -- filters ---------------------------------------------------------------------------

@@ -24,18 +24,48 @@ default agents (UNCONFIRMED); if every listing answers 403, retry with ``-s USER
 No checksums or exact sizes are published (listing sizes are human-rounded estimates); every
 netCDF file is opened after transfer and its structure recorded (see :mod:`spiders.gcm`).
 
-Arguments: ``root``, ``include``, ``exclude``, ``max_depth``, ``base_url``.
+Default (no arguments; the mission's ROCKE-3D climate datacubes): list
+``https://portal.nccs.nasa.gov/GISS_modelE/ROCKE-3D/publication-supplements/`` and every
+directory below it down to depth 8 (``max_depth=8``, no include or exclude pattern), and capture
+every file found: the annual ModelE netCDF diagnostics (``ANN<year>.aij<run>.nc``,
+``ANN<year>.aijl<run>.nc``) with the READMEs and rundecks that say how each run was made.
+
+Arguments (:class:`Rocke3DParams`): ``root``, ``include``, ``exclude``, ``max_depth``,
+``render_js``, ``base_url``.
 """
 
 from __future__ import annotations
 
-from spiders.gcm import GCMOutputSpider
+from pydantic import Field
+from scrapy_spider_metadata import Args
+
+from spiders.gcm import GCMOutputSpider, GCMParams
+from spiders.listing import Directories
+
+SUPPLEMENTS = "/GISS_modelE/ROCKE-3D/publication-supplements/"
 
 
-class Rocke3DSpider(GCMOutputSpider):
+class Rocke3DParams(GCMParams):
+    root: Directories = Field(
+        default=[SUPPLEMENTS],
+        description="start directories on the portal, comma-separated (default: the GISS "
+        "publication supplements; e.g. /GISS_modelE/ROCKE-3D/data-share/hab4D/)",
+    )
+
+
+class Rocke3DSpider(GCMOutputSpider, Args[Rocke3DParams]):
     name = "rocke3d"
+    publisher = {
+        "name": "ROCKE-3D (NASA GISS)",
+        "url": "https://www.giss.nasa.gov/projects/rocke-3d/",
+    }
+    formats = ("netcdf", "text")
+    scope = (
+        "every ROCKE-3D publication supplement on the NCCS portal "
+        f"({SUPPLEMENTS}, depth <= 8): annual ModelE netCDF diagnostics with their READMEs "
+        "and rundecks"
+    )
     default_base_url = "https://portal.nccs.nasa.gov"
-    default_roots = ("/GISS_modelE/ROCKE-3D/publication-supplements/",)
     custom_settings = {
         # NCCS publishes no rate limit for the portal; these are shared multi-GB files on one
         # public data server, so stay modest (research/archives.md section 6: none found).

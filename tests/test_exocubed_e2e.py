@@ -7,13 +7,14 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from spiders.base import SpiderArgumentError
-from spiders.exocubed import ExoCubedSpider
+from spiders.exocubed import SKIP_REASON, ExoCubedSpider
 from tests.archives import ArchiveServer, Blob
-from tests.archives.exocubed import MOUNT, ExoCubedArchive, run_output
+from tests.archives.exocubed import MOUNT, ExoCubedArchive, default_archive, run_output
 from tests.archives.gcm import truncated
 from tests.crawl import CrawlResult, catalog_rows, run_crawl
 
@@ -111,10 +112,63 @@ def test_no_loops_no_parent_links_bounded_depth(world: World) -> None:
     assert not any(p.endswith(".tmp") for p in paths)
 
 
-def test_root_argument_is_required() -> None:
-    """No public ExoCubed location is known: the spider never guesses a start directory."""
-    with pytest.raises(SpiderArgumentError, match="-a root="):
-        ExoCubedSpider()
+def test_no_root_is_skipped_by_design(tmp_path: Path) -> None:
+    """No public ExoCubed location is known: with no arguments the spider guesses nothing,
+    requests nothing, and closes as skipped with its reason (exit status 0)."""
+    with ArchiveServer() as server:
+        extra = default_archive(server, tmp_path / "work")
+        args = {"base_url": server.base_url, **extra}
+        result = run_crawl("exocubed", tmp_path / "data", args=args)
+        requests = list(server.log)
+    assert extra == {}
+    assert result.returncode == 0, result.log[-3000:]
+    assert requests == [] and result.items == []
+    assert "Spider closed (skipped)" in result.log
+    assert f"exocubed: skipped: {SKIP_REASON}" in result.log
+    assert "Traceback" not in result.log
+    stats = result.stats  # the run's record in the catalog
+    assert stats["finish_reason"] == "skipped"
+    assert stats["capture/skipped_reason"] == SKIP_REASON
+    assert not any(k.startswith("downloader/") for k in stats)
+
+
+def test_root_given_captures_the_same_tree(tmp_path: Path) -> None:
+    with ArchiveServer() as server:
+        default_archive(server, tmp_path / "work")
+        args = {"base_url": server.base_url, "root": MOUNT}
+        result = run_crawl("exocubed", tmp_path / "data", args=args)
+    assert result.returncode == 0, result.log[-3000:]
+    items = result.by_path()
+    assert set(items) == {
+        ap("hot_jupiter/C48/hot_jupiter-main.nc"),
+        ap("hs94/C32/hs94-main.nc"),
+    }
+    for item in items.values():
+        assert item["status"] == "stored", item.get("error")
+        assert item["quality"]["grade"] in ("accepted", "nasa_grade")
+        assert (result.data_dir / item["path"]).exists()
+
+
+def test_declared_parameters() -> None:
+    spider = ExoCubedSpider()  # no root: a skip, not an error
+    assert spider.skip_reason == SKIP_REASON and spider.roots == []
+    assert "\n" not in SKIP_REASON
     spider = ExoCubedSpider(root="/datashare/a/,/datashare/b", max_depth="3")
     assert spider.roots == ["/datashare/a/", "/datashare/b/"] and spider.max_depth == 3
+    assert spider.skip_reason is None
     assert spider.base_url == "https://portal.nccs.nasa.gov"
+    defaults = ExoCubedSpider.param_model()()
+    assert (defaults.root, defaults.include, defaults.exclude, defaults.max_depth) == (
+        [],
+        [],
+        [],
+        8,
+    )
+    for bad, message in (
+        ({"max_depth": "x"}, "exocubed: max_depth must be a non-negative integer, got 'x'"),
+        ({"root": "/datashare/../etc/"}, "exocubed: root: expected a path without"),
+        ({"roots": "/datashare/"}, "exocubed: unknown argument 'roots'"),
+    ):
+        with pytest.raises(SpiderArgumentError) as err:
+            ExoCubedSpider.check_args(bad)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value)

@@ -13,9 +13,16 @@ from typing import Any
 
 import pytest
 
-from spiders.iris_emc import doi_of
+from spiders.base import SpiderArgumentError
+from spiders.iris_emc import IrisEmcSpider, doi_of
 from tests.archives import ArchiveServer, Blob
-from tests.archives.iris_emc import EARTHSCOPE_ROOT, IRIS_ROOT, EmcArchive
+from tests.archives.iris_emc import (
+    EARTHSCOPE_ROOT,
+    IRIS_ROOT,
+    REAL_ORIGIN,
+    EmcArchive,
+    default_archive,
+)
 from tests.archives.samples import sample_path, samples_root
 from tests.crawl import CrawlResult, catalog_rows, run_crawl
 
@@ -137,3 +144,62 @@ def test_doi_of() -> None:
     assert doi_of("doi:10.17611/DP/9991680") == "10.17611/DP/9991680"
     assert doi_of("https://doi.org/10.1016/j.epsl.2011.06.026.") == "10.1016/j.epsl.2011.06.026"
     assert doi_of("") is None and doi_of(None) is None
+
+
+# -- defaults, mirrors and declared arguments ------------------------------------------------
+def test_no_arguments_capture_the_earthscope_models(tmp_path: Path) -> None:
+    with ArchiveServer() as server:
+        extra = default_archive(server, tmp_path / "work")
+        args = {"base_url": server.base_url, **extra}
+        result = run_crawl("iris_emc", tmp_path / "data", args=args)
+        readme_requests = server.requests_for(EARTHSCOPE_ROOT + "README.txt")
+    assert result.returncode == 0, result.log[-3000:]
+    assert extra == {} and not readme_requests  # include=*.nc by default
+    assert result.statuses() == {
+        ES + "SYN-VP.r0.0-n4c.nc": "stored",
+        ES + "older/OLD-MODEL.nc": "stored",
+    }
+    for item in result.items:
+        assert item["quality"]["grade"] in ("accepted", "nasa_grade")
+        assert item["format"] == "netcdf" and (result.data_dir / item["path"]).exists()
+
+
+def test_real_host_links_in_a_verbatim_mirror_are_rerooted(tmp_path: Path) -> None:
+    """A mirror serving the real listing unchanged links to https://data.earthscope.org: those
+    links are the archive's own, fetched from the mirror, never from the real host."""
+    with ArchiveServer() as server:
+        emc = EmcArchive(server, tmp_path)
+        emc.earthscope.link_origin = REAL_ORIGIN
+        body = emc.model("MIRRORED.nc")
+        emc.earthscope.add("sub/MIRRORED.nc", Blob.of(body))
+        base = server.base_url
+        result = run_crawl("iris_emc", tmp_path / "data", args={"base_url": base})
+        fetched = server.requests_for(EARTHSCOPE_ROOT + "sub/MIRRORED.nc", "GET")
+    assert result.returncode == 0, result.log[-3000:]
+    (item,) = result.items
+    assert item["archive_path"] == ES + "sub/MIRRORED.nc" and item["status"] == "stored"
+    assert item["url"] == f"{base}{EARTHSCOPE_ROOT}sub/MIRRORED.nc"
+    assert item["sha256"] == sha256(body)
+    assert fetched and result.stats.get("iris_emc/listing/rerooted_links") == 2
+
+
+def test_declared_parameters() -> None:
+    defaults = IrisEmcSpider.param_model()()
+    assert defaults.root == [EARTHSCOPE_ROOT] and defaults.include == ["*.nc"]
+    assert defaults.max_depth == 20 and defaults.base_url is None
+    spider = IrisEmcSpider(
+        base_url="https://ds.iris.edu", root=IRIS_ROOT, include="*.nc,*.grd", max_depth=1
+    )
+    assert spider.roots == [IRIS_ROOT] and spider.include == ["*.nc", "*.grd"]
+    assert spider.max_depth == 1 and spider.base_url == "https://ds.iris.edu"
+    assert spider.on_archive_host("https://data.earthscope.org/x.nc")
+    assert not spider.on_archive_host("https://example.org/x.nc")
+    for bad, message in (
+        ({"max_depth": "-2"}, "iris_emc: max_depth must be a non-negative integer, got '-2'"),
+        ({"base_url": "ftp://ds.iris.edu"}, "iris_emc: base_url must look like"),
+        ({"root": "//ds.iris.edu/files/"}, "iris_emc: root: expected a path on base_url"),
+        ({"models": "x"}, "iris_emc: unknown argument 'models'"),
+    ):
+        with pytest.raises(SpiderArgumentError) as err:
+            IrisEmcSpider.check_args(bad)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value)

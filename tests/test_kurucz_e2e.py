@@ -7,13 +7,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from capture.autoindex import IndexEntry, parse_index, parse_size
+from capture.outcomes import EXIT_PARTIAL
+from spiders.base import SpiderArgumentError
+from spiders.kurucz import KuruczSpider
 from tests.archives import ArchiveServer, Blob
 from tests.archives.autoindex import DATE, human
-from tests.archives.kurucz import REAL_ORIGIN, KuruczArchive, flux_file, model_atmospheres
+from tests.archives.kurucz import (
+    REAL_ORIGIN,
+    KuruczArchive,
+    default_archive,
+    flux_file,
+    model_atmospheres,
+)
 from tests.archives.samples import sample_path, samples_root
 from tests.crawl import CrawlResult, catalog_rows, run_crawl
 
@@ -98,7 +108,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             data_dir,
             args={"base_url": kz.publish(), "include": "*.dat,*.pck", "exclude": "*NOVER*"},
         )
-        assert result.returncode == 0, result.log[-3000:]
+        # The dead grids.html link is a failed listing: the crawl ends "partial" (exit 3).
+        assert result.returncode == EXIT_PARTIAL, result.log[-3000:]
+        assert "kurucz: partial: 1 listing request(s) failed" in result.log
         yield World(result, server, blobs, line is not None)
 
 
@@ -171,3 +183,48 @@ def test_include_and_exclude_patterns(world: World) -> None:
     paths = [e.path for e in world.server.log]
     assert not any("NOVER" in p for p in paths)
     assert "/grids/gridP00ODFNEW/readme.txt" not in paths
+
+
+# -- defaults and declared arguments --------------------------------------------------------
+def test_no_arguments_capture_the_atlas9_grids(tmp_path: Path) -> None:
+    with ArchiveServer() as server:
+        extra = default_archive(server, tmp_path / "work")
+        base = server.base_url
+        result = run_crawl("kurucz", tmp_path / "data", args={"base_url": base, **extra})
+        paths = [e.path for e in server.log]
+    assert result.returncode == 0, result.log[-3000:]
+    assert extra == {}
+    assert result.statuses() == {
+        ap("gridP00ODFNEW/ap00k2odfnew.dat"): "stored",
+        ap("gridP00ODFNEW/fp00k2odfnew.pck"): "stored",
+        ap("gridM05ODFNEW/am05k2odfnew.dat"): "stored",  # only grids.html names it
+    }
+    for item in result.items:
+        assert item["quality"]["grade"] in ("accepted", "nasa_grade")
+        assert item["url"].startswith(base) and (result.data_dir / item["path"]).exists()
+    # grids.html links one grid by the real host and one by the mirror's own host: both are
+    # the archive's, crawled on the mirror; nothing counts as "elsewhere".
+    assert "/grids/gridM05ODFNEW/" in paths and paths.count("/grids/gridP00ODFNEW/") == 1
+    assert not result.stats.get("kurucz/index/links_elsewhere")
+
+
+def test_declared_parameters() -> None:
+    defaults = KuruczSpider.param_model()()
+    assert (defaults.root, defaults.include, defaults.exclude) == (["/grids/"], [], [])
+    assert defaults.max_depth == 20 and defaults.render_js is False
+    spider = KuruczSpider(
+        root="/linelists/gfnew", include="*.dat, *.pck", exclude="*NOVER*", render_js="0"
+    )
+    assert spider.roots == ["/linelists/gfnew/"] and spider.include == ["*.dat", "*.pck"]
+    assert spider.exclude == ["*NOVER*"] and spider.render_js is False
+    assert spider.base_url == REAL_ORIGIN
+    assert KuruczSpider(render_js="yes").render_js is True
+    for bad, message in (
+        ({"max_depth": "1.5"}, "kurucz: max_depth must be a non-negative integer, got '1.5'"),
+        ({"render_js": "sometimes"}, "kurucz: render_js: must be one of"),
+        ({"root": "/grids/?C=N"}, "kurucz: root: expected a directory path"),
+        ({"grid": "gridP00"}, "kurucz: unknown argument 'grid'"),
+    ):
+        with pytest.raises(SpiderArgumentError) as err:
+            KuruczSpider.check_args(bad)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value)

@@ -8,14 +8,17 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from capture.autoindex import parse_size
+from spiders.base import SpiderArgumentError
+from spiders.rocke3d import Rocke3DSpider
 from tests.archives import ArchiveServer, Blob
 from tests.archives.autoindex import human
 from tests.archives.gcm import truncated
-from tests.archives.rocke3d import MOUNT, Rocke3DArchive, aij_file, aijl_file
+from tests.archives.rocke3d import MOUNT, Rocke3DArchive, aij_file, aijl_file, default_archive
 from tests.crawl import CrawlResult, catalog_rows, run_crawl
 
 PAPER = "publication-supplements/Tsigaridis2025GMD-planet_2.0"
@@ -185,3 +188,55 @@ def test_symlink_loop_is_pruned_not_recaptured(world: World) -> None:
     # Every directory listing is fetched exactly once.
     listings = [p for p in requested if p.endswith("/")]
     assert len(listings) == len(set(listings))
+
+
+# -- defaults and declared arguments --------------------------------------------------------
+def test_no_arguments_capture_the_publication_supplements(tmp_path: Path) -> None:
+    with ArchiveServer() as server:
+        extra = default_archive(server, tmp_path / "work")
+        args = {"base_url": server.base_url, **extra}
+        result = run_crawl("rocke3d", tmp_path / "data", args=args)
+        requested = [e.path for e in server.log]
+    assert result.returncode == 0, result.log[-3000:]
+    assert extra == {}
+    stored = {p: i for p, i in result.by_path().items() if i["status"] == "stored"}
+    run = ap(f"{RUN}/ANN4000.aijP2SAoM40.nc")
+    assert run in stored and ap(f"{RUN}/ANN4000.aijlP2SAoM40.nc") in stored
+    assert stored[run]["quality"]["grade"] in ("accepted", "nasa_grade")
+    assert stored[run]["format"] == "netcdf"
+    assert (result.data_dir / stored[run]["path"]).exists()
+    assert all(p.startswith(ROOT) for p in requested)  # data-share/ is not in the default
+    assert not any(p.startswith(ap("data-share")) for p in result.by_path())
+
+
+def test_declared_parameters() -> None:
+    params = Rocke3DSpider.param_model()
+    defaults = params()
+    assert defaults.root == ["/GISS_modelE/ROCKE-3D/publication-supplements/"]
+    assert (defaults.include, defaults.exclude, defaults.max_depth) == ([], [], 8)
+    assert defaults.render_js is False
+    spider = Rocke3DSpider(
+        root="GISS_modelE/ROCKE-3D/data-share/hab4D, /GISS_modelE/ROCKE-3D/publication-supplements",
+        include="*.nc, *README*",
+        exclude="*/old/*",
+        max_depth="0",
+        render_js="no",
+    )
+    assert spider.roots == [
+        "/GISS_modelE/ROCKE-3D/data-share/hab4D/",
+        "/GISS_modelE/ROCKE-3D/publication-supplements/",
+    ]
+    assert spider.include == ["*.nc", "*README*"] and spider.exclude == ["*/old/*"]
+    assert spider.max_depth == 0 and spider.render_js is False
+    assert Rocke3DSpider.declaration()["formats"] == ["netcdf", "text"]
+    for bad, message in (
+        ({"max_depth": "-1"}, "rocke3d: max_depth must be a non-negative integer, got '-1'"),
+        ({"max_depth": "deep"}, "rocke3d: max_depth must be a non-negative integer, got 'deep'"),
+        ({"root": "https://portal.nccs.nasa.gov/x/"}, "rocke3d: root: expected a path on"),
+        ({"root": "/a/../b/"}, "rocke3d: root: expected a path without '.' or '..'"),
+        ({"render_js": "maybe"}, "rocke3d: render_js: must be one of"),
+        ({"prefix": "/x/"}, "rocke3d: unknown argument 'prefix'"),
+    ):
+        with pytest.raises(SpiderArgumentError) as err:
+            Rocke3DSpider.check_args(bad)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value)

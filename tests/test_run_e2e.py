@@ -111,7 +111,7 @@ def test_dry_run_over_three_domains_downloads_nothing(round_: Round, tmp_path: P
     assert proc.returncode == 0, proc.stderr[-3000:]
     brief = json.loads(proc.stdout)
     domains = brief["domains"]
-    assert domains["genomics"] == {"files": 6, "bytes": 6 * MB}
+    assert {k: domains["genomics"][k] for k in ("files", "bytes")} == {"files": 6, "bytes": 6 * MB}
     assert domains["astrophysics"]["files"] == 3  # listing sizes are estimates: bytes unknown
     assert domains["planetary_interior"]["files"] == 2
     assert brief["planned"]["files"] == 11
@@ -125,6 +125,19 @@ def test_dry_run_over_three_domains_downloads_nothing(round_: Round, tmp_path: P
     assert states == {"planned"}
     summary = json.loads(Path(brief["report"]["json"]).read_text())
     assert summary["options"]["dry_run"] is True and summary["status"] == "finished"
+    plan = summary["plan"]
+    assert plan["domains"]["genomics"]["archives"]["thousand_genomes"]["bytes"] == 6 * MB
+    assert plan["domains"]["astrophysics"]["archives"]["kurucz"]["unknown_size"] == 3
+    assert "fits the budget of 1.0 TB" in brief["planned"]["verdict"]  # the default budget
+    # The same plan against a 3 MB budget: the round would stop in genomics.
+    small = run_capture(
+        ["--domains", "genomics", "astrophysics", "--dry-run", "--max-download-gb", "0.003"],
+        tmp_path,
+        base_config(round_, tmp_path / "data2"),
+    )
+    assert small.returncode == 0, small.stderr[-3000:]
+    verdict = json.loads(small.stdout)["planned"]["verdict"]
+    assert verdict == "planned 6.0 MB, budget 3.1 MB: the round would stop in genomics"
 
 
 def test_budget_stops_the_run_with_high_priority_domains_first(
@@ -146,9 +159,12 @@ def test_budget_stops_the_run_with_high_priority_domains_first(
         tmp_path,
         base_config(round_, data),
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # A budget stop is a partial round (exit 3), never "finished".
+    assert proc.returncode == 3, proc.stderr[-3000:]
     brief = json.loads(proc.stdout)
-    assert brief["status"] == "budget_exhausted" and "budget exhausted" in brief["reason"]
+    assert brief["status"] == "partial" and "budget exhausted" in brief["reason"]
+    genomics = brief["domains"]["genomics"]["archives"]["thousand_genomes"]
+    assert genomics["outcome"] == "partial" and "budget exhausted" in genomics["why"]
     rows = catalog_rows(data, "select archive, state from files where domain != 'software_ops'")
     stored = [r["archive"] for r in rows if r["state"] == "stored"]
     assert stored.count("kurucz") == 3  # the higher-priority domain ran first, completely

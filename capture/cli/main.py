@@ -23,6 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"capture {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    sub.add_parser(
+        "crawl",
+        help="run one spider from any directory (scrapy crawl SPIDER -a ... -s ...)",
+        add_help=False,
+    )
     run_cmd.register(sub)
     status_cmd.register(sub)
     quality_cmd.register(sub)
@@ -30,7 +35,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def crawl(argv: list[str]) -> int:
+    """``capture crawl SPIDER [scrapy crawl options]``: ``scrapy crawl`` from any directory
+    (the project's settings without a scrapy.cfg)."""
+    import os
+
+    from scrapy.cmdline import execute
+
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "capture.settings")
+    try:
+        execute(["scrapy", "crawl", *argv])
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["crawl"]:
+        return crawl(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
 from capture.cli.common import CliError
 from capture.items import DOMAINS
@@ -16,7 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "run",
         help="run a capture round across domains",
         description="Run a capture round: every spider of the chosen domains in "
-        "one process, highest priority first, with shared budgets.",
+        "one process, highest priority first, with shared budgets. With no flags: the "
+        "mission's first round (all nine domains, 1 TB download limit).",
+        epilog="Exit codes: 0 finished (every archive completed or was skipped by design), "
+        "2 bad arguments or config, 3 partial (some archives partial, failed or unreachable, "
+        "or a budget stop), 4 failed (nothing completed), 130 interrupted (resume it), "
+        "1 crashed.",
     )
     p.add_argument("--config", help="JSON config file (seed keys; flags override it)")
     p.add_argument(
@@ -27,7 +33,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help=f"domains to run (default: all nine): {', '.join(DOMAINS)}",
     )
     p.add_argument("--max-storage-tb", type=float, help="storage cap for the data root")
-    p.add_argument("--max-download-gb", type=float, help="download budget for this run")
+    p.add_argument(
+        "--max-download-gb",
+        type=float,
+        help="download budget for this run (default 1024 = 1 TB; 0 for none)",
+    )
+    p.add_argument(
+        "--mirror",
+        action="append",
+        default=None,
+        metavar="SPIDER=URL",
+        help="crawl SPIDER's archive from a mirror of its origin (repeatable)",
+    )
     p.add_argument("--quality-threshold", type=float)
     p.add_argument("--nasa-grade-threshold", type=float)
     p.add_argument("--max-concurrent-domains", type=int)
@@ -64,7 +81,9 @@ def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         flags = {
             "domains": args.domains,
             "max_storage_tb": args.max_storage_tb,
-            "max_download_gb": args.max_download_gb,
+            "max_download_gb": (
+                None if args.max_download_gb == 0 else args.max_download_gb
+            ),
             "quality_threshold": args.quality_threshold,
             "nasa_grade_threshold": args.nasa_grade_threshold,
             "max_concurrent_domains": args.max_concurrent_domains,
@@ -73,6 +92,14 @@ def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             "feed_uri": args.feed_uri,
             "run_id": args.resume or args.run_id,
         }
+        if args.mirror:
+            mirrors = dict(config.get("mirrors") or {})
+            for pair in args.mirror:
+                name, sep, url = pair.partition("=")
+                if not sep or not url.startswith(("http://", "https://")):
+                    raise CliError(f"--mirror takes SPIDER=http(s)://host[:port], got {pair!r}")
+                mirrors[name.strip()] = url.strip()
+            config = {**config, "mirrors": mirrors}
         root = (
             args.data_dir
             or os.environ.get("CAPTURE_DATA_DIR")
@@ -97,26 +124,54 @@ def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from capture.run.config import ConfigError
     from capture.run.orchestrator import RoundRun
 
     options = options_from_args(args)
     try:
         run = RoundRun(options, resume=bool(args.resume))
-    except FileNotFoundError as exc:
+        summary = run.run()
+    except (FileNotFoundError, ConfigError) as exc:
         raise CliError(str(exc)) from exc
-    summary = run.run()
-    brief = {
+    print(json.dumps(brief(summary), indent=2))
+    sys.stdout.flush()
+    return int(summary["exit_code"])
+
+
+def brief(summary: dict[str, Any]) -> dict[str, Any]:
+    """What the terminal shows: status, why, each domain's and archive's outcome, alerts."""
+    data = summary["outcomes"]["domains"]
+    domains = {}
+    for domain, info in summary["domains"].items():
+        domains[domain] = {
+            "outcome": info["outcome"],
+            "files": data.get(domain, {}).get("files", 0),
+            "bytes": data.get(domain, {}).get("bytes", 0),
+            "archives": {
+                name: {
+                    "outcome": outcome,
+                    **(
+                        {"why": summary["spiders"][name]["why"]}
+                        if summary["spiders"].get(name, {}).get("why")
+                        else {}
+                    ),
+                }
+                for name, outcome in info["archives"].items()
+            },
+        }
+    out: dict[str, Any] = {
         "run_id": summary["run_id"],
         "status": summary["status"],
+        "exit_code": summary["exit_code"],
         "reason": summary["reason"],
         "report": summary.get("report"),
-        "domains": {
-            d: {"files": v["files"], "bytes": v["bytes"]}
-            for d, v in summary["outcomes"]["domains"].items()
+        "domains": domains,
+        "alerts": [f"[{a['kind']}] {a['message']}" for a in summary["alerts"]],
+        "failures": {
+            f"{g['archive']}/{g['cause']}": g["count"] for g in summary["failures"]["groups"]
         },
     }
-    if options.dry_run:
-        brief["planned"] = summary["outcomes"]["planned"]
-    print(json.dumps(brief, indent=2))
-    sys.stdout.flush()
-    return 0 if summary["status"] in ("finished", "budget_exhausted") else 1
+    if "plan" in summary:
+        plan = summary["plan"]
+        out["planned"] = {k: plan[k] for k in ("files", "bytes", "unknown_size", "verdict")}
+    return out

@@ -95,6 +95,11 @@ def run_status(catalog: Any, run_id: str) -> dict[str, Any]:
                 )
             ).mappings()
         ]
+    from capture.ops import ARCHIVE as OPS_ARCHIVE
+
+    # The run's own ops bundle (logs, catalog snapshot, reports) is counted apart: it is not
+    # archive data and must not make a run whose downloads all failed look productive.
+    ops_counts = dict(per_archive.pop(OPS_ARCHIVE, {}))
     totals: dict[str, int] = defaultdict(int)
     for counts in per_archive.values():
         for k, v in counts.items():
@@ -104,6 +109,24 @@ def run_status(catalog: Any, run_id: str) -> dict[str, Any]:
         "spiders": spiders,
         "totals": dict(totals),
         "archives": {a: dict(c) for a, c in per_archive.items()},
+        "ops_bundle": ops_counts,
+    }
+
+
+def round_state(root: Any, run_id: str) -> dict[str, Any] | None:
+    """The round's own verdict (``capture run``), when the run was one."""
+    from capture.run.state import RunState
+
+    state = RunState.load(root, run_id)
+    if state is None:
+        return None
+    return {
+        "status": state.status,
+        "reason": state.reason,
+        "archives": {
+            name: {"outcome": v.get("outcome"), "why": v.get("why")}
+            for name, v in state.spiders.items()
+        },
     }
 
 
@@ -122,7 +145,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _, catalog = _catalog(args)
+    root, catalog = _catalog(args)
     run_id = args.run_id
     if not run_id:
         rows = list_runs(catalog)
@@ -130,16 +153,32 @@ def cmd_status(args: argparse.Namespace) -> int:
             raise CliError("the catalog records no runs yet")
         run_id = rows[-1]["run_id"]
     status = run_status(catalog, run_id)
-    if not status["spiders"] and not status["totals"]:
+    if not status["spiders"] and not status["totals"] and not status["ops_bundle"]:
         raise CliError(f"no run {run_id!r} in the catalog")
+    verdict = round_state(root, run_id)
+    if verdict is not None:
+        status["round"] = verdict
     if args.json:
         print(json.dumps(status, indent=2))
-    else:
-        print(
-            f"run {run_id}: " + ", ".join(f"{k} {v}" for k, v in sorted(status["totals"].items()))
-        )
-        for archive, counts in sorted(status["archives"].items()):
-            print(f"  {archive:28} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        return 0
+    head = f"run {run_id}"
+    if verdict is not None:
+        head += f" [{verdict['status']}]"
+    totals = ", ".join(f"{k} {v}" for k, v in sorted(status["totals"].items())) or "no files"
+    print(f"{head}: {totals}")
+    if verdict is not None and verdict["reason"]:
+        print(f"  why: {verdict['reason']}")
+    outcomes = (verdict or {}).get("archives", {})
+    names = sorted(set(status["archives"]) | set(outcomes))
+    for archive in names:
+        counts = status["archives"].get(archive, {})
+        o = outcomes.get(archive, {})
+        label = f" [{o['outcome']}]" if o.get("outcome") else ""
+        line = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no files"
+        print(f"  {archive:28}{label} {line}")
+    if status["ops_bundle"]:
+        ops = ", ".join(f"{k} {v}" for k, v in sorted(status["ops_bundle"].items()))
+        print(f"  (the run's own ops bundle: {ops})")
     return 0
 
 

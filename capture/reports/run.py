@@ -105,32 +105,103 @@ def render(summary: dict[str, Any], samples: list[dict[str, Any]]) -> str:
     tp_plot = plots.line(ts[: len(rates)], rates, "Throughput over time", "seconds", "MB/s")
     rows = []
     for d, info in domains.items():
+        if d == "software_ops":
+            continue  # the run's own bundle: listed apart below
         for archive, by_status in info["archives"].items():
             cells = ", ".join(f"{s}: {v['files']} ({v['bytes']} B)" for s, v in by_status.items())
             rows.append(f"<tr><td>{esc(d)}</td><td>{esc(archive)}</td><td>{esc(cells)}</td></tr>")
-    spiders = "".join(
-        f"<tr><td>{esc(n)}</td><td>{esc(str(v.get('finish_reason')))}</td></tr>"
-        for n, v in summary.get("spiders", {}).items()
+    files_table = (
+        "<table><tr><th>domain</th><th>archive</th><th>files by outcome</th></tr>"
+        + "".join(rows)
+        + "</table>"
+        if rows
+        else "<p>No archive file settled in this run.</p>"
     )
-    alerts = "".join(f"<li>{esc(a)}</li>" for a in summary.get("alerts", [])) or "<li>none</li>"
+    ops = domains.get("software_ops", {}).get("files", 0)
+    ops_line = f"<p>The run's own ops bundle: {ops} file(s) (counted apart).</p>" if ops else ""
+    outcome_rows = []
+    spiders = summary.get("spiders", {})
+    for d, info in summary.get("domains", {}).items():
+        for name, outcome in info.get("archives", {}).items():
+            why = spiders.get(name, {}).get("why") or ""
+            outcome_rows.append(
+                f"<tr class='{esc(outcome)}'><td>{esc(d)}</td><td>{esc(info['outcome'])}</td>"
+                f"<td>{esc(name)}</td><td><b>{esc(outcome)}</b></td><td>{esc(why)}</td></tr>"
+            )
+    outcome_table = (
+        "<table id='archive-outcomes'><tr><th>domain</th><th>domain outcome</th>"
+        "<th>archive</th><th>outcome</th><th>why</th></tr>" + "".join(outcome_rows) + "</table>"
+    )
+    alerts = "".join(
+        f"<li><b>{esc(a['kind'])}</b>: {esc(a['message'])}</li>" for a in summary.get("alerts", [])
+    )
+    alerts_html = f"<ul id='alerts'>{alerts}</ul>" if alerts else "<p>No alerts.</p>"
+    fail_rows = []
+    for g in (summary.get("failures") or {}).get("groups", []):
+        examples = "<br>".join(
+            f"{esc(f['path'])}: {esc(str(f['message'] or ''))}" for f in g["files"][:5]
+        )
+        fail_rows.append(
+            f"<tr><td>{esc(g['archive'])}</td><td>{esc(g['cause'])}</td>"
+            f"<td>{esc(g['status'])}</td><td>{g['count']}</td><td>{esc(g['advice'])}</td>"
+            f"<td>{examples}</td></tr>"
+        )
+    failures_html = (
+        "<table id='failures'><tr><th>archive</th><th>cause</th><th>status</th><th>files</th>"
+        "<th>what to do</th><th>examples (archive's message)</th></tr>"
+        + "".join(fail_rows)
+        + "</table>"
+        if fail_rows
+        else "<p>No file failed or was quarantined.</p>"
+    )
+    plan_html = ""
+    plan = summary.get("plan")
+    if plan:
+        plan_rows = "".join(
+            f"<tr><td>{esc(d)}</td><td>{esc(a)}</td><td>{v['files']}</td>"
+            f"<td>{v['bytes']}</td><td>{v['unknown_size']}</td>"
+            f"<td>{esc(str(v.get('outcome') or ''))}</td></tr>"
+            for d, info in plan["domains"].items()
+            for a, v in info["archives"].items()
+        )
+        plan_html = (
+            f"<h2>Plan</h2><p>{esc(plan.get('verdict') or '')}</p>"
+            "<table id='plan'><tr><th>domain</th><th>archive</th><th>files</th><th>bytes</th>"
+            f"<th>unknown size</th><th>outcome</th></tr>{plan_rows}</table>"
+        )
+    budget = summary.get("budget")
+    budget_html = ""
+    if budget:
+        brow = "".join(
+            f"<tr><td>{esc(k)}</td><td>{esc(str(v))}</td></tr>"
+            for k, v in budget.items()
+            if v is not None
+        )
+        budget_html = f"<h2>Budget</h2><table>{brow}</table>"
     reason = ": " + esc(str(summary["reason"])) if summary.get("reason") else ""
     dry = "Dry run: nothing downloaded." if summary["options"].get("dry_run") else ""
+    code = summary.get("exit_code")
+    code_html = f" Exit code {code}." if code is not None else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>capture run {esc(summary["run_id"])}</title>
 <style>body{{font-family:sans-serif;margin:2em}} td,th{{border:1px solid #ccc;padding:2px 6px}}
-table{{border-collapse:collapse}}</style></head><body>
+table{{border-collapse:collapse}} tr.unreachable,tr.failed{{background:#fdd}}
+tr.partial{{background:#ffd}}</style></head><body>
 <h1>Run {esc(summary["run_id"])}</h1>
-<p>Status <b>{esc(str(summary["status"]))}</b>{reason}.
+<p>Status <b id="status">{esc(str(summary["status"]))}</b>{reason}.{code_html}
 Started {esc(str(summary.get("started_at")))}, finished {esc(str(summary.get("finished_at")))}.
 {dry}</p>
+<h2>Health alerts</h2>{alerts_html}
+<h2>Archives</h2>{outcome_table}
+{plan_html}
+<h2>Failures and quarantine, by cause</h2>{failures_html}
 <h2>Plots</h2>
 <img id="bytes-per-domain" alt="bytes per domain" src="{byte_plot}">
 <img id="quality-distribution" alt="quality distribution" src="{q_plot}">
 <img id="throughput" alt="throughput over time" src="{tp_plot}">
 <h2>Files by domain and archive</h2>
-<table><tr><th>domain</th><th>archive</th><th>outcomes</th></tr>{"".join(rows)}</table>
-<h2>Spiders</h2><table><tr><th>spider</th><th>finish reason</th></tr>{spiders}</table>
-<h2>Health alerts</h2><ul>{alerts}</ul>
-<h2>Budget</h2><pre>{esc(json.dumps(summary.get("budget"), indent=2))}</pre>
+{files_table}
+{ops_line}
+{budget_html}
 </body></html>
 """

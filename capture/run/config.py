@@ -16,6 +16,7 @@ from capture.domains import ordered
 
 GB = 1024**3
 TB = 1024**4
+DEFAULT_DOWNLOAD_GB = 1024.0  # 1 TB
 
 
 class ConfigError(ValueError):
@@ -71,9 +72,12 @@ class RunOptions:
     domains: list[str] = field(default_factory=list)
     priority_domains: list[str] = field(default_factory=list)
     max_storage_tb: float | None = None
-    max_download_gb: float | None = None
+    # The mission: "A run with no arguments is a whole first round with a 1 TB download
+    # limit". A config's max_download_size_gb (or --max-download-gb) replaces it.
+    max_download_gb: float | None = DEFAULT_DOWNLOAD_GB
     quality_threshold: float = 0.90
     nasa_grade_threshold: float = 0.92
+    # One domain at a time: under a budget the priority order is then strict.
     max_concurrent_domains: int = 1
     rate_limit_delay: float | None = None
     dry_run: bool = False
@@ -82,6 +86,8 @@ class RunOptions:
     enable_metadata_tracking: bool = True
     spider_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     spider_args: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: spider name -> base_url of a mirror of its archive (how tests point at emulators).
+    mirrors: dict[str, str] = field(default_factory=dict)
     feed_uri: str | None = None
     notify_webhook: str | None = None
     notify_email: str | None = None

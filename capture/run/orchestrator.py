@@ -24,9 +24,11 @@ from capture.catalog import Catalog, catalog_url_for
 from capture.catalog.store import utcnow
 from capture.cli.common import project_settings
 from capture.context import new_run_id
-from capture.domains import SPIDERS
+from capture.domains import spiders_of
+from capture.outcomes import crawl_outcome, crawler_stats, exit_code_for
 from capture.run import budget as budget_mod
-from capture.run.config import RunOptions
+from capture.run import verdict
+from capture.run.config import ConfigError, RunOptions
 from capture.run.progress import RunProgress
 from capture.run.state import RunState
 from feeds import DEFAULT_FEED_TEMPLATE
@@ -125,15 +127,17 @@ class RoundRun:
         plan = []
         for domain in self.options.ordered_domains:
             names = []
-            for name in SPIDERS.get(domain, ()):
+            for name in spiders_of(domain):
                 if self.state.spider_done(name):
                     continue
                 if (
                     not self.options.enable_real_data_sources
-                    and "base_url" not in self.options.spider_args.get(name, {})
+                    and "base_url" not in self.spider_args(name)
                 ):
                     self.state.spiders[name] = {
+                        "domain": domain,
                         "finish_reason": "skipped",
+                        "outcome": "skipped",
                         "why": "enable_real_data_sources is false and no base_url mirror was given",
                     }
                     continue
@@ -141,14 +145,43 @@ class RoundRun:
             plan.append((domain, names))
         return plan
 
+    def spider_args(self, name: str) -> dict[str, Any]:
+        """The spider's ``-a`` arguments: the config's ``spider_args``, with the run's mirror
+        map (``mirrors``: spider or archive name -> base_url) as ``base_url``."""
+        args = dict(self.options.spider_args.get(name, {}))
+        mirror = self.options.mirrors.get(name)
+        if mirror and "base_url" not in args:
+            args["base_url"] = mirror
+        return args
+
+    def check_spider_args(self, process: CrawlerProcess) -> None:
+        """Every planned spider's arguments, checked before anything starts (one line)."""
+        from spiders.params import SpiderArgumentError
+
+        known = set(process.spider_loader.list())
+        for name in [*self.options.spider_args, *self.options.mirrors]:
+            if name not in known:
+                raise ConfigError(
+                    f"spider_args/mirrors name unknown spider {name!r} "
+                    f"(known: {', '.join(sorted(known))})"
+                )
+        for _domain, names in self.plan():
+            for name in names:
+                cls = process.spider_loader.load(name)
+                try:
+                    cls.check_args(self.spider_args(name))
+                except SpiderArgumentError as exc:
+                    raise ConfigError(str(exc)) from None
+
     def run(self) -> dict[str, Any]:
-        self.state.save(self.root)
         settings = self.base_settings()
         from scrapy.utils.reactor import install_reactor
 
         # The reactor Scrapy asks for must be installed before anything imports the default one.
         install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
         process = RoundProcess(settings, {})
+        self.check_spider_args(process)
+        self.state.save(self.root)
         process.overrides = self.spider_overrides(process)
         from twisted.internet import reactor
 
@@ -176,7 +209,12 @@ class RoundRun:
     async def _domain(self, process: CrawlerProcess, domain: str, names: list[str]) -> None:
         if self.stop_reason or not names:
             for name in names:
-                self.state.spiders.setdefault(name, {})["finish_reason"] = "not_started"
+                self.state.spiders.setdefault(name, {}).update(
+                    domain=domain,
+                    finish_reason="not_started",
+                    outcome="skipped",
+                    why=f"not started: {self.stop_reason}",
+                )
             return
         logger.info("Run %s: starting domain %s (%s)", self.run_id, domain, ", ".join(names))
         waits = []
@@ -190,35 +228,55 @@ class RoundRun:
                 "finish_reason": "running",
             }
             self.state.save(self.root)
-            waits.append(process.crawl(crawler, **self.options.spider_args.get(name, {})))
+            waits.append(process.crawl(crawler, **self.spider_args(name)))
         results = await maybe_deferred_to_future(DeferredList(waits, consumeErrors=True))
         for name, (ok, value) in zip(names, results, strict=True):
             if not ok:
                 logger.error("Spider %s failed: %s", name, value.getTraceback())
                 self.state.spiders[name]["error"] = value.getErrorMessage()
         for name in names:
-            crawler = self.crawlers[name]
-            reason = crawler.stats.get_value("finish_reason") if crawler.stats else None
-            self.state.spiders[name].update(finish_reason=reason or "error", finished_at=utcnow())
-            if reason == "shutdown":
-                self.stop_reason = "interrupted (Ctrl-C)"
-            elif reason == "budget_exhausted" and not self.stop_reason:
-                self.stop_reason = crawler.stats.get_value("capture/budget/stop_reason")
+            self.settle_spider(name)
         self.state.save(self.root)
+
+    def settle_spider(self, name: str) -> None:
+        """Record how one archive's crawl ended: reason, outcome and why, counts."""
+        crawler = self.crawlers[name]
+        entry = self.state.spiders[name]
+        stats = crawler_stats(crawler)
+        reason = stats.get("finish_reason")
+        outcome, why = crawl_outcome(reason, stats)
+        if entry.get("error") and outcome == "failed":
+            why = f"the crawl crashed: {entry['error']}"
+        entry.update(
+            finish_reason=reason or "error",
+            finished_at=utcnow(),
+            outcome=outcome,
+            why=why,
+            counts=verdict.counts(stats),
+        )
+        if reason == "shutdown":
+            self.stop_reason = "interrupted (Ctrl-C)"
+        elif reason == "budget_exhausted" and not self.stop_reason:
+            self.stop_reason = stats.get("capture/budget/stop_reason")
+        log = logger.info if outcome in ("completed", "skipped") else logger.error
+        log("Run %s: %s %s%s", self.run_id, name, outcome, f": {why}" if why else "")
 
     # -- after the reactor -----------------------------------------------------------------
     def finish(self) -> dict[str, Any]:
         from capture import ops
+        from capture.reports import failures
         from capture.reports import run as run_report
 
-        reasons = [v.get("finish_reason") for v in self.state.spiders.values()]
-        if self.stop_reason:
-            status = "interrupted" if "Ctrl-C" in self.stop_reason else "budget_exhausted"
-        elif any(r in ("running", "error", None) for r in reasons):
-            status = "interrupted"
-        else:
-            status = "finished"
-        self.state.status, self.state.reason = status, self.stop_reason
+        plan = [(d, list(spiders_of(d))) for d in self.options.ordered_domains]
+        archives = {n: v for n, v in self.state.spiders.items() if any(n in ns for _, ns in plan)}
+        for entry in archives.values():
+            if "outcome" not in entry:  # never settled (the driver died): say so
+                entry.update(outcome="failed", why="the crawl did not end")
+        interrupted = bool(self.stop_reason and "Ctrl-C" in self.stop_reason)
+        status = verdict.run_status(archives, interrupted)
+        if status == "finished" and self.stop_reason:
+            status = "partial"  # a budget stop left archives not started
+        self.state.status, self.state.reason = status, self.stop_reason or self._why(archives)
         self.state.finished_at = utcnow()
         self.state.save(self.root)
         catalog = Catalog(
@@ -231,35 +289,49 @@ class RoundRun:
                 json.dumps({"run_id": self.run_id, "samples": self.progress.samples}, indent=2)
             )
             budget = budget_mod._REGISTRY.get(self.run_id)
-            alerts = []
+            monitor_alerts = []
             for name, crawler in self.crawlers.items():
-                stats = crawler.stats.get_stats() if crawler.stats else {}
+                stats = crawler_stats(crawler)
                 self.state.spiders[name]["stats"] = {
                     k: v for k, v in stats.items() if k.startswith("capture/")
                 }
-                alerts += [
+                monitor_alerts += [
                     f"{name}: {v}"
                     for k, v in stats.items()
                     if k.startswith("capture/monitor/") and isinstance(v, str)
                 ]
+            settings = self.base_settings()
+            alerts = verdict.alerts(
+                archives,
+                settings.getfloat("CAPTURE_MONITOR_MAX_QUARANTINE_RATE", 0.2),
+                monitor_alerts,
+            )
             summary = {
                 "run_id": self.run_id,
                 "status": status,
-                "reason": self.stop_reason,
+                "exit_code": exit_code_for(status),
+                "reason": self.state.reason,
                 "started_at": self.state.started_at,
                 "finished_at": self.state.finished_at,
                 "resumes": self.state.resumes,
                 "options": self.options.to_dict(),
                 "budget": budget.snapshot() if budget else None,
+                "domains": verdict.domain_outcomes(plan, archives),
                 "spiders": self.state.spiders,
                 "alerts": alerts,
                 "outcomes": run_report.outcomes(catalog, self.run_id),
+                "failures": failures.failure_report(catalog, self.run_id),
                 "bytes_transferred": sum(
-                    int(c.stats.get_value("capture/transfer/bytes", 0) or 0)
+                    int(crawler_stats(c).get("capture/transfer/bytes", 0) or 0)
                     for c in self.crawlers.values()
-                    if c.stats
                 ),
             }
+            if self.options.dry_run:
+                summary["plan"] = verdict.dry_run_plan(
+                    [(d, [n for n in ns if n in archives]) for d, ns in plan],
+                    archives,
+                    self.options.max_download_bytes,
+                )
             if not self.options.dry_run and self.options.enable_metadata_tracking:
                 from capture.catalog.links import compute_links
 
@@ -281,7 +353,40 @@ class RoundRun:
             summary["report"] = {"json": str(json_path), "html": str(html_path)}
             summary["ops_bundle"] = [r["path"] for r in ops.bundle(catalog, self.root, self.run_id)]
             json_path.write_text(json.dumps(summary, indent=2, default=str))
+            notify(settings, summary)
         finally:
             catalog.close()
             budget_mod.forget(self.run_id)
         return summary
+
+    @staticmethod
+    def _why(archives: dict[str, dict[str, Any]]) -> str | None:
+        bad = [
+            f"{name} {a['outcome']}" + (f" ({a['why']})" if a.get("why") else "")
+            for name, a in archives.items()
+            if a.get("outcome") not in ("completed", "skipped")
+        ]
+        return "; ".join(bad) or None
+
+
+def notify(settings: Settings, summary: dict[str, Any]) -> None:
+    """Alerts go to the log, the terminal (stderr) and the configured webhook."""
+    import sys
+
+    from capture.monitors import post_json
+
+    for alert in summary["alerts"]:
+        logger.error("ALERT [%s] %s", alert["kind"], alert["message"])
+        print(f"ALERT [{alert['kind']}] {alert['message']}", file=sys.stderr)
+    webhook = settings.get("CAPTURE_NOTIFY_WEBHOOK")
+    if webhook and (summary["alerts"] or summary["status"] != "finished"):
+        payload = {
+            "run_id": summary["run_id"],
+            "status": summary["status"],
+            "reason": summary["reason"],
+            "alerts": summary["alerts"],
+        }
+        try:
+            post_json(webhook, payload)
+        except Exception as exc:  # the run's own record must not be lost to a webhook
+            logger.warning("Webhook %s failed: %s", webhook, exc)

@@ -17,6 +17,8 @@ from typing import Any
 from scrapy.crawler import Crawler
 from twisted.internet import task
 
+from capture.outcomes import crawler_stats
+
 logger = logging.getLogger("capture.progress")
 STATUSES = ("stored", "unchanged", "quarantined", "failed", "planned")
 
@@ -58,7 +60,7 @@ class RunProgress:
     def snapshot(self) -> dict[str, DomainProgress]:
         out: dict[str, DomainProgress] = defaultdict(DomainProgress)
         for domain, crawler in self.crawlers:
-            stats = crawler.stats.get_stats() if crawler.stats else {}
+            stats = crawler_stats(crawler)
             d = out[domain]
             for s in STATUSES:
                 d.files[s] += int(stats.get(f"capture/status/{s}", 0) or 0)

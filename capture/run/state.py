@@ -43,4 +43,10 @@ class RunState:
         os.replace(tmp, d / "run.json")
 
     def spider_done(self, name: str) -> bool:
-        return self.spiders.get(name, {}).get("finish_reason") in ("finished", "skipped")
+        """Completed (or skipped by design) in an earlier attempt: a resume does not run it
+        again. Partial, failed and unreachable archives run again; the catalog skips what
+        they already verified."""
+        entry = self.spiders.get(name, {})
+        return entry.get("finish_reason") in ("finished", "skipped") and entry.get(
+            "outcome", "completed"
+        ) in ("completed", "skipped")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scrapy.exceptions import DownloadCancelledError, DownloadFailedError
+from scrapy.exceptions import DownloadCancelledError, DownloadFailedError, IgnoreRequest
 
 
 class TransferError(Exception):
@@ -36,3 +36,8 @@ class BudgetExceeded(TransferAborted):
 
 class LocalStorageError(TransferError):
     """Writing to the data root failed (disk full, permissions): not retried over HTTP."""
+
+
+class ArchiveUnreachable(IgnoreRequest):
+    """The archive's circuit is open (never reached: DNS, refused, TLS): the request was not
+    sent and its file stays ``discovered`` for a later run (see middlewares/circuit.py)."""

@@ -10,8 +10,10 @@ cubed-sphere panel coordinates), made at test time with the netCDF4 package.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.archives.gcm import GcmArchive, Var, cf_attributes, netcdf_bytes
+from tests.archives.server import ArchiveServer
 
 MOUNT = "/datashare/exoplanets/exocubed/"
 
@@ -45,3 +47,14 @@ def run_output(fmt: str, case: str, seed: int = 0) -> bytes:
 class ExoCubedArchive(GcmArchive):
     mount: str = field(init=False, default=MOUNT)
     style: str = field(init=False, default="nginx")
+
+
+def default_archive(server: ArchiveServer, workdir: Path) -> dict[str, str]:
+    """An NCCS-style tree of ExoCubed outputs at ``/datashare/exoplanets/exocubed/`` (two runs,
+    netCDF-4 and netCDF-3), served all the same: with no public location confirmed, the spider
+    has no default root, so a run with no arguments is *skipped* and requests nothing. Returns
+    ``{}`` on purpose (that is the default being tested); ``{"root": MOUNT}`` captures it."""
+    exo = ExoCubedArchive(server)
+    exo.add("hot_jupiter/C48/hot_jupiter-main.nc", run_output("NETCDF4", "hot_jupiter", 1))
+    exo.add("hs94/C32/hs94-main.nc", run_output("NETCDF3_64BIT_OFFSET", "hs94", 2))
+    return {}

@@ -19,17 +19,23 @@ from urllib.parse import quote
 import numpy as np
 
 from tests.archives.autoindex import DirectoryTree
+from tests.archives.content import Blob
 from tests.archives.server import ArchiveServer
 
 EARTHSCOPE_ROOT = "/archive/seismology/products/emc/netcdf/"
+REAL_ORIGIN = "https://data.earthscope.org"
 IRIS_ROOT = "/files/products/emc/emc-files/"
 
 
 class EarthScopeListing(DirectoryTree):
-    """The EarthScope archive's listing: absolute links, ``?type=file`` on files."""
+    """The EarthScope archive's listing: absolute links, ``?type=file`` on files. Links point
+    at the emulator itself (a mirror that rewrites them) unless ``link_origin`` is set, e.g. to
+    ``REAL_ORIGIN`` for a mirror that serves the real pages verbatim."""
+
+    link_origin: str | None = None
 
     def render(self, url_path: str, dirs: list[str], files: list[str], rel_dir: str) -> str:
-        base = self.server.base_url
+        base = self.link_origin or self.server.base_url
         parent = "/".join(url_path.rstrip("/").split("/")[:-1]) + "/"
         rows = [f'<tr><td><a href="{base}{parent}">..</a></td><td></td></tr>']
         rows += [
@@ -105,3 +111,16 @@ class EmcArchive:
 
     def model(self, name: str, **kw: Any) -> bytes:
         return write_model(self.workdir / name, **kw)
+
+
+def default_archive(server: ArchiveServer, workdir: Path) -> dict[str, str]:
+    """The EarthScope EMC netCDF directory the spider lists by default: two synthetic EMC
+    models (netCDF-4 classic at the top, netCDF-3 classic in a subdirectory, a few KB each)
+    and a README that the default ``include=*.nc`` leaves out. No extra arguments."""
+    emc = EmcArchive(server, workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    emc.earthscope.add("SYN-VP.r0.0-n4c.nc", Blob.of(emc.model("SYN-VP.r0.0-n4c.nc")))
+    older = emc.model("OLD-MODEL.nc", fmt="NETCDF3_CLASSIC", title="Synthetic legacy model")
+    emc.earthscope.add("older/OLD-MODEL.nc", Blob.of(older))
+    emc.earthscope.add("README.txt", Blob.of(b"EMC model files (netCDF)\n"))
+    return {}

@@ -178,3 +178,20 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+def default_archive(server: ArchiveServer, workdir: object = None) -> dict[str, str]:
+    """A small KEGG for a no-argument crawl: every database the spider captures by default
+    (pathway, module, ko, compound, reaction; organism as a list), a few entries each, both
+    id styles, so the default scope is exercised in a few seconds at 3 requests/s."""
+    kegg = KeggArchive(server)
+    kegg.add_database("pathway", 3, prefixed=True)
+    kegg.add_database("module", 2, prefixed=False)
+    kegg.add_database("ko", 3, prefixed=True)
+    kegg.add_database("compound", 4, prefixed=False)
+    kegg.add_database("reaction", 2, prefixed=True)
+    kegg.organisms = [
+        ("T01001", "hsa", "Homo sapiens (human)", "Eukaryotes;Animals;Vertebrates;Mammals"),
+        ("T00007", "eco", "Escherichia coli K-12 MG1655", "Prokaryotes;Bacteria"),
+    ]
+    return {}

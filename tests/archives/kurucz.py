@@ -10,6 +10,7 @@ of the corpus is synthetic in the same format, with model files in Kurucz's text
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.archives.autoindex import DirectoryTree
 from tests.archives.content import Blob
@@ -99,3 +100,25 @@ class KuruczArchive:
         )
         self.server.add("/grids.html", Reply(page.encode(), 200, content_type="text/html"))
         return self.server.base_url
+
+
+def default_archive(server: ArchiveServer, workdir: Path) -> dict[str, str]:
+    """The ATLAS9 grids as the spider finds them by default: the ``/grids/`` listing with
+    ``gridP00ODFNEW/`` (model atmospheres ``ap00k2odfnew.dat``, a 20 KB flux file
+    ``fp00k2odfnew.pck``), and ``gridM05ODFNEW/`` which only ``grids.html`` names (served outside
+    the ``/grids/`` listing), linked there by an absolute URL to the mirror itself; the other
+    grid is linked with the real ``http://kurucz.harvard.edu`` URL, as the real page does. No
+    extra arguments."""
+    kz = KuruczArchive(server)
+    kz.add("gridP00ODFNEW/ap00k2odfnew.dat", model_atmospheres([3500, 5750, 9000], 4.5))
+    kz.add("gridP00ODFNEW/fp00k2odfnew.pck", flux_file(20_000))
+    m05 = Blob.of(model_atmospheres([5750], 4.0, 0.31623))
+    line = (
+        '<img src="/icons/blank.gif" alt="[   ]" width="20" height="20"> '
+        f'<a href="am05k2odfnew.dat">am05k2odfnew.dat</a>{" " * 11}13-Apr-2011 15:07  20K  '
+    )
+    kz.add_recorded_directory("gridM05ODFNEW", line, "am05k2odfnew.dat", m05)
+    kz.link(f"{REAL_ORIGIN}/grids/gridP00ODFNEW/", "GRIDP00ODFNEW")
+    kz.link(f"{server.base_url}/grids/gridM05ODFNEW/", "GRIDM05ODFNEW")
+    kz.publish()
+    return {}

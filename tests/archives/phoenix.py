@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,3 +95,21 @@ class PhoenixArchive:
         """A listing entry whose file then answers 404."""
         key = rel_dir.strip("/") + "/" if rel_dir.strip("/") else ""
         self.tree.extra_links.setdefault(key, []).append(name)
+
+
+def default_archive(server: ArchiveServer, workdir: Path) -> dict[str, str]:
+    """The HiRes tree the spider walks by default (the whole grid, no filters): the wavelength
+    file and four small spectra (512 samples each, about 10 KB) spread over the grid's corners:
+    ``Z-0.0`` (2300 K and 12000 K), ``Z-1.0`` and the alpha directory ``Z-0.0.Alpha=+0.20``. No
+    extra arguments."""
+    phx = PhoenixArchive(server)
+    phx.add(WAVE, wave_fits())
+    suffix = f".{GRID}-HiRes.fits"
+    for directory, stem, params in (
+        ("Z-0.0", "lte02300-5.00-0.0", (2300, 5.0, 0.0, 0.0)),
+        ("Z-0.0", "lte12000-3.50-0.0", (12000, 3.5, 0.0, 0.0)),
+        ("Z-1.0", "lte05800-4.50-1.0", (5800, 4.5, -1.0, 0.0)),
+        ("Z-0.0.Alpha=+0.20", "lte05800-4.50-0.0.Alpha=+0.20", (5800, 4.5, 0.0, 0.2)),
+    ):
+        phx.add_spectrum(directory, stem + suffix, *params)
+    return {}

@@ -11,8 +11,10 @@ fields with units.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.archives.gcm import GcmArchive, Var, cf_attributes, netcdf_bytes
+from tests.archives.server import ArchiveServer
 
 MOUNT = "/GISS_modelE/ROCKE-3D/"
 
@@ -69,3 +71,19 @@ def aijl_file(fmt: str, run: str, year: int) -> bytes:
 class Rocke3DArchive(GcmArchive):
     mount: str = field(init=False, default=MOUNT)
     style: str = field(init=False, default="apache-table")
+
+
+def default_archive(server: ArchiveServer, workdir: Path) -> dict[str, str]:
+    """What ``scrapy crawl rocke3d`` with no arguments finds: one paper under
+    ``publication-supplements/`` (README, rundeck, one run's annual ``aij`` netCDF-4 and
+    ``aijl`` netCDF-3 diagnostics, about 40 KB in all), plus a ``data-share/`` project beside
+    it that the default root leaves alone. No extra arguments are needed."""
+    r3d = Rocke3DArchive(server)
+    paper = "publication-supplements/Tsigaridis2025GMD-planet_2.0"
+    run = f"{paper}/P2SAoM40_003"
+    r3d.add(f"{paper}/README.txt", b"Tsigaridis et al. 2025, GMD: P2SAoM40 -> P2SAoM40_003\n")
+    r3d.add(f"{run}/P2SAoM40.R", b"P2SAoM40: planet_2.0 aquaplanet, 40 m ocean\n")
+    r3d.add(f"{run}/ANN4000.aijP2SAoM40.nc", aij_file("NETCDF4", "P2SAoM40", 4000))
+    r3d.add(f"{run}/ANN4000.aijlP2SAoM40.nc", aijl_file("NETCDF3_CLASSIC", "P2SAoM40", 4000))
+    r3d.add("data-share/hab4D/run1/ANN0001.aij.nc", aij_file("NETCDF4", "hab4D", 1))
+    return {}

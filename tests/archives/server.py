@@ -299,7 +299,10 @@ class ArchiveServer:
         latency: float = 0.0,
         ranges: bool = True,
         chunk: int = 256 * 1024,
+        port: int = 0,
     ):
+        #: 0: any free port; a fixed port lets a test stop an archive and bring it back.
+        self.bind_port = port
         self.routes: dict[str, Route] = {}
         self.prefixes: list[tuple[str, Callable[[Request], Blob | Reply]]] = []
         self.content_types: dict[str, str] = {}
@@ -383,7 +386,7 @@ class ArchiveServer:
         return f"{self.base_url}{path}" if self._httpd else path
 
     def start(self) -> ArchiveServer:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server(("127.0.0.1", self.bind_port), _Handler)
         self._httpd.emulator = self
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="archive-emulator", daemon=True

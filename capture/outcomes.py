@@ -1,0 +1,114 @@
+"""How a crawl, an archive, a domain and a run end, and the exit codes that say so.
+
+One vocabulary for the crawl command, ``capture run``, reports and ``capture status``:
+
+* ``completed``: every discovered file settled as stored, unchanged, planned or quarantined
+  (quarantined files are captured and held for review; they raise alerts, not the status);
+* ``partial``: the crawl ended early (budget, Ctrl-C) or some files or listings failed;
+* ``failed``: nothing settled well (every attempted download failed) or the crawl crashed;
+* ``unreachable``: the archive could not be reached at all (DNS, refused, TLS, timeouts on
+  its first requests); its files stay ``discovered`` for ``--resume``;
+* ``skipped``: not run by design, with the reason (e.g. no confirmed public location).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OUTCOMES = ("completed", "partial", "failed", "unreachable", "skipped")
+#: Outcomes that let a run say ``finished``.
+GOOD = frozenset({"completed", "skipped"})
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # crashed (a bug, or an environment problem before anything ran)
+EXIT_USAGE = 2  # bad command line, config or spider argument: nothing ran
+EXIT_PARTIAL = 3  # some archives completed, others partial/unreachable/failed, or budget stop
+EXIT_FAILED = 4  # nothing was captured: every archive failed or was unreachable
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C / SIGTERM; resume with --resume RUN_ID
+
+EXIT_CODES = {
+    EXIT_OK: "finished: every archive completed (or was skipped by design)",
+    EXIT_ERROR: "crashed",
+    EXIT_USAGE: "bad arguments or config; nothing ran",
+    EXIT_PARTIAL: "partial: some archives did not complete (see the report)",
+    EXIT_FAILED: "failed: no archive completed",
+    EXIT_INTERRUPTED: "interrupted: resume it",
+}
+
+FAIL_REASONS = frozenset({"unreachable"})
+
+
+def crawl_outcome(reason: str | None, stats: dict[str, Any]) -> tuple[str, str | None]:
+    """(outcome, why) of one spider's crawl from its close reason and its stats."""
+
+    def n(key: str) -> int:
+        return int(stats.get(key, 0) or 0)
+
+    stored = n("capture/status/stored") + n("capture/status/unchanged")
+    planned = n("capture/status/planned")
+    quarantined = n("capture/status/quarantined")
+    failed = n("capture/status/failed")
+    listing_failed = sum(
+        int(v or 0) for k, v in stats.items() if k.endswith("/listing_failed") and v
+    )
+    if reason == "skipped":
+        return "skipped", stats.get("capture/skipped_reason") or "skipped by design"
+    if reason == "unreachable":
+        return "unreachable", stats.get("capture/unreachable_reason") or "archive unreachable"
+    if reason in (None, "running", "not_started"):
+        return "failed", "the crawl did not start or did not end"
+    good = stored + planned + quarantined
+    problems = []
+    if failed:
+        problems.append(f"{failed} file(s) failed")
+    if listing_failed:
+        problems.append(f"{listing_failed} listing request(s) failed")
+    if reason not in ("finished",):
+        if reason == "budget_exhausted":
+            problems.append(stats.get("capture/budget/stop_reason") or "budget exhausted")
+        elif reason == "shutdown":
+            problems.append("interrupted (Ctrl-C)")
+        else:
+            problems.append(f"crawl ended with {reason!r}")
+    if not problems:
+        if good == 0:
+            return "completed", "nothing to capture (the archive listed no files in scope)"
+        return "completed", None
+    if good == 0 and (failed or listing_failed or reason not in ("finished", "shutdown")):
+        if reason in ("budget_exhausted", "shutdown"):
+            return "partial", "; ".join(problems)
+        return "failed", "; ".join(problems)
+    return "partial", "; ".join(problems)
+
+
+def combine(outcomes: list[str]) -> str:
+    """A domain's (or run's) outcome from its archives' outcomes."""
+    if not outcomes:
+        return "skipped"
+    if all(o == "skipped" for o in outcomes):
+        return "skipped"
+    if all(o in GOOD for o in outcomes):
+        return "completed"
+    if all(o in ("failed", "unreachable", "skipped") for o in outcomes):
+        return "unreachable" if "unreachable" in outcomes and "failed" not in outcomes else "failed"
+    return "partial"
+
+
+def exit_code_for(status: str) -> int:
+    return {
+        "finished": EXIT_OK,
+        "partial": EXIT_PARTIAL,
+        "budget_exhausted": EXIT_PARTIAL,
+        "failed": EXIT_FAILED,
+        "interrupted": EXIT_INTERRUPTED,
+    }.get(status, EXIT_ERROR)
+
+
+def crawler_stats(crawler: Any) -> dict[str, Any]:
+    """A crawler's stats, or ``{}`` for a crawler that never started (Scrapy 2.19 raises
+    ``RuntimeError: Crawler.stats is not set yet`` on access)."""
+    try:
+        stats = crawler.stats
+    except (RuntimeError, AttributeError):
+        return {}
+    return stats.get_stats() if stats is not None else {}

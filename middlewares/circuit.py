@@ -1,0 +1,134 @@
+"""Fail fast on an archive that cannot be reached.
+
+A crawl against an archive whose host does not resolve, refuses connections, fails the TLS
+handshake or never answers would otherwise retry every request with backoff for minutes and
+then mark every file ``failed``. Until the archive has answered once (any HTTP response, even
+an error status, proves it is reachable), connection-level failures are counted; after
+``CAPTURE_CIRCUIT_FAILURES`` of them, or once the first one is ``CAPTURE_CIRCUIT_WINDOW``
+seconds old, the circuit opens: the crawl closes with reason ``unreachable`` (one ERROR line
+naming the host and the error), queued requests are dropped with :class:`ArchiveUnreachable`,
+and files stay ``discovered`` in the catalog for ``--resume``. Once the archive has answered,
+later connection errors are transient and go to the backoff retry middleware as usual.
+
+Sits after the retry middleware on the way back (higher order), so it sees each failure
+before a retry is scheduled.
+"""
+
+from __future__ import annotations
+
+import logging
+from time import monotonic
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+)
+from scrapy.http import Response
+from scrapy.utils.defer import deferred_from_coro
+from twisted.internet.error import ConnectError
+
+from capture.transfer.errors import ArchiveUnreachable
+
+NEVER_REACHED = (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+    ConnectError,
+)
+__all__ = ["ArchiveCircuitBreakerMiddleware", "ArchiveUnreachable", "connection_failure"]
+logger = logging.getLogger(__name__)
+
+
+def connection_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server was never reached (DNS, refused, connect timeout, no
+    route, TLS handshake), as opposed to an answer that went wrong."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, NEVER_REACHED):
+            return True
+        if type(e).__module__.startswith("OpenSSL") or "SSL routines" in str(e):
+            return True
+        for reason in getattr(e, "reasons", None) or []:  # ResponseNeverReceived
+            value = getattr(reason, "value", None)
+            if isinstance(value, BaseException):
+                stack.append(value)
+        for nxt in (e.__cause__, e.__context__):
+            if nxt is not None:
+                stack.append(nxt)
+    return False
+
+
+class ArchiveCircuitBreakerMiddleware:
+    def __init__(self, crawler: Crawler):
+        s = crawler.settings
+        self.crawler = crawler
+        self.failures_to_open = max(1, s.getint("CAPTURE_CIRCUIT_FAILURES", 3))
+        self.window = s.getfloat("CAPTURE_CIRCUIT_WINDOW", 30.0)
+        self.reached = False
+        self.failures = 0
+        self.first_failure: float | None = None
+        self.open_reason: str | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArchiveCircuitBreakerMiddleware:
+        o = cls(crawler)
+        crawler.signals.connect(o.spider_closed, signal=signals.spider_closed)
+        return o
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        if self.open_reason and reason != "unreachable":
+            # Another close (e.g. Ctrl-C) won the race: the stats still say why.
+            logger.info("Archive was unreachable: %s", self.open_reason)
+
+    def process_request(self, request: Request, spider: Any = None) -> None:
+        if self.open_reason is not None:
+            raise ArchiveUnreachable(f"archive unreachable: {self.open_reason}")
+        return None
+
+    def process_response(self, request: Request, response: Response, spider: Any = None) -> Any:
+        if not self.reached:
+            self.reached = True
+            self.crawler.stats.set_value("capture/circuit/reached", True)
+        return response
+
+    def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> Any:
+        if self.reached or self.open_reason is not None:
+            return None
+        if isinstance(exception, ArchiveUnreachable) or not connection_failure(exception):
+            return None
+        now = monotonic()
+        self.failures += 1
+        self.first_failure = self.first_failure or now
+        self.crawler.stats.inc_value("capture/circuit/connection_failures")
+        if self.failures >= self.failures_to_open or now - self.first_failure >= self.window:
+            host = urlsplit(request.url).netloc
+            self.trip(f"{host}: {type(exception).__name__}: {exception}".rstrip(": "))
+            raise ArchiveUnreachable(f"archive unreachable: {self.open_reason}")
+        return None
+
+    def trip(self, reason: str) -> None:
+        self.open_reason = reason
+        stats = self.crawler.stats
+        stats.set_value("capture/unreachable_reason", reason)
+        spider = self.crawler.spider
+        name = spider.name if spider is not None else "?"
+        logger.error(
+            "%s: archive unreachable after %d connection failure(s) and no answer: %s; "
+            "its files stay discovered for --resume",
+            name,
+            self.failures,
+            reason,
+        )
+        engine = self.crawler.engine
+        if engine is not None:
+            deferred_from_coro(engine.close_spider_async(reason="unreachable"))
