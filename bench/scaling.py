@@ -48,7 +48,7 @@ def run_workers(n: int, files: int, size: int, per_conn: float, per_domain: int)
                 start_crawl(
                     "thousand_genomes",
                     tmp / "data",
-                    args={"base_url": base},
+                    args={"base_url": base, "prefix": "ftp/"},
                     settings=settings,
                     tag=f"w{k}",
                 )[0]

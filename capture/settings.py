@@ -96,6 +96,13 @@ CAPTURE_CATALOG_URL = os.environ.get("CAPTURE_CATALOG_URL", "")
 CAPTURE_RUN_ID = ""
 # Discovery only: report every file as `planned` with its expected size; download nothing.
 CAPTURE_DRY_RUN = False
+# In a dry run, size files the listing gave no size for with a HEAD request (Content-Length).
+CAPTURE_DRY_RUN_HEAD = True
+# Circuit breaker (middlewares/circuit.py): an archive never reached (DNS, refused, TLS,
+# connect timeout) is closed as "unreachable" after this many connection failures, or once
+# the first failure is this many seconds old; its files stay discovered for --resume.
+CAPTURE_CIRCUIT_FAILURES = 3
+CAPTURE_CIRCUIT_WINDOW = 30.0
 
 # Where files are stored: "" for the local data root, or s3://bucket/prefix to stream every
 # file into S3 with multipart uploads (boto3's standard configuration: AWS_ENDPOINT_URL,
@@ -169,7 +176,7 @@ CAPTURE_QUALITY_SAMPLE_BYTES = 16 * 1024 * 1024
 
 # --- capture: run health monitors (capture.monitors) ---------------------------------------
 CAPTURE_MONITOR_INTERVAL = 60.0
-CAPTURE_MONITOR_MAX_ERROR_RATE = 0.2
+CAPTURE_MONITOR_MAX_ERROR_RATE = 0.02  # the mission: download success rate > 98%
 CAPTURE_MONITOR_MAX_QUARANTINE_RATE = 0.2
 CAPTURE_MONITOR_STALL_SECONDS = 900.0
 CAPTURE_MONITOR_MIN_FILES = 10

@@ -1,6 +1,9 @@
 """Stage 3: stream the file into its ``.part`` file (see :mod:`capture.transfer`).
 
-In a dry run nothing is fetched: the item is reported ``planned`` with its expected size.
+In a dry run no body is fetched: the item is reported ``planned`` with its size from the
+listing; where the listing gave none, a spider's estimate (``metadata["size_estimate"]``,
+e.g. TAP row count times row width) or a cheap ``HEAD`` request's Content-Length sizes the
+plan (``CAPTURE_DRY_RUN_HEAD``); what stays unknown is counted apart.
 """
 
 from __future__ import annotations
@@ -8,9 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from scrapy import Spider
+from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from scrapy.http.request import NO_CALLBACK
 
 from capture.fetch import Fetcher, FetchOutcome
 from capture.items import CapturedFile
@@ -35,12 +39,46 @@ class DownloadPipeline(CaptureStage):
             return item
         if self.ctx.dry_run:
             item.status = "planned"
-            self.inc("planned_bytes", item.expected_size or 0)
-            if item.expected_size is None:
+            size, source = await self.planned_size(item)
+            self.inc("planned_bytes", size or 0)
+            self.inc(f"planned_sized_by/{source}")
+            if size is None:
                 self.inc("planned_unknown_size")
             return item
         outcome = await self.fetcher.fetch(item)
         return apply_outcome(self, item, outcome)
+
+
+    async def planned_size(self, item: CapturedFile) -> tuple[int | None, str]:
+        """(bytes, where the number came from) for a dry run's plan."""
+        if item.expected_size is not None:
+            return item.expected_size, "listing"
+        estimate = item.metadata.get("size_estimate")
+        if isinstance(estimate, int) and estimate >= 0:
+            return estimate, "estimate"
+        if not self.crawler.settings.getbool("CAPTURE_DRY_RUN_HEAD", True) or item.fetch:
+            return None, "unknown"  # POST-built files (item.fetch) cannot be sized by HEAD
+        request = Request(
+            item.url,
+            method="HEAD",
+            callback=NO_CALLBACK,
+            dont_filter=True,
+            priority=item.priority,
+            meta={"dont_redirect": False},
+        )
+        engine = self.crawler.engine
+        assert engine is not None
+        try:
+            response = await self.fetcher.limiter.run(
+                request, lambda: engine.download_async(request)
+            )
+        except Exception as exc:  # a plan never fails a file: its size is just unknown
+            self.logger.debug("HEAD %s failed: %s", item.url, exc)
+            return None, "unknown"
+        length = response.headers.get(b"Content-Length")
+        if response.status == 200 and length and length.strip().isdigit():
+            return int(length), "head"
+        return None, "unknown"
 
 
 def apply_outcome(stage: CaptureStage, item: CapturedFile, outcome: FetchOutcome) -> CapturedFile:

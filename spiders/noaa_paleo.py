@@ -32,20 +32,34 @@ the next page (three bad pages in a row end the search), so one broken page neve
 other files. Study-level problems (a study without sites, a bad coordinate) skip only what is
 broken.
 
-Arguments: ``-a keywords=CO2,Phanerozoic`` (NOAA keywords filter), ``-a profile=geocarb``
+Hosts: a file URL counts as the archive's when it is on ``base_url``'s own host and port (a
+mirror given as ``base_url`` may rewrite ``fileUrl`` to itself) or on one of the NCEI/NCDC
+hosts above; either way it is fetched from ``base_url`` under its ``/pub/data/paleo/`` path.
+
+What a run with no arguments captures (the mission's geochemistry scope: "long-term carbon
+cycle / CO2 and paleoclimate series", GEOCARB included): profile ``co2``, every NOAA study
+mentioning CO2, i.e. the search ``dataPublisher=NOAA&searchText=CO2&limit=100&skip=0,100,...``
+and every ``/pub/data/paleo/`` file of the studies it returns: meant to reach the Phanerozoic
+GEOCARB III series (``climate_forcing/trace_gases/phanerozoic_co2.txt``), deep-time proxy
+compilations and the ice-core CO2 records alike (the live hit list is UNCONFIRMED). The profile
+applies only when neither ``keywords`` nor ``query`` is given (an explicit search replaces
+it); ``-a profile=none`` searches all NOAA studies.
+
+Arguments: ``-a keywords=CO2,Phanerozoic`` (NOAA keywords filter), ``-a profile=co2|geocarb|none``
 (named query, below), ``-a query=dataTypeId=2&searchText=boron`` (raw extra search
 parameters; dataTypeId 2 is "Climate Forcing" in the id tables of third-party clients),
 ``-a page_size=100``, ``-a max_studies=N``, ``-a base_url=...``.
 
-Profile ``geocarb``: no archive-hosted GEOCARB model output exists (``shared/samples/geocarb``),
-but NCEI distributes Phanerozoic CO2 series (``climate_forcing/trace_gases/phanerozoic_co2.txt``
-holds GEOCARB III, Berner & Kothavala 2001, 570-0 Ma, per third-party data manifests; deep-time
-proxy compilations such as ``trace_gases/rae2021/``). The profile asks for studies mentioning
-CO2 (``searchText=CO2``) whose data reach into the pre-Quaternary Phanerozoic:
-``earliestYear=541000000``, ``latestYear=2600000``, ``timeFormat=BP``, ``timeMethod=overAny``
-(any overlap with 541-2.6 Ma), which leaves out the ice-core CO2 records (< 1 Ma) that would
-otherwise dominate. The NCEI's semantics of these parameters are taken from PyleoTUPS; the
-profile's exact hit list on the live service is UNCONFIRMED.
+Profile ``geocarb`` (the long-term carbon cycle only): no archive-hosted GEOCARB model output
+exists (``shared/samples/geocarb``), but NCEI distributes Phanerozoic CO2 series
+(``climate_forcing/trace_gases/phanerozoic_co2.txt`` holds GEOCARB III, Berner & Kothavala
+2001, 570-0 Ma, per third-party data manifests; deep-time proxy compilations such as
+``trace_gases/rae2021/``). The profile asks for studies mentioning CO2 (``searchText=CO2``)
+whose data reach into the pre-Quaternary Phanerozoic: ``earliestYear=541000000``,
+``latestYear=2600000``, ``timeFormat=BP``, ``timeMethod=overAny`` (any overlap with 541-2.6
+Ma), which leaves out the ice-core CO2 records (< 1 Ma). The NCEI's semantics of these
+parameters are taken from PyleoTUPS; the profile's exact hit list on the live service is
+UNCONFIRMED.
 """
 
 from __future__ import annotations
@@ -53,20 +67,25 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import scrapy
+from pydantic import Field, field_validator
 from scrapy.http import Response
+from scrapy_spider_metadata import Args
 
 from capture.items import CapturedFile
-from spiders.base import CaptureSpider, SpiderArgumentError
+from spiders.base import CaptureParams, CaptureSpider
+from spiders.params import CommaList, PositiveInt
 
 SEARCH_PATH = "access/paleo-search/study/search.json"
 PALEO_TREE = "/pub/data/paleo/"
 #: Hosts that have served the NCEI/NCDC paleo file tree (the archive's own, old and new).
 NOAA_HOSTS = {"www.ncei.noaa.gov", "ncei.noaa.gov", "www1.ncdc.noaa.gov", "www.ncdc.noaa.gov"}
 PROFILES: dict[str, dict[str, str]] = {
+    "co2": {"searchText": "CO2"},
+    "none": {},
     "geocarb": {
         "searchText": "CO2",
         "earliestYear": "541000000",
@@ -75,14 +94,14 @@ PROFILES: dict[str, dict[str, str]] = {
         "timeMethod": "overAny",
     },
 }
+#: The mission's default search (module docstring), used when no search is given.
+DEFAULT_PROFILE = "co2"
+#: Paging parameters the spider sets itself.
+PAGING = ("limit", "skip")
 MAX_BAD_PAGES = 3
 # Current NOAA template files carry "# NOAA_Landing_Page: <url>" and "# Template Version".
 TEMPLATE_LANDING = re.compile(r"^#\s*NOAA_Landing_Page:\s*(\S+)", re.M)
 TEMPLATE_VERSION = re.compile(r"^#\s*Template Version", re.M)
-
-
-def split_arg(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 def as_float(value: Any) -> float | None:
@@ -150,9 +169,48 @@ def study_metadata(study: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class NoaaPaleoSpider(CaptureSpider):
+class NoaaPaleoParams(CaptureParams):
+    keywords: CommaList = Field(
+        default=[], description="NOAA keywords to search for (any of them); replaces the profile"
+    )
+    profile: Literal["co2", "geocarb", "none"] | None = Field(
+        None,
+        description="named search: co2 (every study mentioning CO2), geocarb (CO2 studies "
+        "reaching 541-2.6 Ma) or none (all NOAA studies); default co2 unless keywords or "
+        "query is given",
+    )
+    query: str | None = Field(
+        None,
+        description="extra search.json parameters as a query string, e.g. "
+        "dataTypeId=2&searchText=boron; replaces the profile",
+    )
+    page_size: PositiveInt = Field(100, description="studies per search page (limit)")
+    max_studies: PositiveInt | None = Field(None, description="stop after N studies (sampling)")
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            pairs = parse_qsl(value, keep_blank_values=False, strict_parsing=True)
+        except ValueError:
+            raise ValueError(f"takes name=value&name=value, got {value!r}") from None
+        paging = [k for k, _ in pairs if k in PAGING]
+        if paging:
+            raise ValueError(f"{paging[0]} is set by the spider (page_size), got {value!r}")
+        return value
+
+
+class NoaaPaleoSpider(CaptureSpider, Args[NoaaPaleoParams]):
     name = "noaa_paleo"
     domain = "geochemistry"
+    publisher = {"name": "NOAA NCEI Paleoclimatology", "url": "https://www.ncei.noaa.gov/"}
+    formats = ("text",)
+    scope = (
+        "NOAA NCEI paleo studies mentioning CO2 (search.json dataPublisher=NOAA&searchText=CO2: "
+        "GEOCARB III Phanerozoic CO2, proxy and ice-core CO2 series) and all their data files"
+    )
     default_base_url = "https://www.ncei.noaa.gov"
     custom_settings = {
         # NCEI publishes no rate limit; PyleoTUPS calls small pages "best practice to avoid
@@ -161,34 +219,21 @@ class NoaaPaleoSpider(CaptureSpider):
         "DOWNLOAD_DELAY": 0.25,
     }
 
-    def __init__(
-        self,
-        *args: Any,
-        keywords: str | None = None,
-        profile: str | None = None,
-        query: str | None = None,
-        page_size: str | int = 100,
-        max_studies: str | int | None = None,
-        **kwargs: Any,
-    ):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        if profile and profile not in PROFILES:
-            raise SpiderArgumentError(f"noaa_paleo: unknown profile {profile!r} ({list(PROFILES)})")
-        self.profile = profile or None
-        try:
-            self.page_size = int(page_size)
-            self.max_studies = int(max_studies) if max_studies not in (None, "") else None
-        except ValueError as exc:
-            raise SpiderArgumentError(f"noaa_paleo: {exc}") from None
-        if self.page_size < 1:
-            raise SpiderArgumentError("noaa_paleo: page_size must be at least 1")
+        a = self.args
+        profile = a.profile
+        if profile is None and not a.keywords and not a.query:
+            profile = DEFAULT_PROFILE
+        self.profile = None if profile in (None, "none") else profile
+        self.page_size = a.page_size
+        self.max_studies = a.max_studies
         params: dict[str, str] = {"dataPublisher": "NOAA"}
         params.update(PROFILES.get(self.profile or "", {}))
-        params.update(dict(parse_qsl(query or "", keep_blank_values=False)))
-        words = split_arg(keywords)
-        if words:
-            params["keywords"] = "|".join(words)
-            if len(words) > 1:
+        params.update(dict(parse_qsl(a.query or "", keep_blank_values=False)))
+        if a.keywords:
+            params["keywords"] = "|".join(a.keywords)
+            if len(a.keywords) > 1:
                 params["keywordsAndOr"] = "or"  # PyleoTUPS: only with 2+ values
         self.params = params
         self._seen_urls: set[str] = set()
@@ -303,8 +348,9 @@ class NoaaPaleoSpider(CaptureSpider):
             return None
         file_url = str(data_file["fileUrl"]).strip()
         parts = urlsplit(file_url)
-        host = (parts.hostname or "").lower()
-        if host not in NOAA_HOSTS or not parts.path.startswith(PALEO_TREE):
+        # base_url's own host:port is NOAA's too (a mirror rewrites fileUrl to itself).
+        on_noaa = self.on_archive_host(file_url, *NOAA_HOSTS)
+        if not on_noaa or not parts.path.startswith(PALEO_TREE):
             stats.inc_value("noaa_paleo/files/not_in_paleo_tree")
             self.logger.info("Skipping %s: not a file of the NCEI paleo tree", file_url)
             return None

@@ -39,8 +39,20 @@ The spider looks in that order (newest dated file first) and, where one exists, 
 captured file's md5 through ``item.expect_digest``; the manifest itself is captured too. A
 volume without a manifest is captured with size checks only.
 
-Arguments: ``-a bodies=mars,moon,venus,mercury`` (default all), ``-a products=shadr|all``,
-``-a base_url=...``.
+Hosts: listing links are relative (``/abs/path``) on the node; a mirror given as ``base_url``
+may also write them as absolute URLs on itself. Absolute links to the node's real host
+(``http(s)://pds-geosciences.wustl.edu/...``, e.g. a listing saved from the node) name the same
+tree and are re-rooted on ``base_url``; links to any other host are ignored
+(``capture.autoindex`` keeps only children of the listed directory).
+
+What a run with no arguments captures (the mission's "planetary gravity fields"): for each of
+Mars, Moon, Venus and Mercury, the listing of the model directory in the table above (e.g.
+``GET /mro/mro-m-rss-5-sdp-v1/mrors_1xxx/data/shadr/``), every SHADR product there (the
+``*_sha.tab`` tables with their ``*_sha.lbl`` labels, Magellan ``*.a01`` files with attached
+labels, labelled non-SHADR products skipped) and the volume's md5 manifest where one is found.
+
+Arguments: ``-a bodies=mars,moon,venus,mercury`` (default all), ``-a products=shadr|all``
+(default shadr), ``-a base_url=...``.
 """
 
 from __future__ import annotations
@@ -50,11 +62,13 @@ import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
 import scrapy
+from pydantic import Field, field_validator
 from scrapy.http import Response, TextResponse
+from scrapy_spider_metadata import Args
 
 from capture.autoindex import parse_index
 from capture.items import CapturedFile
@@ -67,7 +81,8 @@ from capture.pds3 import (
     read_attached_label,
 )
 from pipelines.inspect import InspectionProblem
-from spiders.base import CaptureSpider, SpiderArgumentError
+from spiders.base import CaptureParams, CaptureSpider
+from spiders.params import CommaList
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,8 @@ VOLUMES = {
         "mercury", "messenger/mess-h-rss_mla-5-sdp-v1", "messrs_1001", ("data/shadr",)
     ),
 }
+#: The node's own origins: absolute links to them are re-rooted on base_url.
+NODE_ORIGINS = ("https://pds-geosciences.wustl.edu", "http://pds-geosciences.wustl.edu")
 SHADR_TABLE = "*_sha.tab"  # IDsss_nnnnvv_SHA.TAB (dataserv/gravity_model_desc.htm)
 ATTACHED = "*.a[0-9][0-9]"  # Magellan products with attached labels (shgj180u.a01)
 INDEX_MANIFESTS = ("index/md5.tab", "index/checksum.tab")
@@ -119,10 +136,6 @@ LABEL_FIELDS = (
     "PRODUCT_RELEASE_DATE",
     "PRODUCER_INSTITUTION_NAME",
 )
-
-
-def split_arg(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 def body_text(response: Response) -> str:
@@ -183,9 +196,40 @@ def label_metadata(label: Label) -> dict[str, Any]:
     return out
 
 
-class PdsGravitySpider(CaptureSpider):
+class PdsGravityParams(CaptureParams):
+    bodies: CommaList = Field(
+        default=list(VOLUMES),
+        description=f"bodies whose gravity models to capture ({', '.join(VOLUMES)})",
+    )
+    products: Literal["shadr", "all"] = Field(
+        "shadr",
+        description="shadr: the SHADR spherical-harmonic models with their labels; "
+        "all: every labelled product of the model directories",
+    )
+
+    @field_validator("bodies")
+    @classmethod
+    def _bodies(cls, value: list[str]) -> list[str]:
+        names = [v.lower() for v in value]
+        unknown = [n for n in names if n not in VOLUMES]
+        if unknown:
+            raise ValueError(f"unknown bodies {unknown} (known: {', '.join(VOLUMES)})")
+        return names or list(VOLUMES)  # bodies= (empty) is every body, as before
+
+
+class PdsGravitySpider(CaptureSpider, Args[PdsGravityParams]):
     name = "pds_gravity"
     domain = "planetary_interior"
+    publisher = {
+        "name": "NASA PDS Geosciences Node",
+        "url": "https://pds-geosciences.wustl.edu/",
+    }
+    formats = ("pds_table", "pds_label")
+    scope = (
+        "SHADR gravity field models (*_sha.tab + PDS3 labels, Magellan attached-label files) "
+        "of Mars (MRO), Moon (GRAIL), Venus (Magellan) and Mercury (MESSENGER), with the "
+        "volumes' md5 manifests"
+    )
     default_base_url = "https://pds-geosciences.wustl.edu"
     custom_settings = {
         # The node publishes no rate limit ("may be down on Thursdays between 7:00 and 9:30 pm
@@ -195,22 +239,11 @@ class PdsGravitySpider(CaptureSpider):
         "DOWNLOAD_DELAY": 0.5,
     }
 
-    def __init__(
-        self,
-        *args: Any,
-        bodies: str | None = None,
-        products: str = "shadr",
-        **kwargs: Any,
-    ):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        names = split_arg(bodies) or list(VOLUMES)
-        unknown = [n for n in names if n not in VOLUMES]
-        if unknown:
-            raise SpiderArgumentError(f"pds_gravity: unknown bodies {unknown} ({list(VOLUMES)})")
-        if products not in ("shadr", "all"):
-            raise SpiderArgumentError("pds_gravity: products must be 'shadr' or 'all'")
-        self.volumes = [VOLUMES[n] for n in names]
-        self.products = products
+        # dict.fromkeys: a body named twice is captured once
+        self.volumes = [VOLUMES[n] for n in dict.fromkeys(self.args.bodies)]
+        self.products = self.args.products
 
     # -- inline listing fetches ------------------------------------------------------------
     async def fetch(self, path: str, what: str) -> Response | None:
@@ -236,7 +269,20 @@ class PdsGravitySpider(CaptureSpider):
         response = await self.fetch(path.rstrip("/") + "/", "listing")
         if response is None:
             return None
-        return listing_entries(body_text(response), response.url)
+        html = body_text(response)
+        dirs, files = listing_entries(html, response.url)
+        # Absolute links to the node itself name the same tree: re-rooted on base_url.
+        seen = {self.path_of(e) for e in (*dirs, *files)}
+        page = urlsplit(response.url).path
+        for origin in NODE_ORIGINS:
+            more_dirs, more_files = listing_entries(html, origin + page)
+            for found, more in ((dirs, more_dirs), (files, more_files)):
+                for entry in more:
+                    rel = self.path_of(entry)
+                    if rel not in seen:
+                        seen.add(rel)
+                        found.append(Entry(self.archive_url(rel), entry.name, entry.size))
+        return dirs, files
 
     # -- discovery -------------------------------------------------------------------------
     async def discover(self) -> AsyncIterator[Any]:

@@ -11,9 +11,32 @@ lazily as earlier ones finish (Scrapy's ``CONCURRENT_ITEMS`` bounds what is in f
 Served at ``https://ftp.1000genomes.ebi.ac.uk/vol1/ftp/...`` (also http:// and ftp://). The md5
 in ``current.tree`` is verified for every file; the size is checked too.
 
+What a run with no arguments captures (the mission's genomics scope: "BAM/CRAM metadata,
+population data, 2,504+ individuals, 26 populations"): the files of ``current.tree`` under
+
+* ``ftp/release/20130502/``: the final phase 3 release, the genotypes of the 2,504
+  individuals (``ALL.chr*.phase3_*.genotypes.vcf.gz`` + ``.tbi``) and their population panel
+  ``integrated_call_samples_v3.20130502.ALL.panel`` (sample, pop, super_pop, gender: the 26
+  populations in 5 super-populations), pedigree, READMEs and ``supporting/``;
+* ``ftp/phase3/``: the phase 3 alignment and sequence indexes
+  (``20130502.phase3.low_coverage.alignment.index``: BAM/BAI/BAS paths with md5s) and, per
+  sample, the BAM metadata beside each BAM (``.bai`` index, ``.bas`` read statistics);
+* ``ftp/data_collections/1000_genomes_project/``: the GRCh38 re-alignment of the same samples
+  (``*.GRCh38DH.alignment.index``: CRAM/CRAI/BAS with md5s; per-sample ``.crai``);
+* ``ftp/data_collections/1000G_2504_high_coverage/``: the 30x high-coverage set of the 2,504
+  (+698 related) samples: its ``*.sequence.index`` files and per-CRAM ``.crai``;
+
+but not the alignments and reads themselves: files ending ``.bam``, ``.cram``, ``.fastq.gz``,
+``.fq.gz``, ``.fastq`` are skipped unless ``-a alignments=1`` (the BAMs and CRAMs alone are
+tens of TB; the mission asks for their metadata). Path layout from IGSR's
+``README_ftp_site_structure.md`` and the alignment-index samples (``archives.md`` section 8);
+``ftp/phase3/20130502.phase3.low_coverage.alignment.index`` and the ``release/20130502`` file
+names are those third-party download scripts fetch.
+
 Arguments:
-  ``-a prefix=ftp/release/20130502`` (comma-separated; default: the whole tree),
-  ``-a exclude=...`` (comma-separated path prefixes to skip), ``-a base_url=...``.
+  ``-a prefix=ftp/release/20130502/,ftp/phase3/`` (comma-separated path prefixes; default: the
+  four above; ``prefix=ftp/`` is the whole tree), ``-a exclude=...`` (comma-separated path
+  prefixes to skip), ``-a alignments=1`` (also the BAM/CRAM/FASTQ files), ``-a base_url=...``.
 """
 
 from __future__ import annotations
@@ -22,19 +45,66 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import Field, field_validator
+from scrapy_spider_metadata import Args
+
 from capture.textio import iter_lines
-from spiders.base import CaptureSpider
+from spiders.base import CaptureParams, CaptureSpider
+from spiders.params import CommaList, Flag
 
 MD5 = re.compile(r"^[0-9a-f]{32}$")
+#: The mission's default scope (module docstring).
+DEFAULT_PREFIXES = (
+    "ftp/release/20130502/",
+    "ftp/phase3/",
+    "ftp/data_collections/1000_genomes_project/",
+    "ftp/data_collections/1000G_2504_high_coverage/",
+)
+#: Alignments and reads themselves: skipped unless ``alignments=1``.
+BULK_SUFFIXES = (".bam", ".cram", ".fastq.gz", ".fq.gz", ".fastq")
 
 
-def _split_arg(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
+def _tree_paths(value: list[str]) -> list[str]:
+    for path in value:
+        if not path.startswith("ftp/") or ".." in path.split("/"):
+            raise ValueError(f"takes paths of current.tree, starting 'ftp/', got {path!r}")
+    return value
 
 
-class ThousandGenomesSpider(CaptureSpider):
+class ThousandGenomesParams(CaptureParams):
+    prefix: CommaList = Field(
+        default=list(DEFAULT_PREFIXES),
+        description="path prefixes of current.tree to capture (default: the phase 3 release, "
+        "phase 3 and GRCh38/high-coverage alignment metadata; ftp/ = the whole tree)",
+    )
+    exclude: CommaList = Field(default=[], description="path prefixes to skip")
+    alignments: Flag = Field(
+        False,
+        description="also capture the BAM/CRAM alignments and FASTQ reads themselves "
+        "(tens of TB); default: only their indexes (.bai/.crai), statistics (.bas) and "
+        "index tables",
+    )
+
+    @field_validator("prefix", "exclude")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        return _tree_paths(value)
+
+
+class ThousandGenomesSpider(CaptureSpider, Args[ThousandGenomesParams]):
     name = "thousand_genomes"
     domain = "genomics"
+    publisher = {
+        "name": "International Genome Sample Resource (1000 Genomes)",
+        "url": "https://www.internationalgenome.org/",
+    }
+    formats = ("vcf.gz", "tabix", "index", "bai", "bas", "crai", "text")
+    scope = (
+        "current.tree files under ftp/release/20130502/, ftp/phase3/ and "
+        "ftp/data_collections/{1000_genomes_project,1000G_2504_high_coverage}/ "
+        "(2,504-sample genotypes, population panel, alignment/sequence indexes, .bai/.bas/.crai; "
+        "no .bam/.cram/.fastq), md5-verified"
+    )
     default_base_url = "https://ftp.1000genomes.ebi.ac.uk"
     tree_path = "vol1/ftp/current.tree"
     custom_settings = {
@@ -43,12 +113,11 @@ class ThousandGenomesSpider(CaptureSpider):
         "DOWNLOAD_DELAY": 0,
     }
 
-    def __init__(
-        self, *args: Any, prefix: str | None = None, exclude: str | None = None, **kwargs: Any
-    ):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.prefixes = _split_arg(prefix)
-        self.excludes = _split_arg(exclude)
+        self.prefixes = list(self.args.prefix)
+        self.excludes = list(self.args.exclude)
+        self.alignments = self.args.alignments
 
     async def discover(self) -> AsyncIterator[Any]:
         yield self.listing_request(
@@ -57,6 +126,9 @@ class ThousandGenomesSpider(CaptureSpider):
 
     def wanted(self, path: str) -> bool:
         if self.prefixes and not any(path.startswith(p) for p in self.prefixes):
+            return False
+        if not self.alignments and path.lower().endswith(BULK_SUFFIXES):
+            self.crawler.stats.inc_value("thousand_genomes/tree/skipped_alignments")
             return False
         return not any(path.startswith(x) for x in self.excludes)
 

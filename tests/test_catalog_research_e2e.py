@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.archives import Blob
-from tests.archives.thousand_genomes import ThousandGenomesArchive
+from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
 from tests.crawl import catalog_rows, run_crawl
 
 
@@ -31,12 +31,12 @@ def test_changed_file_becomes_a_second_version(tg: ThousandGenomesArchive, data_
     tg.add_file("ftp/v/a.txt", a)
     tg.add_file("ftp/v/b.txt", b)
     base = tg.publish()
-    run_crawl("thousand_genomes", data_dir, args={"base_url": base})
+    run_crawl("thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE})
     old_b = b.sha256
     b.version = 2
     tg.publish()
     before = len(file_gets(tg, "/vol1/ftp/v/"))
-    second = run_crawl("thousand_genomes", data_dir, args={"base_url": base})
+    second = run_crawl("thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE})
     assert second.statuses() == {"vol1/ftp/v/a.txt": "unchanged", "vol1/ftp/v/b.txt": "stored"}
     fetched = file_gets(tg, "/vol1/ftp/v/")[before:]
     assert [e.path for e in fetched] == ["/vol1/ftp/v/b.txt"]  # only the changed file
@@ -60,10 +60,10 @@ def test_recapture_without_digests_uses_conditional_requests(
     tg.add_file("ftp/n/same.bin", same, md5="-")
     tg.add_file("ftp/n/changed.bin", changed, md5="-")
     base = tg.publish()
-    run_crawl("thousand_genomes", data_dir, args={"base_url": base})
+    run_crawl("thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE})
     changed.version = 2  # same size, new bytes, new ETag: only the server can tell
     before = len(tg.server.log)
-    second = run_crawl("thousand_genomes", data_dir, args={"base_url": base})
+    second = run_crawl("thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE})
     assert second.statuses() == {"vol1/ftp/n/same.bin": "unchanged",
                                  "vol1/ftp/n/changed.bin": "stored"}
     entries = {e.path: e for e in tg.server.log[before:] if e.path.startswith("/vol1/ftp/n/")}
@@ -77,7 +77,7 @@ def test_identical_content_is_stored_once(tg: ThousandGenomesArchive, data_dir: 
     body = b"the same bytes under two names\n" * 500
     tg.add_file("ftp/d/one.txt", Blob.of(body))
     tg.add_file("ftp/d/two.txt", Blob.of(body))
-    result = run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish()},
+    result = run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish(), **WHOLE_TREE},
                        settings={"CONCURRENT_REQUESTS_PER_DOMAIN": "1"})
     one, two = (data_dir / result.by_path()[f"vol1/ftp/d/{n}.txt"]["path"] for n in ("one", "two"))
     assert one.read_bytes() == two.read_bytes() == body
@@ -94,7 +94,7 @@ def exported(tg: ThousandGenomesArchive, data_dir: Path) -> Path:
     for i in range(4):
         tg.add_file(f"ftp/e/f{i}.txt", Blob.of(f"export me {i}\n".encode() * 50))
     tg.add_file("ftp/e/bad.txt", Blob.of(b"oops\n"), md5="0" * 32)
-    run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish()})
+    run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish(), **WHOLE_TREE})
     return data_dir
 
 

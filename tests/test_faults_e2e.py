@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.archives import ArchiveServer, Blob, Fault
-from tests.archives.thousand_genomes import ThousandGenomesArchive
+from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
 from tests.crawl import CrawlResult, catalog_rows, run_crawl
 
 MB = 1024 * 1024
@@ -66,7 +66,7 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CrawlResul
         result = run_crawl(
             "thousand_genomes",
             data_dir,
-            args={"base_url": tg.publish()},
+            args={"base_url": tg.publish(), **WHOLE_TREE},
             settings={
                 "CAPTURE_STALL_TIMEOUT": "1",
                 "CAPTURE_WRITE_BUFFER": str(256 * 1024),

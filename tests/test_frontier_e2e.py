@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.archives import Blob
-from tests.archives.thousand_genomes import ThousandGenomesArchive
+from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
 from tests.crawl import kill, read_jsonl, start_crawl, wait_for
 from tests.services import postgres_database, redis_url
 
@@ -51,9 +51,9 @@ def test_two_workers_share_one_frontier(tg: ThousandGenomesArchive, tmp_path: Pa
     with postgres_database() as catalog:
         run_id = f"frontier_{uuid.uuid4().hex[:8]}"
         conf = settings(catalog, run_id)
-        a, out_a, _ = start_crawl("thousand_genomes", data, args={"base_url": base},
+        a, out_a, _ = start_crawl("thousand_genomes", data, args={"base_url": base, **WHOLE_TREE},
                                   settings=conf, tag="worker-a")
-        b, out_b, _ = start_crawl("thousand_genomes", data, args={"base_url": base},
+        b, out_b, _ = start_crawl("thousand_genomes", data, args={"base_url": base, **WHOLE_TREE},
                                   settings=conf, tag="worker-b")
         if kill_one:
             stored = lambda: sum(1 for _, s, _ in catalog_states(catalog) if s == "stored")  # noqa: E731

@@ -19,7 +19,7 @@ from tests.archives.mast import MastArchive
 from tests.archives.nasa_exoplanet_archive import ExoplanetArchive
 from tests.archives.noaa_paleo import NoaaPaleoArchive, study
 from tests.archives.phoenix import GRID, PhoenixArchive
-from tests.archives.thousand_genomes import ThousandGenomesArchive
+from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
 from tests.crawl import run_crawl
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> dict:
                                  earliest_bp=hi, recent_bp=lo))
         crawls = [("nasa_exoplanet_archive", {"tables": "pscomppars,stellarhosts"}),
                   ("phoenix", {}), ("jwst_mast", {"target": "*"}),
-                  ("thousand_genomes", {}), ("kegg", {"databases": "organism"}),
+                  ("thousand_genomes", WHOLE_TREE), ("kegg", {"databases": "organism"}),
                   ("noaa_paleo", {"keywords": "emu"})]
         for spider, args in crawls:
             result = run_crawl(spider, data, args={"base_url": base, **args})

@@ -1,7 +1,7 @@
 """End-to-end crawls of the NOAA paleo spider against the NCEI emulator: limit/skip paging
 through a malformed page to the final 204, study metadata in the catalog (the real recorded
-search reply where available), old-host and offsite file links, the keywords filter and the
-``geocarb`` profile."""
+search reply where available), old-host, mirror-host and offsite file links, the keywords
+filter, the ``geocarb`` profile and the default (``co2``) search."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CrawlResul
         result = run_crawl(
             "noaa_paleo",
             data_dir,
-            args={"base_url": server.base_url, "page_size": "3"},
+            args={"base_url": server.base_url, "page_size": "3", "profile": "none"},
             timeout=180,
         )
         assert result.returncode == 0, result.log[-3000:]
@@ -237,3 +237,80 @@ def test_search_parameters_from_arguments() -> None:
     for bad in ({"profile": "nope"}, {"page_size": "0"}, {"max_studies": "x"}):
         with pytest.raises(SpiderArgumentError):
             NoaaPaleoSpider(**bad)
+
+
+def test_no_arguments_capture_the_co2_series(tmp_path: Path, server: ArchiveServer) -> None:
+    """The default search (profile co2) against the default archive, quality scoring on:
+    GEOCARB III and the ice-core CO2 record are captured, the d18O study is not."""
+    from tests.archives.noaa_paleo import default_archive
+
+    assert default_archive(server, tmp_path / "work") == {}
+    result = run_crawl("noaa_paleo", tmp_path / "data", args={"base_url": server.base_url})
+    assert result.returncode == 0, result.log[-3000:]
+    (query,) = [parse_qs(r.query) for r in server.requests_for(SEARCH)]
+    assert query["searchText"] == ["CO2"] and query["dataPublisher"] == ["NOAA"]
+    assert "earliestYear" not in query and query["limit"] == ["100"]
+    items = result.by_path()
+    assert set(items) == {
+        "pub/data/paleo/climate_forcing/trace_gases/phanerozoic_co2.txt",
+        "pub/data/paleo/icecore/antarctica/epica_domec/edc-co2.txt",
+    }
+    for item in items.values():
+        assert item["status"] == "stored" and item["url"].startswith(server.base_url)
+        assert item["quality"]["grade"] in ("accepted", "nasa_grade"), item["quality"]
+        assert item["metadata"]["profile"] == "co2"
+    assert not server.requests_for("/pub/data/paleo/x/d18o.txt")
+
+
+def test_file_urls_on_the_mirrors_own_host_are_captured(
+    tmp_path: Path, server: ArchiveServer
+) -> None:
+    """A mirror given as base_url answers with fileUrl on its own host:port: those files are
+    the archive's (issue: every file was skipped); a NOAA host is still re-rooted on the
+    mirror; the same host on another port is another server, and skipped."""
+    noaa = NoaaPaleoArchive(server)
+    own = f"{server.base_url}/pub/data/paleo/contributions_by_author/mirror2024/m.txt"
+    real = f"{PALEO}/contributions_by_author/mirror2024/real.txt"
+    other = f"http://127.0.0.1:{server.port + 1}/pub/data/paleo/elsewhere/e.txt"
+    noaa.add_study(study("400001", "Mirrored CO2 study", [own, real, other]))
+    result = run_crawl(
+        "noaa_paleo", tmp_path / "data", args={"base_url": server.base_url, "keywords": "emu"}
+    )
+    assert result.returncode == 0, result.log[-2000:]
+    prefix = "pub/data/paleo/contributions_by_author/mirror2024"
+    assert result.statuses() == {f"{prefix}/m.txt": "stored", f"{prefix}/real.txt": "stored"}
+    for item in result.items:
+        assert item["url"] == f"{server.base_url}/{item['archive_path']}"
+    assert result.by_path()[f"{prefix}/m.txt"]["metadata"]["file"]["fileUrl"] == own
+    assert result.stats.get("noaa_paleo/files/not_in_paleo_tree") == 1
+    assert {e.headers.get("host") for e in server.log} == {f"127.0.0.1:{server.port}"}
+
+
+def test_declared_parameters() -> None:
+    from spiders.base import SpiderArgumentError
+    from spiders.noaa_paleo import NoaaPaleoSpider
+
+    spider = NoaaPaleoSpider()
+    assert spider.profile == "co2" and spider.page_size == 100 and spider.max_studies is None
+    assert spider.params == {"dataPublisher": "NOAA", "searchText": "CO2"}
+    spider = NoaaPaleoSpider(keywords="a, b", page_size="25", max_studies="7")
+    assert spider.profile is None and (spider.page_size, spider.max_studies) == (25, 7)
+    assert spider.params == {"dataPublisher": "NOAA", "keywords": "a|b", "keywordsAndOr": "or"}
+    assert NoaaPaleoSpider(query="dataTypeId=2").params == {
+        "dataPublisher": "NOAA",
+        "dataTypeId": "2",
+    }
+    assert NoaaPaleoSpider(profile="none").params == {"dataPublisher": "NOAA"}
+    geocarb = NoaaPaleoSpider(profile="geocarb", keywords="CO2")
+    assert geocarb.params["earliestYear"] == "541000000" and geocarb.params["keywords"] == "CO2"
+    for bad, name in (
+        ({"profile": "nope"}, "profile"),
+        ({"page_size": "0"}, "page_size"),
+        ({"max_studies": "x"}, "max_studies"),
+        ({"query": "limit=5"}, "query"),
+        ({"query": "no-equals-sign"}, "query"),
+    ):
+        with pytest.raises(SpiderArgumentError) as err:
+            NoaaPaleoSpider.check_args(bad)
+        message = str(err.value)
+        assert message.startswith(f"noaa_paleo: {name}") and "\n" not in message, message

@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 
 from tests.archives import Blob
-from tests.archives.thousand_genomes import ThousandGenomesArchive
+from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
 from tests.crawl import catalog_rows, run_crawl
 
 
 def test_ops_bundle_captures_the_run_itself(tg: ThousandGenomesArchive, data_dir: Path,
                                             tmp_path: Path) -> None:
     tg.add_file("ftp/o/a.bin", Blob("ops", 5000))
-    result = run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish()})
+    result = run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish(), **WHOLE_TREE})
     run_id = result.items[0]["run_id"]
     proc = subprocess.run([sys.executable, "-m", "capture", "ops-bundle", run_id, "--data-dir",
                            str(data_dir)], cwd=tmp_path, capture_output=True, text=True)

@@ -227,3 +227,76 @@ def test_arguments_are_validated() -> None:
     for bad in ({"bodies": "pluto"}, {"products": "images"}):
         with pytest.raises(SpiderArgumentError):
             PdsGravitySpider(**bad)
+
+
+def test_no_arguments_capture_every_bodys_gravity_field(tmp_path: Path) -> None:
+    """The default scope against the default archive, quality scoring on: the SHADR model of
+    each of the four bodies (with its label) and Mars's manifest, all passing."""
+    from tests.archives.pds_gravity import default_archive
+
+    with ArchiveServer() as server:
+        assert default_archive(server, tmp_path / "work") == {}
+        result = run_crawl(
+            "pds_gravity",
+            tmp_path / "data",
+            args={"base_url": server.base_url},
+            settings={"DOWNLOAD_DELAY": "0.05"},
+        )
+    assert result.returncode == 0, result.log[-3000:]
+    items = result.by_path()
+    assert set(items) == {
+        f"{MARS}/data/shadr/jgmro_008a_sha.tab",
+        f"{MARS}/data/shadr/jgmro_008a_sha.lbl",
+        f"{MARS}/index/md5.tab",
+        f"{MOON}/shadr/jggrx_0010a_sha.tab",
+        f"{MOON}/shadr/jggrx_0010a_sha.lbl",
+        f"{VENUS}/gravity/shgj008u.a01",
+        f"{MERCURY}/data/shadr/gtmes_008v01_sha.tab",
+        f"{MERCURY}/data/shadr/gtmes_008v01_sha.lbl",
+    }
+    for item in items.values():
+        assert item["status"] == "stored", (item["archive_path"], item.get("error"))
+        assert item["quality"]["grade"] in ("accepted", "nasa_grade"), item["quality"]
+    bodies = {i["metadata"]["body"] for i in items.values()}
+    assert bodies == {"mars", "moon", "venus", "mercury"}
+    assert items[f"{MARS}/data/shadr/jgmro_008a_sha.tab"]["checksum"]["verified"] is True
+
+
+def test_absolute_links_to_the_node_are_rerooted(tmp_path: Path) -> None:
+    """Listings whose links are absolute URLs, on the real node's host or on the mirror's own
+    host:port: both are the archive, fetched from base_url; nothing goes elsewhere."""
+    with ArchiveServer() as server:
+        pds = PdsGeosciences(server)
+        pds.tree.origin = "https://pds-geosciences.wustl.edu"
+        add_pair(pds, f"{MOON}/shadr", "gggrx_0006a_sha.tab", shadr_table(1738.0, 4902.8, 6), GRAIL)
+        base = server.base_url
+        args = {"base_url": base, "bodies": "moon"}
+        settings = {"DOWNLOAD_DELAY": "0.05"}
+        real = run_crawl("pds_gravity", tmp_path / "real", args=args, settings=settings)
+        pds.tree.origin = server.base_url
+        mirror = run_crawl("pds_gravity", tmp_path / "mirror", args=args, settings=settings)
+        hosts = {e.headers.get("host") for e in server.log}
+    expected = {f"{MOON}/shadr/gggrx_0006a_sha.tab", f"{MOON}/shadr/gggrx_0006a_sha.lbl"}
+    for result in (real, mirror):
+        assert result.returncode == 0, result.log[-3000:]
+        assert result.statuses() == dict.fromkeys(expected, "stored")
+        assert all(i["url"].startswith(base + "/") for i in result.items)
+        table = result.by_path()[f"{MOON}/shadr/gggrx_0006a_sha.tab"]
+        assert table["expected_size"] == table["size"]  # the IIS size still applies
+    assert hosts == {base.removeprefix("http://")}
+
+
+def test_declared_parameters() -> None:
+    from spiders.params import SpiderArgumentError
+    from spiders.pds_gravity import VOLUMES, PdsGravitySpider
+
+    spider = PdsGravitySpider()
+    assert [v.body for v in spider.volumes] == list(VOLUMES) and spider.products == "shadr"
+    spider = PdsGravitySpider(bodies="Mars, moon,mars", products="all")
+    assert [v.body for v in spider.volumes] == ["mars", "moon"] and spider.products == "all"
+    assert [v.body for v in PdsGravitySpider(bodies="").volumes] == list(VOLUMES)
+    for bad, name in (({"bodies": "pluto"}, "bodies"), ({"products": "images"}, "products")):
+        with pytest.raises(SpiderArgumentError) as err:
+            PdsGravitySpider.check_args(bad)
+        message = str(err.value)
+        assert message.startswith(f"pds_gravity: {name}") and "\n" not in message, message

@@ -14,7 +14,7 @@ import pytest
 
 from tests import quality_files as qf
 from tests.archives import ArchiveServer, Blob
-from tests.archives.thousand_genomes import ThousandGenomesArchive
+from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
 from tests.crawl import CrawlResult, catalog_rows, run_crawl
 
 FILES = {
@@ -52,7 +52,7 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrawlResult]:
         result = run_crawl(
             "thousand_genomes",
             data_dir,
-            args={"base_url": tg.publish()},
+            args={"base_url": tg.publish(), **WHOLE_TREE},
             settings=SETTINGS,
             timeout=300,
         )

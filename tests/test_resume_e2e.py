@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.archives import Blob
-from tests.archives.thousand_genomes import ThousandGenomesArchive
+from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
 from tests.crawl import catalog_rows, kill, read_jsonl, run_crawl, start_crawl, wait_for
 
 MB = 1024 * 1024
@@ -39,7 +39,7 @@ def test_sigkill_mid_file_then_restart_completes_exactly_once(
     base = tg.publish()
     tg.server.bandwidth = 25 * MB  # slow enough to kill in the middle
     proc, _, _ = start_crawl(
-        "thousand_genomes", data_dir, args={"base_url": base}, settings=SETTINGS
+        "thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE}, settings=SETTINGS
     )
     assert wait_for(lambda: part_size(data_dir, "vol1/ftp/big/huge.bin") >= 60 * MB, 60)
     kill(proc, signal.SIGKILL)
@@ -47,7 +47,9 @@ def test_sigkill_mid_file_then_restart_completes_exactly_once(
     assert 0 < killed_at < big.size
 
     tg.server.bandwidth = None
-    result = run_crawl("thousand_genomes", data_dir, args={"base_url": base}, settings=SETTINGS)
+    result = run_crawl(
+        "thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE}, settings=SETTINGS
+    )
     assert result.returncode == 0, result.log[-2000:]
     item = result.by_path()["vol1/ftp/big/huge.bin"]
     assert item["status"] == "stored" and item["checksum"]["verified"] is True
@@ -86,7 +88,7 @@ def test_ctrl_c_pauses_and_same_command_resumes_with_jobdir(
     settings = {**SETTINGS, "JOBDIR": str(jobdir)}
     tg.server.bandwidth = 20 * MB
     proc, out, _ = start_crawl(
-        "thousand_genomes", data_dir, args={"base_url": base}, settings=settings
+        "thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE}, settings=settings
     )
     assert wait_for(lambda: part_size(data_dir, "vol1/ftp/big/pause.bin") >= 16 * MB, 60)
     proc.send_signal(signal.SIGINT)  # one Ctrl-C: graceful pause
@@ -98,7 +100,9 @@ def test_ctrl_c_pauses_and_same_command_resumes_with_jobdir(
     assert run["status"] == "shutdown"
 
     tg.server.bandwidth = None
-    result = run_crawl("thousand_genomes", data_dir, args={"base_url": base}, settings=settings)
+    result = run_crawl(
+        "thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE}, settings=settings
+    )
     item = result.by_path()["vol1/ftp/big/pause.bin"]
     assert item["status"] == "stored" and item["sha256"] == big.sha256
     first, second = tg.server.requests_for("/vol1/ftp/big/pause.bin", "GET")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.archives import Blob
-from tests.archives.thousand_genomes import ThousandGenomesArchive
+from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
 from tests.crawl import REPO, crawl_command, kill, read_jsonl, run_crawl, start_crawl, wait_for
 
 MB = 1024 * 1024
@@ -77,7 +77,8 @@ def test_large_file_streams_to_s3_with_bounded_memory(s3: object, tg: ThousandGe
     tg.add_file("ftp/s3/big.bin", big)
     base = tg.publish()
     out = tmp_path / "out.jsonl"
-    cmd = crawl_command("thousand_genomes", tmp_path / "data", out, args={"base_url": base},
+    args = {"base_url": base, **WHOLE_TREE}
+    cmd = crawl_command("thousand_genomes", tmp_path / "data", out, args=args,
                         settings=store_settings(CAPTURE_S3_SSE="AES256"))
     peak = subprocess.run([sys.executable, "-c",
                            "import resource,subprocess,sys; subprocess.run(sys.argv[1:]); "
@@ -108,7 +109,7 @@ def test_interrupted_upload_resumes_from_the_last_part(s3: object, tg: ThousandG
     base = tg.publish()
     tg.server.bandwidth = 16 * MB
     data = tmp_path / "data"
-    proc, _, _ = start_crawl("thousand_genomes", data, args={"base_url": base},
+    proc, _, _ = start_crawl("thousand_genomes", data, args={"base_url": base, **WHOLE_TREE},
                              settings=store_settings())
 
     def parts_uploaded() -> int:
@@ -122,7 +123,7 @@ def test_interrupted_upload_resumes_from_the_last_part(s3: object, tg: ThousandG
     assert wait_for(lambda: parts_uploaded() >= 4, 120)
     kill(proc, signal.SIGKILL)
     tg.server.bandwidth = None
-    result = run_crawl("thousand_genomes", data, args={"base_url": base},
+    result = run_crawl("thousand_genomes", data, args={"base_url": base, **WHOLE_TREE},
                        settings=store_settings())
     (item,) = result.items
     assert item["status"] == "stored" and item["sha256"] == big.sha256
@@ -138,7 +139,8 @@ def test_interrupted_upload_resumes_from_the_last_part(s3: object, tg: ThousandG
 def test_quarantine_on_s3(s3: object, tg: ThousandGenomesArchive, tmp_path: Path) -> None:
     bad = Blob("s3bad", 3 * MB)
     tg.add_file("ftp/s3/bad.bin", bad, md5="0" * 32)
-    result = run_crawl("thousand_genomes", tmp_path / "data", args={"base_url": tg.publish()},
+    args = {"base_url": tg.publish(), **WHOLE_TREE}
+    result = run_crawl("thousand_genomes", tmp_path / "data", args=args,
                        settings=store_settings())
     (item,) = result.items
     assert item["status"] == "quarantined"

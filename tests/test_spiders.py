@@ -115,7 +115,7 @@ def test_spider_starts_with_no_arguments_against_its_emulator(name: str, tmp_pat
         extra: dict[str, Any] = emulator.default_archive(server, tmp_path / "work")
         assert extra == {}, "the default scope needs no arguments"
         result = run_crawl(name, data, args={"base_url": server.base_url}, timeout=300)
-        hosts = {e.headers.get("Host") for e in server.log}
+        hosts = {e.headers.get("host") for e in server.log}
         port, base = server.port, server.base_url
     assert "Traceback" not in result.log, result.log[-3000:]
     if name in SKIPPED_BY_DEFAULT:

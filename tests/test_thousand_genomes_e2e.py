@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.archives import Blob
 from tests.archives.samples import sample_path
-from tests.archives.thousand_genomes import ThousandGenomesArchive
+from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
 from tests.crawl import catalog_rows, run_crawl
 
 
@@ -21,7 +21,7 @@ def test_multi_file_capture_verifies_md5(tg: ThousandGenomesArchive, data_dir: P
     for path, blob in blobs.items():
         tg.add_file(path, blob)
     tg.add_directory("ftp/data")
-    result = run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish()})
+    result = run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish(), **WHOLE_TREE})
     assert result.returncode == 0, result.log[-2000:]
     items = result.by_path()
     assert set(items) == {f"vol1/{p}" for p in blobs}
@@ -52,7 +52,7 @@ def test_wrong_md5_is_quarantined_after_one_retransfer(
     good, bad = Blob("good", 4096), Blob("bad", 8192)
     tg.add_file("ftp/good.txt", good)
     tg.add_file("ftp/bad.txt", bad, md5="0" * 32)
-    result = run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish()})
+    result = run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish(), **WHOLE_TREE})
     items = result.by_path()
     assert items["vol1/ftp/good.txt"]["status"] == "stored"
     item = items["vol1/ftp/bad.txt"]
@@ -83,7 +83,7 @@ def test_hostile_listing_entries_write_nothing_outside_data_root(
         tg.raw_lines.append(f"{hostile}\tfile\t10\t2020-01-01 00:00:00\t{evil.md5}\t")
         tg.server.add("/vol1/" + hostile, evil)
     before = set(tmp_path.parent.iterdir())
-    result = run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish()})
+    result = run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish(), **WHOLE_TREE})
     assert result.returncode == 0
     assert result.statuses() == {"vol1/ftp/ok.txt": "stored"}
     assert result.stats.get("capture/dropped/unsafe_path") == 4
@@ -101,10 +101,10 @@ def test_recrawl_of_unchanged_tree_downloads_nothing(
     for i in range(4):
         tg.add_file(f"ftp/r/f{i}.dat", Blob(f"r{i}", 3000 + i))
     base = tg.publish()
-    first = run_crawl("thousand_genomes", data_dir, args={"base_url": base})
+    first = run_crawl("thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE})
     assert set(first.statuses().values()) == {"stored"}
     gets_before = [e for e in tg.server.log if e.path.startswith("/vol1/ftp/r/")]
-    second = run_crawl("thousand_genomes", data_dir, args={"base_url": base})
+    second = run_crawl("thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE})
     assert second.returncode == 0
     assert set(second.statuses().values()) == {"unchanged"}
     gets_after = [e for e in tg.server.log if e.path.startswith("/vol1/ftp/r/")]
@@ -126,10 +126,10 @@ def test_changed_file_in_listing_is_downloaded_again(
     tg.add_file("ftp/a.txt", a)
     tg.add_file("ftp/b.txt", b)
     base = tg.publish()
-    run_crawl("thousand_genomes", data_dir, args={"base_url": base})
+    run_crawl("thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE})
     b.version = 2  # the publisher replaced b.txt; current.tree carries its new md5
     tg.publish()
-    second = run_crawl("thousand_genomes", data_dir, args={"base_url": base})
+    second = run_crawl("thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE})
     assert second.statuses() == {"vol1/ftp/a.txt": "unchanged", "vol1/ftp/b.txt": "stored"}
     assert sha256_of(data_dir / second.by_path()["vol1/ftp/b.txt"]["path"]) == b.sha256
     assert len(catalog_rows(data_dir)) == 2
@@ -176,7 +176,87 @@ def test_per_archive_concurrency_is_enforced(data_dir: Path) -> None:
         archive = ThousandGenomesArchive(server)
         for i in range(30):
             archive.add_file(f"ftp/c/f{i}.txt", Blob(f"c{i}", 2000))
-        result = run_crawl("thousand_genomes", data_dir, args={"base_url": archive.publish()},
-                           settings={"CONCURRENT_REQUESTS_PER_DOMAIN": "3"})
+        result = run_crawl(
+            "thousand_genomes",
+            data_dir,
+            args={"base_url": archive.publish(), **WHOLE_TREE},
+            settings={"CONCURRENT_REQUESTS_PER_DOMAIN": "3"},
+        )
         assert set(result.statuses().values()) == {"stored"}
         assert server.peak_active <= 3, server.peak_active
+
+
+def test_no_arguments_capture_the_mission_scope(tmp_path: Path) -> None:
+    """The default scope (release 20130502, alignment/sequence indexes, .bai/.bas/.crai) with
+    quality scoring on: every captured file passes; BAM/CRAM bodies and files outside the four
+    default prefixes are never requested."""
+    from tests.archives import ArchiveServer
+    from tests.archives.thousand_genomes import CRAM, PHASE3, default_archive
+
+    with ArchiveServer() as server:
+        assert default_archive(server, tmp_path / "work") == {}
+        result = run_crawl(
+            "thousand_genomes",
+            tmp_path / "data",
+            args={"base_url": server.base_url},
+            settings={"CAPTURE_QUALITY_ENABLED": "True"},
+        )
+        requested = {e.path for e in server.log}
+    assert result.returncode == 0, result.log[-3000:]
+    items = result.by_path()
+    rel = "vol1/ftp/release/20130502"
+    assert set(items) == {
+        f"{rel}/integrated_call_samples_v3.20130502.ALL.panel",
+        f"{rel}/ALL.chr22.phase3_shapeit2_mvncall_integrated_v5a.20130502.genotypes.vcf.gz",
+        f"{rel}/README_phase3_callset_20150220",
+        f"vol1/{PHASE3}.bam.bai",
+        f"vol1/{PHASE3}.bam.bas",
+        f"vol1/{CRAM}.cram.crai",
+        f"vol1/{CRAM}.bas",
+        "vol1/ftp/data_collections/1000_genomes_project/"
+        "1000genomes.low_coverage.GRCh38DH.alignment.index",
+        "vol1/ftp/data_collections/1000G_2504_high_coverage/"
+        "1000G_2504_high_coverage.sequence.index",
+    }
+    for item in items.values():
+        assert item["status"] == "stored", (item["archive_path"], item.get("error"))
+        assert item["checksum"]["verified"] is True
+        assert item["quality"]["grade"] in ("accepted", "nasa_grade"), item["quality"]
+    assert (
+        items[f"{rel}/ALL.chr22.phase3_shapeit2_mvncall_integrated_v5a.20130502.genotypes.vcf.gz"][
+            "format"
+        ]
+        == "vcf.gz"
+    )
+    assert f"/vol1/{PHASE3}.bam" not in requested and f"/vol1/{CRAM}.cram" not in requested
+    assert not any("/technical/" in p or "/historical_data/" in p for p in requested)
+    assert result.stats.get("thousand_genomes/tree/skipped_alignments") == 2
+
+
+def test_declared_parameters() -> None:
+    import pytest
+
+    from spiders.params import SpiderArgumentError
+    from spiders.thousand_genomes import DEFAULT_PREFIXES, ThousandGenomesSpider
+
+    spider = ThousandGenomesSpider()
+    assert spider.prefixes == list(DEFAULT_PREFIXES) and spider.excludes == []
+    assert spider.alignments is False
+    assert spider.base_url == "https://ftp.1000genomes.ebi.ac.uk"
+    spider = ThousandGenomesSpider(
+        prefix="ftp/phase3/, ftp/release/", exclude="ftp/phase3/data/", alignments="yes"
+    )
+    assert spider.prefixes == ["ftp/phase3/", "ftp/release/"]
+    assert spider.excludes == ["ftp/phase3/data/"] and spider.alignments is True
+    ThousandGenomesSpider.check_args({"prefix": "ftp/"})
+    for bad, name in (
+        ({"prefix": "vol1/ftp/release/"}, "prefix"),
+        ({"exclude": "ftp/../x"}, "exclude"),
+        ({"alignments": "maybe"}, "alignments"),
+        ({"prefixes": "ftp/"}, "prefixes"),
+    ):
+        with pytest.raises(SpiderArgumentError) as err:
+            ThousandGenomesSpider.check_args(bad)
+        message = str(err.value)
+        assert message.startswith("thousand_genomes: ") and "\n" not in message
+        assert name in message

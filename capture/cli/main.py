@@ -12,6 +12,7 @@ from capture.__version__ import __version__
 from capture.cli import catalog as catalog_cmd
 from capture.cli import quality as quality_cmd
 from capture.cli import run as run_cmd
+from capture.cli import spiders as spiders_cmd
 from capture.cli import status as status_cmd
 from capture.cli.common import CliError
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     run_cmd.register(sub)
+    spiders_cmd.register(sub)
     status_cmd.register(sub)
     quality_cmd.register(sub)
     catalog_cmd.register(sub)

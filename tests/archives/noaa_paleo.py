@@ -8,12 +8,14 @@ page has no study, JSON shaped like the recorded reply ``study_search_response_3
 like the server's serialiser). Filters: ``dataPublisher``, ``keywords`` (``|``-separated, with
 ``keywordsAndOr``), ``searchText`` and the ``earliestYear``/``latestYear`` BP window with
 ``timeMethod=overAny``. ``broken_skips`` makes the page at those ``skip`` values invalid JSON;
-``page_links`` adds NOAA's ``page: [{"next": ...}]`` member.
+``page_links`` adds NOAA's ``page: [{"next": ...}]`` member. :func:`default_archive` holds
+the mission's CO2 series (GEOCARB III, an ice-core CO2 record) among other studies.
 """
 
 from __future__ import annotations
 
 import json
+import pathlib
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -24,7 +26,13 @@ from tests.archives.server import ArchiveServer, Reply, Request
 SEARCH = "/access/paleo-search/study/search.json"
 
 
-def template_file(study_id: str, title: str, rows: int = 40) -> bytes:
+def template_file(
+    study_id: str,
+    title: str,
+    rows: int = 40,
+    columns: tuple[str, ...] = ("age_ka", "value"),
+    data: list[tuple[float, ...]] | None = None,
+) -> bytes:
     """A data file in NOAA's current text template (``#`` metadata, then tab-separated data)."""
     head = [
         f"# {title}",
@@ -39,10 +47,13 @@ def template_file(study_id: str, title: str, rows: int = 40) -> bytes:
         f"# NOAA_Landing_Page: https://www.ncei.noaa.gov/access/paleo-search/study/{study_id}",
         "# Missing_Values: -999",
         "#",
-        "age_ka\tvalue",
+        "\t".join(columns),
     ]
-    data = [f"{i * 0.5:.1f}\t{(i * 7919) % 1000 / 100:.2f}" for i in range(rows)]
-    return ("\n".join(head + data) + "\n").encode()
+    if data is None:
+        lines = [f"{i * 0.5:.1f}\t{(i * 7919) % 1000 / 100:.2f}" for i in range(rows)]
+    else:
+        lines = ["\t".join(f"{v:g}" for v in row) for row in data]
+    return ("\n".join(head + lines) + "\n").encode()
 
 
 def study(
@@ -213,3 +224,48 @@ class NoaaPaleoArchive:
             payload["page"] = [{"next": nxt} if more else {}]
         body = json.dumps(payload, indent=2).replace(">", "\\u003E").encode()
         return Reply(body, 200, {}, "application/json;charset=UTF-8")
+
+
+PALEO = "https://www.ncei.noaa.gov/pub/data/paleo"
+
+
+def default_archive(server: ArchiveServer, workdir: pathlib.Path) -> dict[str, str]:
+    """The default (``co2`` profile) search in a few KB: the GEOCARB III Phanerozoic CO2 series
+    (linked on NCEI's host), an ice-core CO2 record (linked on the old NCDC host, re-rooted)
+    and a benthic d18O study that does not mention CO2 (not captured); files in NOAA's
+    template layout."""
+    noaa = NoaaPaleoArchive(server)
+    geocarb = f"{PALEO}/climate_forcing/trace_gases/phanerozoic_co2.txt"
+    ratios = [(570 - 10 * i, round(12 + 8 * ((i * 37) % 11) / 11 - i * 0.2, 2)) for i in range(58)]
+    forcing = ("earth science>paleoclimate>climate forcing>carbon dioxide",)
+    noaa.add_study(
+        study(
+            "200001",
+            "Phanerozoic Atmospheric CO2 (GEOCARB III)",
+            [geocarb],
+            earliest_bp=570_000_000,
+            recent_bp=0,
+            keywords=forcing,
+            investigators="Berner, R.A.; Kothavala, Z.",
+        ),
+        {
+            geocarb: template_file(
+                "200001",
+                "GEOCARB III Phanerozoic CO2 (ratio RCO2 to pre-industrial)",
+                columns=("age_Ma", "RCO2"),
+                data=ratios,
+            )
+        },
+    )
+    edc = "http://www1.ncdc.noaa.gov/pub/data/paleo/icecore/antarctica/epica_domec/edc-co2.txt"
+    ppm = [(i * 2.0, 180 + (i * 53) % 110) for i in range(60)]
+    noaa.add_study(
+        study(
+            "200002", "EPICA Dome C 800KYr CO2 Data", [edc], earliest_bp=800_000, keywords=forcing
+        ),
+        {edc: template_file("200002", "EPICA Dome C CO2", columns=("age_ka", "co2_ppm"), data=ppm)},
+    )
+    noaa.add_study(
+        study("200003", "Cenozoic benthic d18O", [f"{PALEO}/x/d18o.txt"], earliest_bp=66_000_000)
+    )
+    return {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import html
 import math
+import pathlib
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -171,9 +172,13 @@ def attached_product(name: str, table: bytes, **label_kw: str) -> bytes:
 
 
 class IISListing(DirectoryTree):
-    """Directory pages in the IIS style the Geosciences node serves."""
+    """Directory pages in the IIS style the Geosciences node serves; links are host-relative
+    (``/abs/path``) unless ``origin`` is set (then ``<origin>/abs/path``)."""
+
+    origin: str = ""
 
     def render(self, url_path: str, dirs: list[str], files: list[str], rel_dir: str) -> str:
+        url_path = self.origin + url_path
         parent = "/".join(url_path.rstrip("/").split("/")[:-1]) + "/"
         rows = [f'<A HREF="{parent}">[To Parent Directory]</A><br><br>']
         rows += [
@@ -186,7 +191,7 @@ class IISListing(DirectoryTree):
             f'<A HREF="{url_path}{quote(f)}">{html.escape(f)}</A><br>'
             for f in files
         ]
-        title = f"{HOST} - {html.escape(url_path)}"
+        title = f"{HOST} - {html.escape(url_path[len(self.origin) :])}"
         return (
             f"<html><head><title>{title}</title></head><body><H1>{title}</H1><hr>\r\n\r\n"
             f"<pre>{''.join(rows)}</pre><hr></body></html>\r\n"
@@ -213,3 +218,64 @@ class PdsGeosciences:
 
     def md5(self, path: str) -> str:
         return hashlib.md5(self.body(path)).hexdigest()
+
+
+MARS = "mro/mro-m-rss-5-sdp-v1/mrors_1xxx"
+MOON = "grail/grail-l-lgrs-5-rdr-v1/grail_1001"
+VENUS = "mgn/mgn-v-rss-5-gravity-l2-v1/mg_5201"
+MERCURY = "messenger/mess-h-rss_mla-5-sdp-v1/messrs_1001"
+LABELS = {
+    "mars": {
+        "target": "MARS",
+        "host": "MARS RECONNAISSANCE ORBITER",
+        "data_set_id": "MRO-M-RSS-5-SDP-V1.0",
+    },
+    "moon": {"target": "MOON", "host": "GRAIL-A", "data_set_id": "GRAIL-L-LGRS-5-RDR-V1.0"},
+    "venus": {"target": "VENUS", "host": "MAGELLAN", "data_set_id": "MGN-V-RSS-5-GRAVITY-L2-V1.0"},
+    "mercury": {
+        "target": "MERCURY",
+        "host": "MESSENGER",
+        "data_set_id": "MESS-H-RSS/MLA-5-SDP-V1.0",
+    },
+}
+
+
+def add_shadr(pds: PdsGeosciences, directory: str, name: str, table: bytes, labels: dict) -> None:
+    """A SHADR table and its detached label (FILE_RECORDS from the table's length)."""
+    pds.add(f"{directory}/{name}", table)
+    label = shadr_label(name, len(table) // RECORD, **labels)
+    pds.add(f"{directory}/{name[:-4]}.lbl", label.encode())
+
+
+def default_archive(server: ArchiveServer, workdir: pathlib.Path) -> dict[str, str]:
+    """One low-degree SHADR model per body in its real volume layout (IIS listings): Mars with
+    its volume's ``index/md5.tab``, the Moon and Mercury with detached labels, Venus as a
+    Magellan file with an attached label; a few KB each."""
+    pds = PdsGeosciences(server)
+    add_shadr(
+        pds,
+        f"{MARS}/data/shadr",
+        "jgmro_008a_sha.tab",
+        shadr_table(3396.0, 42828.3745, 8),
+        LABELS["mars"],
+    )
+    sums = [(p, pds.md5(p)) for p in sorted(pds.tree.files) if p.startswith(MARS)]
+    pds.add(
+        f"{MARS}/index/md5.tab",
+        "".join(
+            f"{md5}  \\{p[len(MARS) + 1 :].replace('/', chr(92)).upper()}\r\n" for p, md5 in sums
+        ).encode(),
+    )
+    add_shadr(
+        pds, f"{MOON}/shadr", "jggrx_0010a_sha.tab", shadr_table(1738.0, 4902.8, 10), LABELS["moon"]
+    )
+    venus = attached_product("shgj008u.a01", shadr_table(6051.0, 324858.59, 8), **LABELS["venus"])
+    pds.add(f"{VENUS}/gravity/shgj008u.a01", venus)
+    add_shadr(
+        pds,
+        f"{MERCURY}/data/shadr",
+        "gtmes_008v01_sha.tab",
+        shadr_table(2439.4, 22031.8, 8),
+        LABELS["mercury"],
+    )
+    return {}
