@@ -33,7 +33,10 @@ setup(
             "feeds.*",
         ]
     ),
-    package_data={"capture": ["schemas/*.json", "catalog/migrations/script.py.mako"]},
+    package_data={
+        "capture": ["schemas/*.json", "catalog/migrations/script.py.mako"],
+        "spiders": ["data/psg/*"],
+    },
     include_package_data=True,
     install_requires=[
         "scrapy>=2.19,<2.20",
@@ -55,6 +58,9 @@ setup(
         "matplotlib>=3.8",
         "scrapyd>=1.5",
         "scrapyd-client>=2.0",
+        # Declared, typed spider arguments (pydantic models), as zyte-spider-templates do.
+        "scrapy-spider-metadata>=0.2",
+        "pydantic>=2.4",
     ],
     extras_require={
         "test": [

@@ -45,16 +45,50 @@ Instrument names. JWST ``instrument_name`` values carry the mode (``NIRSPEC/SLIT
 (``-a instrument=NIRSPEC``) is sent as the wildcard ``NIRSPEC%`` (``freeText``, as
 astroquery sends ``NIRSPEC*``), which matches both; ``NIRSPEC/SLIT`` matches exactly.
 
-Arguments (comma-separated lists; ``*`` is a wildcard):
-  observation filters: ``instrument``, ``target``, ``proposal_id``, ``proposal_pi``,
-  ``obs_id``, ``calib_level``, ``dataproduct_type``, ``filters``, ``intentType``, and
-  ``t_min``/``t_max``/``t_exptime``/``t_obs_release``/``em_min``/``em_max`` as ``min,max``
-  (at least one is required: the whole JWST archive is not a sensible default);
-  product filters: ``product_type`` (default ``SCIENCE``; ``all`` for every type),
-  ``subgroups`` (``productSubGroupDescription``, e.g. ``X1D,S3D``), ``calib_level`` (also
-  applied to products), ``extension`` (e.g. ``fits``), ``mrp_only=1``;
-  ``verify_md5`` (default 1), ``pagesize`` (default 50000), ``batch_size`` (obsids per
-  products call, default 500), ``max_polls`` (default 60), ``base_url``.
+Default (``scrapy crawl jwst_mast``): the mission's "calibrated spectra, time series,
+multi-instrument: NIRSpec, NIRISS, MIRI, NIRCam". Four ``Mast.Caom.Filtered`` queries (one
+``freeText`` wildcard per filter, so one query per instrument), each with ``columns="*"`` and::
+
+    [{"paramName": "obs_collection", "separator": ";", "values": ["JWST"]},
+     {"paramName": "instrument_name", "values": [], "freeText": "NIRSPEC%"},  # NIRISS%, MIRI%,
+                                                                            # NIRCAM%
+     {"paramName": "calib_level", "values": ["2", "3"]},
+     {"paramName": "dataproduct_type", "values": ["spectrum", "timeseries", "cube"]}]
+
+then, of their products, ``productType == "SCIENCE"``, ``calib_level`` 2 or 3 and
+``productSubGroupDescription`` in ``X1D, X1DINTS, C1D, S3D, CALINTS``; without a token only
+``dataRights == "PUBLIC"`` rows. Why these values:
+
+* ``calib_level`` 2-3: CAOM's "2 = calibrated, 3 = science product" (columns config sample,
+  ``columnsconfig_caom.json``); 0/1 are raw/uncalibrated.
+* ``dataproduct_type``: the config's valid values include SPECTRUM, TIMESERIES and CUBE (rows
+  carry them lower-case). ``cube`` is added to the mission's spectra and time series because
+  the IFU modes' spectra live there: MAST's own JWST example, a MIRI MRS observation with its
+  X1D spectrum, is ``dataproduct_type: "cube"`` (sample ``jwst_viz_parameters_uri_x1d.json``).
+* Subgroups are the JWST pipeline's file suffixes (jwst docs ``available_pipelines.rst``,
+  ``calwebb_spec3``/``calwebb_tso3``): ``x1d`` 1-D extracted spectrum (stage 2 and 3, every
+  instrument), ``x1dints`` 1-D spectra per integration (the spectroscopic time-series product:
+  NIRSpec BOTS, NIRISS SOSS, MIRI LRS slitless, NIRCam grism TSO), ``c1d`` combined 1-D
+  spectrum, ``s3d`` IFU cube (NIRSpec IFU, MIRI MRS), ``calints`` calibrated per-integration
+  exposures (the calibrated time series of imaging TSOs, whose stage-3 product is only an
+  ECSV photometry table). All are FITS with MAST md5s. Not taken: ``s2d``/``cal`` (2-D
+  intermediates of the same spectra), ``i2d`` (images), ``uncal``/``rate`` (uncalibrated),
+  ``whtlt``/``phot`` (ECSV summaries with no content scorer here).
+
+Arguments (comma-separated lists; ``*`` is a wildcard; ``all`` drops a default filter):
+  observation filters, one per CAOM column of :data:`spiders.mast_portal.COLUMNS` (declared
+  from it, so ``-a <column>=values`` works for each): ``instrument`` (alias of
+  ``instrument_name``, default ``NIRSPEC,NIRISS,MIRI,NIRCAM``), ``target`` (alias of
+  ``target_name``), ``proposal_id``, ``proposal_pi``, ``obs_id``, ``calib_level`` (default
+  ``2,3``, also applied to products), ``dataproduct_type`` (default
+  ``spectrum,timeseries,cube``), ``filters``, ``intentType``, and
+  ``t_min``/``t_max``/``t_exptime``/``t_obs_release``/``em_min``/``em_max`` as ``min,max``;
+  giving a column or its alias replaces that column's default. ``obs_collection`` is fixed to
+  JWST. Product filters: ``product_type`` (default ``SCIENCE``; ``all`` for every type),
+  ``subgroups`` (default ``X1D,X1DINTS,C1D,S3D,CALINTS``; ``all`` for any), ``extension``
+  (e.g. ``fits``), ``mrp_only=1``; ``verify_md5`` (default 1), ``pagesize`` (default 50000),
+  ``batch_size`` (obsids per products call, default 500), ``max_polls`` (default 60),
+  ``base_url``.
 """
 
 from __future__ import annotations
@@ -64,13 +98,15 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import scrapy
+from pydantic import Field, create_model, field_validator
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy_spider_metadata import Args
 from twisted.internet import task
 
 from capture.items import CapturedFile
 from capture.secrets import secret_from_env
 from pipelines.inspect import InspectionProblem
-from spiders.base import CaptureSpider, SpiderArgumentError
+from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.mast_portal import (
     ALIASES,
     COLUMNS,
@@ -93,14 +129,26 @@ from spiders.mast_portal import (
     parse_answer,
     parse_viz_keywords,
     product_metadata,
-    split_values,
     viz_keywords_url,
 )
+from spiders.params import CommaList, Flag, PositiveInt
 
-TRUE = {"1", "true", "yes", "on"}
 MALFORMED_RETRIES = 2
 FITS_BLOCK = 2880
 FITS_KEYWORDS = ("TELESCOP", "INSTRUME", "DETECTOR", "EXP_TYPE", "TARGPROP", "DATE-OBS")
+#: ``-a <column>=all`` (or ``subgroups=all``, ``product_type=all``): no filter on it.
+ALL = "all"
+#: The mission's observation filters (module docstring), by argument name.
+DEFAULT_CRITERIA: dict[str, tuple[str, ...]] = {
+    "instrument": ("NIRSPEC", "NIRISS", "MIRI", "NIRCAM"),
+    "calib_level": ("2", "3"),
+    "dataproduct_type": ("spectrum", "timeseries", "cube"),
+}
+#: Calibrated spectra and time series among JWST pipeline products (module docstring).
+DEFAULT_SUBGROUPS = ("X1D", "X1DINTS", "C1D", "S3D", "CALINTS")
+#: Argument names of every filterable column: aliases first, then the CAOM names.
+COLUMN_ARGS = tuple(a for a in [*ALIASES, *COLUMNS] if ALIASES.get(a, a) != "obs_collection")
+CONTINUOUS_ARGS = tuple(a for a in COLUMN_ARGS if COLUMNS[ALIASES.get(a, a)].continuous)
 
 
 def poll_delay(polls: int) -> float:
@@ -109,32 +157,125 @@ def poll_delay(polls: int) -> float:
     return min(10.0, 0.5 * 2**polls)
 
 
-def _flag(value: Any) -> bool:
-    return str(value).strip().lower() in TRUE
-
-
 def _is_min_max(values: list[str]) -> bool:
     try:
-        return len([float(v) for v in values]) == 2
+        low, high = (float(v) for v in values)
     except ValueError:
         return False
+    return low <= high
 
 
-def _positive(name: str, value: Any, default: int) -> int:
-    if value is None:
-        return default
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise SpiderArgumentError(f"{name} must be an integer, got {value!r}") from exc
-    if number < 1:
-        raise SpiderArgumentError(f"{name} must be at least 1, got {value!r}")
-    return number
+def _is_all(values: list[str]) -> bool:
+    return any(v.lower() == ALL for v in values)
 
 
-class JwstMastSpider(CaptureSpider):
+class _JwstMastOptions(CaptureParams):
+    """Product and protocol arguments; the column filters are added by :data:`JwstMastParams`."""
+
+    product_type: CommaList = Field(
+        default=["SCIENCE"],
+        description="product types to capture (productType: SCIENCE, AUXILIARY, PREVIEW, ...;"
+        " 'all' for every type)",
+    )
+    subgroups: CommaList = Field(
+        default=list(DEFAULT_SUBGROUPS),
+        description="productSubGroupDescription values (JWST pipeline suffixes, e.g. X1D,S3D;"
+        " 'all' for any)",
+    )
+    extension: CommaList = Field(
+        default=[], description="only product files whose names end so (e.g. fits)"
+    )
+    mrp_only: Flag = Field(False, description="only MAST's Minimum Recommended Products")
+    verify_md5: Flag = Field(
+        True, description="ask the JWST metadata API (viz) for each file's md5 and size"
+    )
+    pagesize: PositiveInt = Field(
+        DEFAULT_PAGESIZE, description="rows per portal answer page (astroquery's default)"
+    )
+    batch_size: PositiveInt = Field(500, description="obsids per Mast.Caom.Products call")
+    max_polls: PositiveInt = Field(
+        60, description="re-POSTs of an EXECUTING portal request before giving up on it"
+    )
+
+    @field_validator("product_type", "subgroups")
+    @classmethod
+    def _upper(cls, value: list[str]) -> list[str]:
+        # MAST writes both in upper case (SCIENCE, X1D); 'all' stays a keyword.
+        return [ALL] if _is_all(value) else [v.upper() for v in value]
+
+    @field_validator("calib_level", check_fields=False)
+    @classmethod
+    def _levels(cls, value: list[str]) -> list[str]:
+        if not _is_all(value) and not all(v.lstrip("-").isdigit() for v in value):
+            raise ValueError(f"must be integers (or 'all'), got {','.join(value)!r}")
+        return value
+
+    @field_validator(*CONTINUOUS_ARGS, check_fields=False)
+    @classmethod
+    def _min_max(cls, value: list[str]) -> list[str]:
+        if value and not _is_min_max(value):
+            raise ValueError(f"must be 'min,max' numbers, got {','.join(value)!r}")
+        return value
+
+
+def _column_fields() -> dict[str, Any]:
+    """One declared argument per filterable CAOM column and alias (``-a <column>=values``)."""
+    fields: dict[str, Any] = {}
+    for arg in COLUMN_ARGS:
+        column = COLUMNS[ALIASES.get(arg, arg)]
+        what = "min,max" if column.continuous else "comma-separated values, * wildcard"
+        text = f"observation filter on CAOM {column.name}: {what}"
+        if arg in ALIASES:
+            text += f" (alias of {column.name})"
+        default = list(DEFAULT_CRITERIA.get(arg, ()))
+        if default:
+            text += f"; default {','.join(default)}, 'all' for no filter"
+        fields[arg] = (CommaList, Field(default=default, description=text))
+    return fields
+
+
+#: The declared arguments: :class:`_JwstMastOptions` plus one field per CAOM column/alias.
+JwstMastParams = create_model(  # type: ignore[call-overload]
+    "JwstMastParams",
+    __base__=_JwstMastOptions,
+    __module__=__name__,
+    __doc__="Arguments of jwst_mast: observation filters (CAOM columns), product filters.",
+    **_column_fields(),
+)
+
+
+def observation_criteria(args: Any, collection: str) -> dict[str, list[str]]:
+    """Column -> values of the observation filters: for each column, the values given to it or
+    to its alias (which replace the default), else the mission's default; ``all`` drops it."""
+    criteria: dict[str, list[str]] = {"obs_collection": [collection]}
+    for column in COLUMNS.values():
+        names = [a for a in COLUMN_ARGS if ALIASES.get(a, a) == column.name]
+        if not names:
+            continue
+        given = [n for n in names if n in args.model_fields_set]
+        values = [v for n in (given or names) for v in getattr(args, n)]
+        if not values or _is_all(values):
+            continue
+        if column.name == "instrument_name":
+            # A bare instrument matches all its modes (see the module docstring).
+            values = [v if "/" in v or is_wildcard(v) else f"{v}%" for v in values]
+        criteria[column.name] = values
+    return criteria
+
+
+class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid-type]
     name = "jwst_mast"
     domain = "spectroscopy"
+    publisher = {
+        "name": "Mikulski Archive for Space Telescopes (STScI)",
+        "url": "https://mast.stsci.edu/",
+    }
+    formats = ("fits",)
+    scope = (
+        "public calibrated JWST spectra and time series of NIRSpec, NIRISS, MIRI and NIRCam "
+        "(dataproduct_type spectrum/timeseries/cube, calib_level 2-3): SCIENCE products "
+        "X1D, X1DINTS, C1D, S3D, CALINTS, md5-verified"
+    )
     default_base_url = "https://mast.stsci.edu"
     collection = "JWST"
     credentials = {"env": "MAST_API_TOKEN", "header": "Authorization", "template": "token {}"}
@@ -149,66 +290,32 @@ class JwstMastSpider(CaptureSpider):
         "DOWNLOAD_TIMEOUT": 600,
     }
 
-    def __init__(
-        self,
-        *args: Any,
-        product_type: str | None = None,
-        subgroups: str | None = None,
-        extension: str | None = None,
-        mrp_only: str | None = None,
-        verify_md5: str | None = None,
-        pagesize: str | None = None,
-        batch_size: str | None = None,
-        max_polls: str | None = None,
-        **kwargs: Any,
-    ):
-        criteria = self._pop_criteria(kwargs)
-        super().__init__(*args, **kwargs)
-        if not criteria:
+    def __init__(self, *args: Any, **kwargs: Any):
+        if "obs_collection" in kwargs:
             raise SpiderArgumentError(
-                f"{self.name}: give at least one observation filter, e.g. -a target=WASP-39 "
-                f"(one of {sorted({*ALIASES, *COLUMNS} - {'obs_collection'})})"
+                f"{self.name}: obs_collection is fixed to {self.collection} for this spider"
             )
-        self.criteria = {"obs_collection": [self.collection], **criteria}
+        super().__init__(*args, **kwargs)
+        a = self.args
+        self.criteria = observation_criteria(a, self.collection)
         self.queries = filter_sets(self.criteria)
-        types = split_values(product_type or "SCIENCE")
-        levels = criteria.get("calib_level")
+        levels = self.criteria.get("calib_level")
         self.has_token = bool(secret_from_env(self.credentials["env"]))
+        types = None if _is_all(a.product_type) else frozenset(a.product_type or ["SCIENCE"])
         self.products = ProductFilter(
-            product_types=None if types == ["all"] else frozenset(types),
-            subgroups=frozenset(split_values(subgroups)) or None,
+            product_types=types,
+            subgroups=None if _is_all(a.subgroups) else frozenset(a.subgroups) or None,
             calib_levels=frozenset(int(v) for v in levels) if levels else None,
-            extensions=tuple(split_values(extension)),
-            mrp_only=_flag(mrp_only),
+            extensions=tuple(a.extension),
+            mrp_only=a.mrp_only,
             public_only=not self.has_token,
         )
-        self.verify_md5 = verify_md5 is None or _flag(verify_md5)
-        self.pagesize = _positive("pagesize", pagesize, DEFAULT_PAGESIZE)
-        self.batch_size = _positive("batch_size", batch_size, 500)
-        self.max_polls = _positive("max_polls", max_polls, 60)
+        self.verify_md5 = a.verify_md5
+        self.pagesize = a.pagesize
+        self.batch_size = a.batch_size
+        self.max_polls = a.max_polls
         self._seen_obsids: set[str] = set()
         self._seen_uris: set[str] = set()
-
-    @staticmethod
-    def _pop_criteria(kwargs: dict[str, Any]) -> dict[str, list[str]]:
-        criteria: dict[str, list[str]] = {}
-        for arg in [*ALIASES, *COLUMNS]:
-            if arg not in kwargs:
-                continue
-            column = ALIASES.get(arg, arg)
-            values = split_values(kwargs.pop(arg))
-            if column == "obs_collection":
-                raise SpiderArgumentError("obs_collection is fixed to JWST for this spider")
-            if column == "instrument_name":
-                # A bare instrument matches all its modes (see the module docstring).
-                values = [v if "/" in v or is_wildcard(v) else f"{v}%" for v in values]
-            if column == "calib_level" and not all(v.lstrip("-").isdigit() for v in values):
-                raise SpiderArgumentError(f"calib_level must be integers, got {values}")
-            if COLUMNS[column].continuous and not _is_min_max(values):
-                raise SpiderArgumentError(f"{arg} must be 'min,max' numbers, got {values}")
-            if values:
-                criteria[column] = criteria.get(column, []) + values
-        return criteria
 
     # -- portal calls ----------------------------------------------------------------------
     def invoke(

@@ -36,24 +36,47 @@ file path column: their light-curve paths are "not derivable from the source id"
 archive's bulk wget scripts map them (third-party KELT client), so they are refused as products
 with that explanation; their tables can still be captured with ``-a tables=``.
 
+Default (``scrapy crawl nasa_exoplanet_archive``): the mission's "orbital elements, stellar
+properties, atmospheric data (5,926+ confirmed planets)", as CSV:
+
+* ``ps`` (Planetary Systems: every confirmed planet's orbital and physical parameters, one row
+  per planet per reference) and ``pscomppars`` (one composite row per confirmed planet): the
+  orbital elements;
+* ``stellarhosts`` (the host stars' parameters, per reference): the stellar properties;
+* ``spectra`` (the Atmospheric Spectroscopy table) and, with ``products=spectra``, every
+  spectrum file it lists: the atmospheric data (transmission, eclipse and direct-imaging
+  spectra of confirmed planets). The table is captured as a file of its own (its columns are
+  the spectra's provenance) and read once more as the private listing of the files.
+
+Each table is ``select count(*) from <t>`` then ``select * from <t>``, e.g.
+``GET /TAP/sync?query=select+*+from+ps&format=csv``; the spectra files come from
+``/cgi-bin/atmospheres/nph-firefly?atmospheres`` and ``/workspace/<token>/atmospheres/tab1/
+data/<spec_path>``. Left out by default: ``toi`` (TESS candidates, not confirmed planets),
+the Kepler/K2 candidate and name tables, ``ml`` and the time-series tables (light curves are
+not orbital, stellar or atmospheric parameters); each can be asked for with ``-a tables=``.
+
 Arguments:
-  ``-a tables=ps,pscomppars,stellarhosts,toi`` (default), ``-a format=csv|tsv|votable``
-  (default csv), ``-a products=spectra`` (default none), ``-a base_url=...``.
+  ``-a tables=ps,pscomppars,stellarhosts,spectra`` (default), ``-a format=csv|tsv|votable``
+  (default csv), ``-a products=spectra`` (default; ``-a products=`` or ``none`` for tables
+  only), ``-a base_url=...``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote_plus
 
 import scrapy
+from pydantic import BeforeValidator, Field, field_validator
+from scrapy_spider_metadata import Args
 
 from capture.items import CapturedFile
 from pipelines.checksum import read_head
 from pipelines.inspect import InspectionProblem
-from spiders.base import CaptureSpider, SpiderArgumentError
+from spiders.base import CaptureParams, CaptureSpider
+from spiders.params import CommaList
 from spiders.tap_results import (
     TableProblem,
     TableSummary,
@@ -65,7 +88,9 @@ from spiders.tap_results import (
     summarize_votable,
 )
 
-DEFAULT_TABLES = ("ps", "pscomppars", "stellarhosts", "toi")
+#: The mission's core tables (module docstring).
+DEFAULT_TABLES = ("ps", "pscomppars", "stellarhosts", "spectra")
+DEFAULT_PRODUCTS = ("spectra",)
 # format argument -> (file extension, item format)
 FORMATS: dict[str, tuple[str, str]] = {
     "csv": ("csv", "csv"),
@@ -96,13 +121,64 @@ SPECTRUM_FIELDS = (
 )
 
 
-def split_arg(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
-class NasaExoplanetArchiveSpider(CaptureSpider):
+class NasaExoplanetArchiveParams(CaptureParams):
+    tables: CommaList = Field(
+        default=list(DEFAULT_TABLES),
+        description="TAP tables to capture whole (e.g. ps, pscomppars, stellarhosts, spectra, "
+        "toi, k2pandc, cumulative)",
+    )
+    format: Annotated[Literal["csv", "tsv", "votable"], BeforeValidator(_lower)] = Field(
+        "csv", description="TAP output format of the table files"
+    )
+    products: CommaList = Field(
+        default=list(DEFAULT_PRODUCTS),
+        description="files listed by tables to capture too: spectra (the .tbl spectrum files "
+        "of the spectra table); empty or 'none' for tables only",
+    )
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("give at least one table")
+        for table in value:
+            if not TABLE_NAME.match(table):
+                raise ValueError(f"not a table name: {table!r}")
+        return value
+
+    @field_validator("products")
+    @classmethod
+    def _products(cls, value: list[str]) -> list[str]:
+        value = [p.lower() for p in value if p.lower() != "none"]
+        for product in value:
+            if product in TIME_SERIES:
+                raise ValueError(
+                    f"{product}: the archive's TAP table has no file path column for its light "
+                    "curves (they are mapped only by its bulk wget scripts); capture the table "
+                    f"itself with -a tables={product}"
+                )
+            if product not in PRODUCTS:
+                raise ValueError(f"must be among {', '.join(PRODUCTS)}, got {product!r}")
+        return value
+
+
+class NasaExoplanetArchiveSpider(CaptureSpider, Args[NasaExoplanetArchiveParams]):
     name = "nasa_exoplanet_archive"
     domain = "astronomy"
+    publisher = {
+        "name": "NASA Exoplanet Archive (NExScI/IPAC, Caltech)",
+        "url": "https://exoplanetarchive.ipac.caltech.edu/",
+    }
+    formats = ("csv", "tsv", "votable", "ipac")
+    scope = (
+        "whole TAP tables ps, pscomppars, stellarhosts and spectra as CSV (confirmed planets' "
+        "orbital elements, host-star properties, atmospheric spectra index) and every "
+        "atmospheric spectrum file (.tbl) the spectra table lists"
+    )
     default_base_url = "https://exoplanetarchive.ipac.caltech.edu"
     # The archive publishes no rate limit (archives.md section 1); whole-table queries are
     # heavy for its database, so stay at two concurrent requests and at most 4 per second.
@@ -115,32 +191,11 @@ class NasaExoplanetArchiveSpider(CaptureSpider):
         "DOWNLOAD_TIMEOUT": 900,
     }
 
-    def __init__(
-        self,
-        *args: Any,
-        tables: str | None = None,
-        format: str | None = None,
-        products: str | None = None,
-        **kwargs: Any,
-    ):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.tables = split_arg(tables) or list(DEFAULT_TABLES)
-        for table in self.tables:
-            if not TABLE_NAME.match(table):
-                raise SpiderArgumentError(f"not a table name: {table!r}")
-        self.format = (format or "csv").strip().lower()
-        if self.format not in FORMATS:
-            raise SpiderArgumentError(f"format must be one of {sorted(FORMATS)}, got {format!r}")
-        self.products = split_arg(products)
-        for product in self.products:
-            if product in TIME_SERIES:
-                raise SpiderArgumentError(
-                    f"products={product}: the archive's TAP table has no file path column for "
-                    "its light curves (they are mapped only by its bulk wget scripts); capture "
-                    f"the table itself with -a tables={product}"
-                )
-            if product not in PRODUCTS:
-                raise SpiderArgumentError(f"products must be among {PRODUCTS}, got {product!r}")
+        self.tables = list(self.args.tables)
+        self.format = self.args.format
+        self.products = list(self.args.products)
 
     # -- URLs ------------------------------------------------------------------------------
     def tap_url(self, adql: str, fmt: str) -> str:

@@ -31,8 +31,19 @@ from pathlib import Path
 
 import pytest
 
+from spiders.base import SpiderArgumentError
+from spiders.jwst_mast import COLUMN_ARGS, JwstMastSpider
+from spiders.mast_portal import ALIASES, COLUMNS
 from tests.archives import ArchiveServer, Blob
-from tests.archives.mast import DOWNLOAD, INVOKE, VIZ_KEYWORDS, MastArchive, fits_blob, uri_query
+from tests.archives.mast import (
+    DOWNLOAD,
+    INVOKE,
+    VIZ_KEYWORDS,
+    MastArchive,
+    default_archive,
+    fits_blob,
+    uri_query,
+)
 from tests.archives.samples import sample_path
 from tests.crawl import CrawlResult, catalog_rows, run_crawl
 
@@ -161,6 +172,8 @@ def test_observation_query_pages_and_polls_like_astroquery(main: Main) -> None:
                 {"paramName": "instrument_name", "values": [], "freeText": "NIRSPEC%"},
                 {"paramName": "target_name", "values": ["WASP-39"]},
                 {"paramName": "calib_level", "values": ["3"]},
+                # not given: the mission's default
+                {"paramName": "dataproduct_type", "values": ["spectrum", "timeseries", "cube"]},
             ],
         },
         "format": "json",
@@ -397,3 +410,97 @@ def test_real_mast_samples(server: ArchiveServer, data_dir: Path) -> None:
     assert meta["ingestCompletionDate"] == json.loads(viz)["ingestCompletionDate"]
     assert result.stats["jwst_mast/products/skipped/subgroup"] == 1
     assert not [e for e in server.log if s3d.row["productFilename"] in e.query]
+
+
+def test_no_arguments_captures_the_mission_default(tmp_path: Path, data_dir: Path) -> None:
+    """``scrapy crawl jwst_mast`` with only base_url: four instrument queries for calibrated
+    spectra, time series and cubes; the default subgroups of public SCIENCE products."""
+    with ArchiveServer() as server:
+        extra = default_archive(server, tmp_path)
+        assert extra == {}
+        result = run_crawl("jwst_mast", data_dir, args={"base_url": server.base_url})
+        assert result.returncode == 0, result.log[-3000:]
+        mast_calls = server.requests_for(INVOKE)
+    assert mast_calls
+    stored = {
+        i["archive_path"].removeprefix("JWST/product/")
+        for i in result.items
+        if i["status"] == "stored"
+    }
+    assert stored == {
+        "jw01366-o001_t001_nirspec_clear-prism_x1d.fits",
+        "jw02734-o002_t001_niriss_clear-gr700xd_x1dints.fits",
+        "jw02734002001_04101_00001-seg001_nis_calints.fits",
+        "jw01039-o004_t001_miri_ch3-long_s3d.fits",
+        "jw01039-o004_t001_miri_ch3-long_x1d.fits",
+        "jw01366-o004_t001_nircam_f322w2-grismr_x1dints.fits",
+    }
+    assert len(result.items) == len(stored)
+    for item in result.items:
+        assert item["checksum"]["verified"] is True and item["checksum"]["algorithm"] == "md5"
+        assert item["quality"]["score"] >= 0.9, item["quality"]
+        assert (data_dir / item["path"]).is_file()
+    stats = result.stats
+    assert stats["jwst_mast/products/skipped/subgroup"] == 1  # the S2D
+    assert stats["jwst_mast/products/skipped/product_type"] == 1  # the association JSON
+    assert stats["jwst_mast/observations"] == 4  # the NIRCam image observation is not asked
+
+
+def test_declared_parameters() -> None:
+    """The pydantic model: mission defaults, one field per CAOM column and alias, one-line
+    errors naming the argument."""
+    model = JwstMastSpider.param_model()
+    assert set(COLUMN_ARGS) <= set(model.model_fields)
+    assert {*ALIASES, *COLUMNS} - set(model.model_fields) == {"obs_collection"}
+    args = model()
+    assert args.instrument == ["NIRSPEC", "NIRISS", "MIRI", "NIRCAM"]
+    assert args.dataproduct_type == ["spectrum", "timeseries", "cube"]
+    assert args.calib_level == ["2", "3"] and args.target == []
+    assert args.subgroups == ["X1D", "X1DINTS", "C1D", "S3D", "CALINTS"]
+    assert args.product_type == ["SCIENCE"] and args.verify_md5 is True
+    assert (args.pagesize, args.batch_size, args.max_polls) == (50000, 500, 60)
+
+    spider = JwstMastSpider()
+    assert [q[1]["freeText"] for q in spider.queries] == ["NIRSPEC%", "NIRISS%", "MIRI%", "NIRCAM%"]
+    assert all(
+        q[0] == {"paramName": "obs_collection", "separator": ";", "values": ["JWST"]}
+        and q[2:]
+        == [
+            {"paramName": "calib_level", "values": ["2", "3"]},
+            {"paramName": "dataproduct_type", "values": ["spectrum", "timeseries", "cube"]},
+        ]
+        for q in spider.queries
+    )
+    assert spider.products.calib_levels == {2, 3} and spider.products.product_types == {"SCIENCE"}
+
+    # Any column by its CAOM name; a given column replaces its default; 'all' drops one.
+    spider = JwstMastSpider(
+        instrument_name="NIRSPEC/IFU",
+        intentType="science",
+        t_min="59000,60000",
+        calib_level="all",
+        subgroups="x1d",
+        verify_md5="no",
+        batch_size="20",
+    )
+    assert spider.criteria == {
+        "obs_collection": ["JWST"],
+        "instrument_name": ["NIRSPEC/IFU"],
+        "dataproduct_type": ["spectrum", "timeseries", "cube"],
+        "intentType": ["science"],
+        "t_min": ["59000", "60000"],
+    }
+    assert spider.products.subgroups == {"X1D"} and spider.products.calib_levels is None
+    assert spider.verify_md5 is False and spider.batch_size == 20
+
+    for bad, message in (
+        ({"calib_level": "three"}, "jwst_mast: calib_level: must be integers"),
+        ({"t_max": "1"}, "jwst_mast: t_max: must be 'min,max' numbers, got '1'"),
+        ({"pagesize": "0"}, "jwst_mast: pagesize must be a positive integer, got '0'"),
+        ({"verify_md5": "maybe"}, "jwst_mast: verify_md5: must be one of 1/0"),
+        ({"obs_collection": "HST"}, "jwst_mast: obs_collection is fixed to JWST"),
+        ({"telescope": "JWST"}, "jwst_mast: unknown argument 'telescope'"),
+    ):
+        with pytest.raises(SpiderArgumentError) as err:
+            JwstMastSpider.check_args(bad)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value), err.value

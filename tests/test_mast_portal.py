@@ -239,7 +239,6 @@ def test_spider_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     assert spider.products.product_types is None and not spider.products.public_only
     assert not spider.verify_md5
     for bad in (
-        {},
         {"target": "X", "calib_level": "three"},
         {"target": "X", "t_min": "1"},
         {"target": "X", "batch_size": "0"},

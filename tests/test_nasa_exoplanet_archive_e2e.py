@@ -11,8 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from spiders.base import SpiderArgumentError
+from spiders.nasa_exoplanet_archive import NasaExoplanetArchiveSpider
 from tests.archives import ArchiveServer
-from tests.archives.nasa_exoplanet_archive import ExoplanetArchive, write_delimited, write_votable
+from tests.archives.nasa_exoplanet_archive import (
+    ExoplanetArchive,
+    default_archive,
+    write_delimited,
+    write_votable,
+)
 from tests.archives.samples import sample_path
 from tests.crawl import STABLE_FIELDS, CrawlResult, catalog_rows, run_crawl
 
@@ -171,3 +178,49 @@ def test_real_recorded_table_and_unchanged_recrawl(exo: ExoplanetArchive, data_d
     second = crawl(exo, data_dir, tables="k2names")
     assert second.statuses() == {"TAP/sync/k2names.csv": "unchanged"}
     assert len(catalog_rows(data_dir)) == 1
+
+
+def test_no_arguments_captures_the_core_tables_and_spectra(tmp_path: Path, data_dir: Path) -> None:
+    """``scrapy crawl nasa_exoplanet_archive`` with only base_url: ps, pscomppars,
+    stellarhosts and spectra as CSV, and every spectrum file the spectra table lists."""
+    with ArchiveServer() as server:
+        assert default_archive(server, tmp_path) == {}
+        result = run_crawl("nasa_exoplanet_archive", data_dir, args={"base_url": server.base_url})
+        queries = [e.query for e in server.requests_for("/TAP/sync")]
+    assert result.returncode == 0, result.log[-3000:]
+    expected = {f"TAP/sync/{t}.csv" for t in ("ps", "pscomppars", "stellarhosts", "spectra")}
+    expected |= {
+        "spectra/11/02/77/02/WASP_39_b_1.tbl",
+        "spectra/11/02/77/01/HD_189733_b_2.2_10_1.tbl",
+        "spectra/44/05/12/03/TRAPPIST_1_e_1.tbl",
+    }
+    assert result.statuses() == dict.fromkeys(expected, "stored")
+    for item in result.items:
+        assert item["quality"]["score"] >= 0.9, item["quality"]
+        assert (data_dir / item["path"]).is_file()
+    assert "query=select+*+from+toi&format=csv" not in queries
+    assert "query=select+count(*)+from+spectra&format=csv" in queries
+    meta = file_meta(data_dir, "TAP/sync/spectra.csv")["meta"]
+    assert meta["row_count"] == meta["reported_row_count"] == 3
+
+
+def test_declared_parameters() -> None:
+    spider_cls = NasaExoplanetArchiveSpider
+    args = spider_cls.param_model()()
+    assert args.tables == ["ps", "pscomppars", "stellarhosts", "spectra"]
+    assert args.format == "csv" and args.products == ["spectra"]
+    spider = spider_cls(tables="toi, ps", format="TSV", products="none")
+    assert spider.tables == ["toi", "ps"] and spider.format == "tsv" and spider.products == []
+    assert spider_cls(products="").products == []
+    for bad, message in (
+        ({"format": "fits"}, "format: Input should be 'csv', 'tsv' or 'votable', got 'fits'"),
+        ({"tables": "ps,1x"}, "tables: not a table name: '1x'"),
+        ({"tables": ","}, "tables: give at least one table"),
+        ({"products": "ukirttimeseries"}, "products: ukirttimeseries: the archive's TAP table"),
+        ({"products": "spectrum"}, "products: must be among spectra, got 'spectrum'"),
+        ({"table": "ps"}, "unknown argument 'table'"),
+    ):
+        with pytest.raises(SpiderArgumentError) as err:
+            spider_cls.check_args(bad)
+        text = str(err.value)
+        assert text.startswith(f"nasa_exoplanet_archive: {message}") and "\n" not in text, text

@@ -8,12 +8,17 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from spiders.base import SpiderArgumentError
+from spiders.psg import PsgSpider, default_configs
 from tests.archives import ArchiveServer
 from tests.archives.psg import PsgArchive
+from tests.archives.psg import default_archive as psg_default_archive
 from tests.archives.samples import samples_root
 from tests.crawl import STABLE_FIELDS, catalog_rows, run_crawl
 
@@ -139,3 +144,116 @@ def test_configs_to_results_errors_and_secret_key(
     posts = sorted(e.at for e in psg.server.requests_for("/api.php", "POST"))
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(posts)]
     assert all(g >= 0.9 for g in gaps), (gaps, result.stats)
+
+
+SHIPPED = {
+    "earth",
+    "venus",
+    "mars",
+    "jupiter",
+    "trappist-1e",
+    "wasp-39b",
+    "proxima-cen-b",
+}
+LINE = re.compile(r"^<([A-Z0-9-]+)>(.*)$")
+
+
+def test_no_arguments_computes_the_shipped_configs(tmp_path: Path, data_dir: Path) -> None:
+    """``scrapy crawl psg`` with only base_url: every shipped config, radiance and
+    transmittance, sent verbatim from the package data."""
+    with ArchiveServer() as server:
+        assert psg_default_archive(server, tmp_path) == {}
+        result = run_crawl("psg", data_dir, args={"base_url": server.base_url})
+        forms = server.requests_for("/api.php", "POST")
+    assert result.returncode == 0, result.log[-3000:]
+    expected = {f"api/{s}.{t}.txt": "stored" for s in SHIPPED for t in ("rad", "trn")}
+    assert result.statuses() == expected
+    assert len(forms) == 14
+    for item in result.items:
+        assert item["quality"]["score"] >= 0.9, item["quality"]
+        assert (data_dir / item["path"]).is_file()
+        meta = file_metadata(data_dir, item["archive_path"])
+        shipped = default_configs().joinpath(meta["config_file"]).read_bytes()
+        assert meta["config_sha256"] == hashlib.sha256(shipped).hexdigest()
+        assert meta["config_source"] == "spiders/data/psg"
+        assert meta["data_rows"] > 0
+
+
+def test_shipped_configs_are_well_formed_psg_configs() -> None:
+    """Each shipped config: only <KEY>value lines, the keys PSG needs for a self-contained
+    model, and a layer table consistent with its declared gases and molecules."""
+    names = {p.name for p in default_configs().iterdir()}
+    assert names == {f"{s}.txt" for s in SHIPPED}
+    for name in sorted(names):
+        text = default_configs().joinpath(name).read_text()
+        keys: dict[str, str] = {}
+        for line in text.splitlines():
+            match = LINE.match(line)
+            assert match, (name, line)
+            assert match[1] not in keys, (name, match[1])
+            keys[match[1]] = match[2]
+        for key in (
+            "OBJECT",
+            "OBJECT-NAME",
+            "OBJECT-DIAMETER",
+            "OBJECT-GRAVITY",
+            "GEOMETRY",
+            "ATMOSPHERE-WEIGHT",
+            "ATMOSPHERE-PRESSURE",
+            "GENERATOR-RANGE1",
+            "GENERATOR-RANGE2",
+            "GENERATOR-RESOLUTION",
+            "GENERATOR-RADUNITS",
+            "SURFACE-TEMPERATURE",
+        ):
+            assert keys.get(key), (name, key)
+        gases = keys["ATMOSPHERE-GAS"].split(",")
+        assert int(keys["ATMOSPHERE-NGAS"]) == len(gases)
+        for key in ("ATMOSPHERE-TYPE", "ATMOSPHERE-ABUN", "ATMOSPHERE-UNIT"):
+            assert len(keys[key].split(",")) == len(gases), (name, key)
+        assert all(re.fullmatch(r"HIT\[\d+\]", t) for t in keys["ATMOSPHERE-TYPE"].split(","))
+        molecules = keys["ATMOSPHERE-LAYERS-MOLECULES"].split(",")
+        assert set(gases) <= set(molecules)
+        layers = int(keys["ATMOSPHERE-LAYERS"])
+        pressures = []
+        for i in range(1, layers + 1):
+            values = [float(v) for v in keys[f"ATMOSPHERE-LAYER-{i}"].split(",")]
+            assert len(values) == 2 + len(molecules), (name, i)
+            assert values[1] > 0 and all(0 <= v <= 1 for v in values[2:]), (name, i)
+            pressures.append(values[0])
+        assert pressures == sorted(pressures, reverse=True), name
+        assert f"ATMOSPHERE-LAYER-{layers + 1}" not in keys
+        assert float(keys["GENERATOR-RANGE1"]) < float(keys["GENERATOR-RANGE2"])
+
+
+def test_shipped_configs_read_from_a_zipped_package(tmp_path: Path) -> None:
+    """A scrapyd egg is a zip: the spider reads its configs through importlib.resources
+    Traversables, which is what ``files()`` gives inside one."""
+    egg = tmp_path / "capture.egg"
+    with zipfile.ZipFile(egg, "w") as zf:
+        for path in default_configs().iterdir():
+            zf.writestr(f"spiders/data/psg/{path.name}", path.read_bytes())
+    spider = PsgSpider()
+    spider.configs = zipfile.Path(egg, "spiders/data/psg/")
+    read = {p.name: spider.read_config(p) for p in spider.configs.iterdir()}
+    assert set(read) == {f"{s}.txt" for s in SHIPPED}
+    for name, config in read.items():
+        assert config is not None and config[0].startswith("<OBJECT>"), name
+
+
+def test_declared_parameters(tmp_path: Path) -> None:
+    args = PsgSpider.param_model()()
+    assert args.configs is None and args.types == ["rad", "trn"]
+    spider = PsgSpider()
+    assert spider.types == ["rad", "trn"] and spider.config_source == "spiders/data/psg"
+    spider = PsgSpider(configs=str(tmp_path), types="RAD, noi")
+    assert spider.types == ["rad", "noi"] and spider.configs == tmp_path
+    for bad, message in (
+        ({"types": "rad,xyz"}, "psg: types: 'xyz' is not one of rad, trn"),
+        ({"types": ","}, "psg: types: give at least one of rad"),
+        ({"configs": str(tmp_path / "nope")}, "psg: configs: not a directory: "),
+        ({"config": str(tmp_path)}, "psg: unknown argument 'config'"),
+    ):
+        with pytest.raises(SpiderArgumentError) as err:
+            PsgSpider.check_args(bad)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value), err.value

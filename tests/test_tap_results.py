@@ -181,8 +181,8 @@ def test_ipac_files(tmp_path: Path) -> None:
     ("args", "message"),
     [
         ({"products": "kelttimeseries"}, "no file path column"),
-        ({"products": "images"}, "products must be among"),
-        ({"format": "json"}, "format must be one of"),
+        ({"products": "images"}, "products: must be among spectra, got 'images'"),
+        ({"format": "json"}, "format: Input should be 'csv', 'tsv' or 'votable', got 'json'"),
         ({"tables": "ps;drop table x"}, "not a table name"),
     ],
 )

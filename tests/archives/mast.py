@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import pathlib
 import re
 import threading
 from collections import Counter
@@ -404,3 +405,70 @@ class MastArchive:
             location = self.cdn.url(CDN_PREFIX + product.row["productFilename"])
             return Reply(b"", 302, {"Location": location}, "text/plain")
         return product.blob
+
+
+def default_archive(server: ArchiveServer, workdir: pathlib.Path) -> dict[str, str]:
+    """A small JWST corpus for a crawl with no arguments (the spider's mission default).
+
+    Captured (public SCIENCE FITS in the default subgroups, md5 from viz): a NIRSpec X1D, a
+    NIRISS SOSS X1DINTS and its CALINTS (calib_level 2), a MIRI MRS S3D and X1D (a ``cube``
+    observation, as MAST files MIRI MRS), a NIRCam grism X1DINTS. Left out by the defaults: a
+    NIRSpec S2D (subgroup), an association JSON (AUXILIARY), a NIRCam image observation
+    (dataproduct_type ``image``). About 100 KB; ``workdir`` is not needed. No extra arguments.
+    """
+    mast = MastArchive(server)
+    nirspec = mast.add_observation("95000001", "jw01366-o001_t001_nirspec_clear-prism")
+    soss = mast.add_observation(
+        "95000002",
+        "jw02734-o002_t001_niriss_clear-gr700xd",
+        instrument_name="NIRISS/SOSS",
+        dataproduct_type="timeseries",
+        target_name="WASP-96",
+        proposal_id="2734",
+    )
+    mrs = mast.add_observation(
+        "95000003",
+        "jw01039-o004_t001_miri_ch3-long",
+        instrument_name="MIRI/IFU",
+        dataproduct_type="cube",
+        target_name="NGC6552",
+        proposal_id="1039",
+    )
+    grism = mast.add_observation(
+        "95000004",
+        "jw01366-o004_t001_nircam_f322w2-grismr",
+        instrument_name="NIRCAM/GRISM",
+        dataproduct_type="timeseries",
+    )
+    image = mast.add_observation(
+        "95000005",
+        "jw02733-o001_t001_nircam_clear-f356w",
+        instrument_name="NIRCAM/IMAGE",
+        dataproduct_type="image",
+        target_name="NGC-3132",
+        proposal_id="2733",
+    )
+    add = mast.add_product
+    add(nirspec, "jw01366-o001_t001_nirspec_clear-prism_x1d.fits", subgroup="X1D", size=12_000)
+    add(nirspec, "jw01366-o001_t001_nirspec_clear-prism_s2d.fits", subgroup="S2D", size=8_000)
+    add(
+        nirspec,
+        "jw01366-o001_20220709t233017_spec3_00001_asn.json",
+        subgroup="ASN",
+        product_type="AUXILIARY",
+        blob=Blob.of(b'{"asn_type": "spec3", "products": []}\n', seed="asn"),
+    )
+    add(soss, "jw02734-o002_t001_niriss_clear-gr700xd_x1dints.fits", subgroup="X1DINTS")
+    add(
+        soss,
+        "jw02734002001_04101_00001-seg001_nis_calints.fits",
+        subgroup="CALINTS",
+        calib_level=2,
+        size=16_000,
+    )
+    add(mrs, "jw01039-o004_t001_miri_ch3-long_s3d.fits", subgroup="S3D", size=24_000)
+    add(mrs, "jw01039-o004_t001_miri_ch3-long_x1d.fits", subgroup="X1D", size=8_000)
+    add(grism, "jw01366-o004_t001_nircam_f322w2-grismr_x1dints.fits", subgroup="X1DINTS")
+    add(image, "jw02733-o001_t001_nircam_clear-f356w_i2d.fits", subgroup="I2D", size=8_000)
+    mast.install()
+    return {}

@@ -11,13 +11,16 @@ VOTable ``QUERY_STATUS=ERROR`` (format votable) or ``{"status": "error", "msg": 
 Real recorded bodies (``shared/samples/nasa_exoplanet_archive``) are served verbatim for the
 queries they answered once :meth:`ExoplanetArchive.use_real_samples` is called; everything else
 is a deterministic synthetic corpus (``ps``, ``pscomppars``, ``stellarhosts``, ``toi``,
-``spectra``). :meth:`ExoplanetArchive.malform` corrupts one table's answer (ragged row,
+``spectra``, the last listing the spectra added with :meth:`ExoplanetArchive.add_spectrum`).
+:func:`default_archive` is the small corpus of a crawl with no arguments.
+:meth:`ExoplanetArchive.malform` corrupts one table's answer (ragged row,
 unterminated quote, rows cut at a line boundary).
 """
 
 from __future__ import annotations
 
 import hashlib
+import pathlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -354,7 +357,7 @@ class ExoplanetArchive:
     def table(self, name: str) -> TapTable | None:
         if name in self.tables:
             return self.tables[name]
-        if name == "spectra" and self.spectra:
+        if name == "spectra":  # the archive always has it, possibly without rows here
             return self.spectra_table()
         recorded = self.recorded.get((f"select * from {name}", "csv"))
         if recorded is not None:  # a real table: its recorded body answers count(*) too
@@ -430,3 +433,18 @@ class ExoplanetArchive:
                 if s.spec_path == wanted:
                     return Blob.of(s.body)
         return Reply(b"Not Found\n", 404, content_type="text/plain")
+
+
+def default_archive(server: ArchiveServer, workdir: pathlib.Path) -> dict[str, str]:
+    """The archive for a crawl with no arguments (the spider's core tables and spectra).
+
+    ``ps`` (27 rows), ``pscomppars`` (14), ``stellarhosts`` (14) and ``spectra`` (3 rows)
+    answer ``count(*)`` and ``select *`` as the TAP server does; the Firefly page gives the
+    workspace token and the three IPAC ``.tbl`` spectra (a transmission spectrum of WASP-39 b,
+    an eclipse spectrum of HD 189733 b, a transmission spectrum of TRAPPIST-1 e) are served
+    under it. About 20 KB in all; ``workdir`` is not needed. No extra arguments."""
+    exo = ExoplanetArchive(server)
+    exo.add_spectrum("11/02/77/02/WASP_39_b_1.tbl", "WASP-39 b", "Transmission", 24)
+    exo.add_spectrum("11/02/77/01/HD_189733_b_2.2_10_1.tbl", "HD 189733 b", "Eclipse", 12)
+    exo.add_spectrum("44/05/12/03/TRAPPIST_1_e_1.tbl", "TRAPPIST-1 e", "Transmission", 8)
+    return {}

@@ -14,6 +14,7 @@ Every request's form is recorded in :attr:`PsgArchive.forms` (tests check the AP
 
 from __future__ import annotations
 
+import pathlib
 import re
 from dataclasses import dataclass, field
 
@@ -96,3 +97,13 @@ class PsgArchive:
         config = (form.get("file") or [""])[0]
         psg_type = (form.get("type") or ["rad"])[0]
         return Reply(self.answer_for(config, psg_type), 200, content_type="text/plain")
+
+
+def default_archive(server: ArchiveServer, workdir: pathlib.Path) -> dict[str, str]:
+    """PSG's ``/api.php`` for a crawl with no arguments: the spider posts its seven shipped
+    configs with ``type=rad`` and ``type=trn``; ``rad`` is answered with the recorded VSPEC
+    answer (where the samples exist), ``trn`` with a synthetic answer in PSG's layout (a few
+    KB each). The spider's 1 request/s makes the 14 answers take about 14 s. ``workdir`` is not
+    needed. No extra arguments."""
+    PsgArchive(server)
+    return {}
