@@ -142,6 +142,9 @@ def readme_spider_rows() -> dict[str, str]:
 
 
 def test_readme_spider_table_matches_the_declarations() -> None:
+    from capture.cli.spiders import markdown, spider_rows
+
+    assert markdown(spider_rows()) in (REPO / "README.md").read_text()
     rows = readme_spider_rows()
     assert set(rows) == set(SPIDER_NAMES)
     for name, domain in rows.items():
