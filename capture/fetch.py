@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -113,12 +114,22 @@ class Fetcher:
                 budget.exhaust(outcome.budget)
         return outcome
 
-    async def _fetch(self, item: CapturedFile, fresh: bool, budget_key: str | None) -> FetchOutcome:
-        request = self.request_for(item, fresh=fresh, budget_key=budget_key)
+    async def _download(self, request: Request) -> Any:
+        """``engine.download_async``, unless the archive's circuit opened while this transfer
+        waited for its slot: then the engine is closing, and Scrapy 2.19 fires its closing
+        Deferred twice (AlreadyCalledError, a hung close) if a download starts after the last
+        in-flight one ended."""
+        reason = self.crawler.stats.get_value("capture/unreachable_reason")
+        if reason:
+            raise ArchiveUnreachable(f"archive unreachable: {reason}")
         engine = self.crawler.engine
         assert engine is not None
+        return await engine.download_async(request)
+
+    async def _fetch(self, item: CapturedFile, fresh: bool, budget_key: str | None) -> FetchOutcome:
+        request = self.request_for(item, fresh=fresh, budget_key=budget_key)
         try:
-            response = await self.limiter.run(request, lambda: engine.download_async(request))
+            response = await self.limiter.run(request, lambda: self._download(request))
         except BudgetExceeded as exc:
             return FetchOutcome(aborted=True, budget=str(exc))
         except TransferAborted:

@@ -80,6 +80,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         self.skip_reason: str | None = None
         self._redriven: set[int] = set()
         self._room: Deferred[None] | None = None
+        self._closing_watch = False
 
     # -- declarations ----------------------------------------------------------------------
     @classmethod
@@ -324,6 +325,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         await maybe_deferred_to_future(task.deferLater(reactor, seconds))
 
     def _item_left(self, item: Any, **_: Any) -> None:
+        self._recheck_closing()
         entries = getattr(self, "_frontier_entries", None)
         if entries is not None:
             entries.pop(id(item), None)
@@ -332,6 +334,30 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
             if self._room is not None and not self._room.called:
                 room, self._room = self._room, None
                 room.callback(None)
+
+    def _recheck_closing(self) -> None:
+        """Work around a Scrapy 2.19 bug: an item from ``start()`` that leaves the pipelines
+        while the spider is closing never calls ``Scraper._check_if_closing``, so the close
+        (budget stop, unreachable archive, Ctrl-C) waits forever once the last such item is
+        done. Once an item leaves during the close, the check is repeated every 0.2 s until
+        the scraper's slot has closed (an item's own bookkeeping may end a few turns after its
+        signal)."""
+        engine = self.crawler.engine
+        scraper = getattr(engine, "scraper", None)
+        slot = getattr(scraper, "slot", None)
+        if slot is None or getattr(slot, "closing", None) is None or self._closing_watch:
+            return
+        self._closing_watch = True
+        from twisted.internet import reactor
+
+        def check() -> None:
+            current = scraper.slot
+            if current is None or current.closing is None or current.closing.called:
+                return
+            scraper._check_if_closing()
+            reactor.callLater(0.2, check)
+
+        reactor.callLater(0, check)
 
     # -- errors ----------------------------------------------------------------------------
     def listing_failed(self, failure: Any) -> None:

@@ -14,3 +14,12 @@ def test_private_scrapy_names_still_exist() -> None:
     assert hasattr(_ScrapyAgent, "_get_agent")
     handler_attrs = HTTP11DownloadHandler.__init__.__code__.co_names
     assert "_pool" in handler_attrs and "_contextFactory" in handler_attrs
+
+
+def test_scraper_closing_names_still_exist() -> None:
+    """spiders.base.CaptureSpider._recheck_closing works around start() items that finish
+    while the spider closes (Scrapy 2.19 never re-checks the scraper's closing then)."""
+    from scrapy.core.scraper import Scraper, Slot
+
+    assert hasattr(Scraper, "_check_if_closing")
+    assert "closing" in Slot.__init__.__code__.co_names

@@ -165,3 +165,32 @@ def test_archive_and_domain_tables_come_from_the_spiders() -> None:
         assert name in domains.spiders_of(cls.domain)
         assert archives.publisher(cls.archive or name) == cls.declaration()["publisher"]
     assert json.dumps(domains.spiders_by_domain())  # serialisable, for reports
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("name", sorted(set(SPIDER_NAMES) - SKIPPED_BY_DEFAULT))
+def test_unreachable_archive_ends_fast_as_unreachable(name: str, tmp_path: Path) -> None:
+    """Nothing listens at base_url: the circuit opens, the crawl ends as unreachable (exit 4)
+    within seconds, and no file is marked failed (they stay discovered for a resume)."""
+    import time
+
+    data = tmp_path / "data"
+    started = time.monotonic()
+    result = run_crawl(
+        name, data, args={"base_url": f"http://127.0.0.1:{closed_port()}"}, timeout=120
+    )
+    took = time.monotonic() - started
+    assert result.returncode == 4, result.log[-3000:]
+    assert f"{name}: unreachable: 127.0.0.1:" in result.log
+    assert "Traceback" not in result.log and "AlreadyCalledError" not in result.log
+    assert took < 60, took
+    if (data / "catalog.sqlite").exists():
+        states = {r["state"] for r in catalog_rows(data, "select state from files")}
+        assert "failed" not in states, states
