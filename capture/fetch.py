@@ -118,10 +118,12 @@ class Fetcher:
         """``engine.download_async``, unless the archive's circuit opened while this transfer
         waited for its slot: then the engine is closing, and Scrapy 2.19 fires its closing
         Deferred twice (AlreadyCalledError, a hung close) if a download starts after the last
-        in-flight one ended."""
+        in-flight one ended. Nor after Ctrl-C: the file resumes on the next run."""
         reason = self.crawler.stats.get_value("capture/unreachable_reason")
         if reason:
             raise ArchiveUnreachable(f"archive unreachable: {reason}")
+        if not self.crawler.crawling:  # Ctrl-C while this transfer waited: do not start it
+            raise TransferAborted("the crawl is stopping")
         engine = self.crawler.engine
         assert engine is not None
         return await engine.download_async(request)

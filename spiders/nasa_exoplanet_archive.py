@@ -166,6 +166,20 @@ class NasaExoplanetArchiveParams(CaptureParams):
         return value
 
 
+#: Rows fetched (dry runs only) to estimate a table's width.
+SIZE_SAMPLE_ROWS = 20
+
+
+def size_estimate(sample: bytes, rows: int) -> int | None:
+    """Bytes of a whole CSV/TSV table: its header line plus ``rows`` times the mean width of
+    the sample's rows (None when the sample has no data row)."""
+    lines = sample.splitlines(keepends=True)
+    if len(lines) < 2:
+        return None
+    header, body = lines[0], lines[1:]
+    return len(header) + round(rows * sum(map(len, body)) / len(body))
+
+
 class NasaExoplanetArchiveSpider(CaptureSpider, Args[NasaExoplanetArchiveParams]):
     name = "nasa_exoplanet_archive"
     domain = "astronomy"
@@ -220,7 +234,7 @@ class NasaExoplanetArchiveSpider(CaptureSpider, Args[NasaExoplanetArchiveParams]
                 dont_filter=True,
             )
 
-    def parse_count(self, response: Any, table: str) -> CapturedFile:
+    def parse_count(self, response: Any, table: str) -> Any:
         count = parse_count(response.body)
         if count is None:
             self.crawler.stats.inc_value(f"{self.archive}/count_unreadable")
@@ -229,7 +243,28 @@ class NasaExoplanetArchiveSpider(CaptureSpider, Args[NasaExoplanetArchiveParams]
                 table,
                 error_in(response.body[:4096]) or repr(response.body[:200]),
             )
+        elif self.crawler.settings.getbool("CAPTURE_DRY_RUN") and self.format in ("csv", "tsv"):
+            # A dry run plans the table's size as its row count times the width of a sample
+            # of rows (TAP answers carry no Content-Length before the query runs).
+            return scrapy.Request(
+                self.tap_url(f"select top {SIZE_SAMPLE_ROWS} * from {table}", self.format),
+                callback=self.parse_size_sample,
+                errback=self.size_sample_failed,
+                cb_kwargs={"table": table, "count": count},
+                dont_filter=True,
+            )
         return self.table_item(table, count)
+
+    def size_sample_failed(self, failure: Any) -> CapturedFile:
+        kwargs = failure.request.cb_kwargs
+        return self.table_item(kwargs["table"], kwargs["count"])
+
+    def parse_size_sample(self, response: Any, table: str, count: int) -> CapturedFile:
+        item = self.table_item(table, count)
+        estimate = size_estimate(response.body, count)
+        if estimate is not None:
+            item.metadata["size_estimate"] = estimate
+        return item
 
     def count_failed(self, failure: Any) -> CapturedFile:
         table = failure.request.cb_kwargs["table"]

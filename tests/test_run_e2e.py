@@ -255,6 +255,29 @@ def test_bad_config_names_the_key(tmp_path: Path, config: dict, key: str) -> Non
     assert key in proc.stderr and "capture: error:" in proc.stderr
 
 
+def test_bad_spider_argument_in_config_is_one_line_and_nothing_runs(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config = {"priority_domains": ["genomics"], "spider_args": {"kegg": {"max_entries": "abc"}}}
+    proc = run_capture(["--data-dir", str(data)], tmp_path, config)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "capture: error: kegg: max_entries must be a positive integer, got 'abc'"
+    )
+    assert not (data / "checkpoints").exists()
+
+
+def test_priority_domains_selects_and_orders_the_domains(round_: Round, tmp_path: Path) -> None:
+    """The mission's config: priority_domains is the list of domains to run, in order."""
+    config = base_config(round_, tmp_path / "data", priority_domains=["genomics", "astrophysics"])
+    proc = run_capture(["--dry-run"], tmp_path, config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    brief = json.loads(proc.stdout)
+    assert list(brief["domains"]) == ["genomics", "astrophysics"]
+    # --domains overrides it (and is run in the priority order it gives).
+    proc = run_capture(["--dry-run", "--domains", "planetary_interior"], tmp_path, config)
+    assert list(json.loads(proc.stdout)["domains"]) == ["planetary_interior"]
+
+
 def test_config_that_is_not_json(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{ nope")

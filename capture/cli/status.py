@@ -175,7 +175,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         o = outcomes.get(archive, {})
         label = f" [{o['outcome']}]" if o.get("outcome") else ""
         line = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no files"
-        print(f"  {archive:28}{label} {line}")
+        why = o.get("why") if o.get("outcome") not in (None, "completed") else None
+        print(f"  {archive:28}{label} {line}" + (f" ({why[:120]})" if why else ""))
     if status["ops_bundle"]:
         ops = ", ".join(f"{k} {v}" for k, v in sorted(status["ops_bundle"].items()))
         print(f"  (the run's own ops bundle: {ops})")

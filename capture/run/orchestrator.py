@@ -69,6 +69,10 @@ class RoundRun:
         else:
             state.resumes += 1
             state.status, state.reason, state.finished_at = "running", None, None
+            for name, entry in state.spiders.items():
+                if not state.spider_done(name):  # runs again: its old verdict is void
+                    entry.pop("outcome", None)
+                    entry.pop("why", None)
             state.options = options.to_dict()
         self.state = state
         self.progress = RunProgress(self.run_id)
@@ -165,13 +169,13 @@ class RoundRun:
                     f"spider_args/mirrors name unknown spider {name!r} "
                     f"(known: {', '.join(sorted(known))})"
                 )
-        for _domain, names in self.plan():
-            for name in names:
-                cls = process.spider_loader.load(name)
-                try:
-                    cls.check_args(self.spider_args(name))
-                except SpiderArgumentError as exc:
-                    raise ConfigError(str(exc)) from None
+        planned = [n for _domain, names in self.plan() for n in names]
+        for name in dict.fromkeys([*planned, *self.options.spider_args, *self.options.mirrors]):
+            cls = process.spider_loader.load(name)
+            try:
+                cls.check_args(self.spider_args(name))
+            except SpiderArgumentError as exc:
+                raise ConfigError(str(exc)) from None
 
     def run(self) -> dict[str, Any]:
         settings = self.base_settings()
@@ -268,10 +272,24 @@ class RoundRun:
         from capture.reports import run as run_report
 
         plan = [(d, list(spiders_of(d))) for d in self.options.ordered_domains]
+        # Ctrl-C: Scrapy stops the reactor as soon as the running crawls have closed, before
+        # the driver records them; settle those from their stats, and record what never
+        # started so that --resume runs it.
+        for name in self.crawlers:
+            if "outcome" not in self.state.spiders.get(name, {}):
+                self.settle_spider(name)
+        for domain, names in plan:
+            for name in names:
+                self.state.spiders.setdefault(name, {}).setdefault("outcome", None)
+                entry = self.state.spiders[name]
+                if entry["outcome"] is None:
+                    entry.update(
+                        domain=domain,
+                        finish_reason="not_started",
+                        outcome="skipped",
+                        why=f"not started: {self.stop_reason or 'the run ended before it'}",
+                    )
         archives = {n: v for n, v in self.state.spiders.items() if any(n in ns for _, ns in plan)}
-        for entry in archives.values():
-            if "outcome" not in entry:  # never settled (the driver died): say so
-                entry.update(outcome="failed", why="the crawl did not end")
         interrupted = bool(self.stop_reason and "Ctrl-C" in self.stop_reason)
         status = verdict.run_status(archives, interrupted)
         if status == "finished" and self.stop_reason:
@@ -361,12 +379,16 @@ class RoundRun:
 
     @staticmethod
     def _why(archives: dict[str, dict[str, Any]]) -> str | None:
-        bad = [
-            f"{name} {a['outcome']}" + (f" ({a['why']})" if a.get("why") else "")
-            for name, a in archives.items()
-            if a.get("outcome") not in ("completed", "skipped")
-        ]
-        return "; ".join(bad) or None
+        """One line: which archives did not complete, by outcome (each archive's own reason
+        is in its entry)."""
+        by: dict[str, list[str]] = {}
+        for name, a in archives.items():
+            by.setdefault(a.get("outcome", "failed"), []).append(name)
+        bad = [o for o in ("unreachable", "failed", "partial") if o in by]
+        if not bad:
+            return None
+        total = len(archives)
+        return "; ".join(f"{len(by[o])} of {total} archives {o}: {', '.join(by[o])}" for o in bad)
 
 
 def notify(settings: Settings, summary: dict[str, Any]) -> None:
