@@ -102,7 +102,12 @@ class ArchiveCircuitBreakerMiddleware:
         return response
 
     def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> Any:
-        if self.reached or self.open_reason is not None:
+        if self.open_reason is not None:
+            # No retry once the circuit is open: the crawl is closing, and a retry that
+            # starts after the last in-flight request ended makes Scrapy 2.19 fire its
+            # closing Deferred twice (AlreadyCalledError).
+            raise ArchiveUnreachable(f"archive unreachable: {self.open_reason}")
+        if self.reached:
             return None
         if isinstance(exception, ArchiveUnreachable) or not connection_failure(exception):
             return None

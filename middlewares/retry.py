@@ -134,6 +134,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
     ) -> Request | Response | None:
         if request.meta.get("dont_retry", False) or isinstance(exception, LocalStorageError):
             return None
+        if not self.crawler.crawling:
+            return None  # stopping (Ctrl-C): the file resumes on the next run, not now
         if isinstance(exception, TransferInterrupted) and exception.progress > 0:
             done = request.meta.get(PROGRESS_KEY, 0)
             if done < self.progress_times:

@@ -167,3 +167,19 @@ def wait_for(predicate: Any, timeout: float = 60, interval: float = 0.05) -> boo
             return True
         time.sleep(interval)
     return False
+
+
+def run_capture(
+    args: list[str],
+    cwd: Path,
+    config: dict[str, Any] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """``capture run ARGS [--config <config written to cwd>]`` as a user runs it."""
+    cmd = [sys.executable, "-m", "capture", "run", *args]
+    if config is not None:
+        path = cwd / f"config-{time.monotonic_ns()}.json"
+        path.write_text(json.dumps(config))
+        cmd += ["--config", str(path)]
+    env = {**os.environ, "CAPTURE_BACKOFF_TIME_SCALE": "0"}
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -92,7 +92,7 @@ def test_ctrl_c_pauses_and_same_command_resumes_with_jobdir(
     )
     assert wait_for(lambda: part_size(data_dir, "vol1/ftp/big/pause.bin") >= 16 * MB, 60)
     proc.send_signal(signal.SIGINT)  # one Ctrl-C: graceful pause
-    assert proc.wait(timeout=30) == 0
+    assert proc.wait(timeout=30) == 130  # interrupted: the exit code says "resume me"
     paused_at = part_size(data_dir, "vol1/ftp/big/pause.bin")
     assert 0 < paused_at < big.size
     assert read_jsonl(out) == []  # nothing reported as done

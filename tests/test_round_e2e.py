@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -23,9 +22,10 @@ import pytest
 from capture.domains import ORDER
 from capture.outcomes import EXIT_FAILED, EXIT_PARTIAL
 from tests.archives import ArchiveServer, Blob
-from tests.archives.server import Fault
+from tests.archives.server import Fault, Reply, Request
 from tests.archives.thousand_genomes import ThousandGenomesArchive
 from tests.crawl import catalog_rows
+from tests.crawl import run_capture as capture
 from tests.test_spiders import EMULATORS
 
 pytestmark = pytest.mark.slow
@@ -47,16 +47,6 @@ def start_archive(stack: ExitStack, name: str, work: Path, port: int = 0) -> Arc
 def archives(tmp_path: Path) -> Iterator[dict[str, ArchiveServer]]:
     with ExitStack() as stack:
         yield {name: start_archive(stack, name, tmp_path / "work") for name in EMULATORS}
-
-
-def capture(args: list[str], cwd: Path, config: dict[str, Any] | None = None) -> Any:
-    cmd = [sys.executable, "-m", "capture", "run", *args]
-    if config is not None:
-        path = cwd / f"config-{time.monotonic_ns()}.json"
-        path.write_text(json.dumps(config))
-        cmd += ["--config", str(path)]
-    env = {**os.environ, "CAPTURE_BACKOFF_TIME_SCALE": "0"}
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
 def mirrors(servers: dict[str, str]) -> dict[str, Any]:
@@ -145,6 +135,13 @@ def test_every_download_failing_exits_non_zero_with_an_alert(tmp_path: Path) -> 
             tg.add_file(path, Blob(f"f{i}", 2048))
             server.fault(f"/vol1/{path}", Fault("status", status=404, times=100))
         tg.publish()
+        hooks: list[dict[str, Any]] = []
+
+        def hook(request: Request) -> Reply:
+            hooks.append(json.loads(request.body))
+            return Reply(b"ok")
+
+        server.add_prefix("/hook", hook)
         proc = capture(
             ["--data-dir", str(data), "--domains", "genomics"],
             tmp_path,
@@ -152,6 +149,7 @@ def test_every_download_failing_exits_non_zero_with_an_alert(tmp_path: Path) -> 
                 "mirrors": {"thousand_genomes": server.base_url},
                 "spider_args": {"thousand_genomes": {"prefix": "ftp/r/"}},
                 "enable_quality_validation": False,
+                "notify_webhook": f"{server.base_url}/hook",
             },
         )
     assert proc.returncode == EXIT_FAILED, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -159,6 +157,10 @@ def test_every_download_failing_exits_non_zero_with_an_alert(tmp_path: Path) -> 
     assert brief["status"] == "failed"
     assert brief["domains"]["genomics"]["archives"]["thousand_genomes"]["outcome"] == "failed"
     assert any("success rate 0.0%" in a for a in brief["alerts"]), brief["alerts"]
+    assert "ALERT [success_rate]" in proc.stderr  # the terminal
+    run_hooks = [h for h in hooks if "alerts" in h]  # the run's own webhook call
+    assert len(run_hooks) == 1 and run_hooks[0]["status"] == "failed"
+    assert {a["kind"] for a in run_hooks[0]["alerts"]} >= {"success_rate", "failed"}
     assert brief["failures"] == {"thousand_genomes/not_found": 4}
     summary = json.loads(Path(brief["report"]["json"]).read_text())
     group = summary["failures"]["groups"][0]

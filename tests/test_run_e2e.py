@@ -19,7 +19,7 @@ from tests.archives import ArchiveServer, Blob
 from tests.archives.iris_emc import EmcArchive
 from tests.archives.kurucz import KuruczArchive, model_atmospheres
 from tests.archives.thousand_genomes import ThousandGenomesArchive
-from tests.crawl import catalog_rows, wait_for
+from tests.crawl import catalog_rows, run_capture, wait_for
 
 MB = 1024 * 1024
 pytestmark = pytest.mark.slow
@@ -64,22 +64,6 @@ def round_(tmp_path: Path) -> Iterator[Round]:
             emc.earthscope.add(name, Blob.of(data))
             models[name] = data
         yield Round(server, genomics, kurucz, models)
-
-
-def run_capture(
-    args: list[str],
-    cwd: Path,
-    config: dict[str, Any] | None = None,
-    wait: bool = True,
-    timeout: float = 600,
-) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "capture", "run", *args]
-    if config is not None:
-        path = cwd / f"config-{len(list(cwd.glob('config-*')))}.json"
-        path.write_text(json.dumps(config))
-        cmd += ["--config", str(path)]
-    env = {**os.environ, "CAPTURE_BACKOFF_TIME_SCALE": "0"}
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def base_config(r: Round, data: Path, **extra: Any) -> dict[str, Any]:
