@@ -102,6 +102,14 @@ class BackoffRetryMiddleware(RetryMiddleware):
         logger.info("Retrying %s in %.1fs (%s)", new.url, delay, reason)
         return new
 
+    def stopping(self) -> bool:
+        """The crawl started and is now stopping (Ctrl-C): no new attempt should begin."""
+        try:
+            started = self.crawler.engine is not None
+        except RuntimeError:  # Scrapy 2.19: not set before the crawl starts
+            return False
+        return started and not self.crawler.crawling
+
     # -- hooks -----------------------------------------------------------------------------
     async def process_request(self, request: Request, spider: Spider | None = None) -> None:
         delay = request.meta.pop(DELAY_KEY, None)
@@ -134,7 +142,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
     ) -> Request | Response | None:
         if request.meta.get("dont_retry", False) or isinstance(exception, LocalStorageError):
             return None
-        if not self.crawler.crawling:
+        if self.stopping():
             return None  # stopping (Ctrl-C): the file resumes on the next run, not now
         if isinstance(exception, TransferInterrupted) and exception.progress > 0:
             done = request.meta.get(PROGRESS_KEY, 0)
