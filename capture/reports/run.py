@@ -84,25 +84,32 @@ def write(root: Path, summary: dict[str, Any], samples: list[dict[str, Any]]) ->
 def render(summary: dict[str, Any], samples: list[dict[str, Any]]) -> str:
     esc = html.escape
     domains = summary["outcomes"]["domains"]
-    names = list(domains) or ["(none)"]
-    byte_plot = plots.bars(
-        names,
-        [domains[d]["bytes"] / 1e6 if d in domains else 0 for d in names],
-        "Bytes per domain",
-        "MB",
-    )
-    q_plot = plots.histogram(
-        summary["outcomes"]["quality_scores"] or [0.0],
-        "Quality score distribution",
-        "score",
-        [(summary["options"].get("quality_threshold", 0.9), "threshold")],
-    )
-    ts = [s["t"] for s in samples] or [0.0]
-    rates = [0.0]
-    for a, b in pairwise(samples):
-        dt = max(1e-6, b["t"] - a["t"])
-        rates.append((b["bytes"] - a["bytes"]) / dt / 1e6)
-    tp_plot = plots.line(ts[: len(rates)], rates, "Throughput over time", "seconds", "MB/s")
+    # A plot is drawn only from data: an empty run gets a sentence, not a fake bar at 0.
+    names = [d for d in domains if domains[d]["bytes"]]
+    figures = []
+    if names:
+        src = plots.bars(
+            names, [domains[d]["bytes"] / 1e6 for d in names], "Bytes per domain", "MB"
+        )
+        figures.append(f'<img id="bytes-per-domain" alt="bytes per domain" src="{src}">')
+    scores = summary["outcomes"]["quality_scores"]
+    if scores:
+        src = plots.histogram(
+            scores,
+            "Quality score distribution",
+            "score",
+            [(summary["options"].get("quality_threshold", 0.9), "threshold")],
+        )
+        figures.append(f'<img id="quality-distribution" alt="quality distribution" src="{src}">')
+    if len(samples) > 1 and samples[-1]["bytes"] > samples[0]["bytes"]:
+        ts = [s["t"] for s in samples]
+        rates = [0.0]
+        for a, b in pairwise(samples):
+            dt = max(1e-6, b["t"] - a["t"])
+            rates.append((b["bytes"] - a["bytes"]) / dt / 1e6)
+        src = plots.line(ts, rates, "Throughput over time", "seconds", "MB/s")
+        figures.append(f'<img id="throughput" alt="throughput over time" src="{src}">')
+    plots_html = "\n".join(figures) or "<p>No bytes were captured: nothing to plot.</p>"
     rows = []
     for d, info in domains.items():
         if d == "software_ops":
@@ -196,9 +203,7 @@ Started {esc(str(summary.get("started_at")))}, finished {esc(str(summary.get("fi
 {plan_html}
 <h2>Failures and quarantine, by cause</h2>{failures_html}
 <h2>Plots</h2>
-<img id="bytes-per-domain" alt="bytes per domain" src="{byte_plot}">
-<img id="quality-distribution" alt="quality distribution" src="{q_plot}">
-<img id="throughput" alt="throughput over time" src="{tp_plot}">
+{plots_html}
 <h2>Files by domain and archive</h2>
 {files_table}
 {ops_line}
