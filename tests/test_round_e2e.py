@@ -168,8 +168,8 @@ def test_every_download_failing_exits_non_zero_with_an_alert(tmp_path: Path) -> 
     assert all("HTTP 404" in f["message"] for f in group["files"])
     html = Path(brief["report"]["html"]).read_text()
     assert "id='failures'" in html and "not_found" in html
-    # No byte was captured: no plot pretends otherwise (no fake bar at score 0).
-    assert "nothing to plot" in html and "quality-distribution" not in html
+    # No file was scored: no plot pretends otherwise (no fake bar at score 0).
+    assert "quality-distribution" not in html and "bytes-per-domain" not in html
     status = subprocess.run(
         [sys.executable, "-m", "capture", "status", "--data-dir", str(data)],
         capture_output=True,
