@@ -159,7 +159,8 @@ class RoundRun:
         return args
 
     def check_spider_args(self, process: CrawlerProcess) -> None:
-        """Every planned spider's arguments, checked before anything starts (one line)."""
+        """The arguments of every planned spider and of every spider the config names,
+        checked before anything starts (one line on error)."""
         from spiders.params import SpiderArgumentError
 
         known = set(process.spider_loader.list())
