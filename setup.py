@@ -47,6 +47,7 @@ setup(
         "astropy>=6.0",
         "h5py>=3.10",
         "jsonschema>=4.20",
+        "defusedxml>=0.7",  # XML well-formedness checks without entity-expansion bombs
         "fastjsonschema>=2.19",  # compiled happy-path check; jsonschema explains failures
         "sqlalchemy>=2.0,<2.2",
         "rich>=13",

@@ -70,6 +70,15 @@ class _Reader:
         self.offset64 = version in (2, 5)
 
     def take(self, n: int) -> bytes:
+        # A damaged count can claim gigabytes: never ask for more than the file still holds.
+        here = self.fh.tell()
+        end = self.fh.seek(0, 2)
+        self.fh.seek(here)
+        if n > end - here:
+            raise NetCDFProblem(
+                f"truncated netCDF (or a damaged header): the classic header claims {n} bytes "
+                f"at offset {here}, the file has {end - here} left"
+            )
         data = self.fh.read(n)
         if len(data) != n:
             raise NetCDFProblem("truncated netCDF: the classic header ends early")

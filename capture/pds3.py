@@ -21,7 +21,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _STATEMENT = re.compile(r"^\s*(\^?[A-Za-z][A-Za-z0-9_:]*)\s*=\s*(.*)$", re.S)
 _INT = re.compile(r"^[+-]?\d+$")
 _REAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -58,6 +57,8 @@ class Label:
     objects: list[LabelObject] = field(default_factory=list)
     #: Characters of the text the label occupied (up to and including ``END``).
     length: int = 0
+    #: Syntax and nesting problems, each with its line (empty values, unclosed OBJECTs...).
+    problems: list[str] = field(default_factory=list)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.keywords.get(key.upper(), default)
@@ -94,39 +95,184 @@ class Label:
         return None
 
 
-def _statements(text: str) -> list[tuple[str, str, int]]:
-    """(key, raw value, end offset) per statement; multi-line strings, sets and sequences are
-    joined; stops after ``END``."""
-    out: list[tuple[str, str, int]] = []
-    pending: tuple[str, str] | None = None
+@dataclass
+class Statement:
+    """``KEY = value`` (raw value text, comments removed), the 1-based line it starts on and
+    the character offset just past its last line."""
+
+    key: str
+    raw: str
+    line: int
+    end: int
+
+
+@dataclass
+class LabelScan:
+    """What a lenient, line-by-line read of a label found, with every syntax problem located.
+
+    Scanning never raises, so a scorer can say *where* a label is broken; :func:`parse_label`
+    builds on it and refuses only text that has no ``END`` at all.
+    """
+
+    statements: list[Statement] = field(default_factory=list)
+    #: Line of the ``END`` statement (any case, optional ``;``); None when the text has none.
+    end_line: int | None = None
+    #: Characters up to and including the ``END`` line (all the text when there is no END).
+    length: int = 0
+    #: Lines of statements with nothing after ``=`` (ODL requires a value).
+    empty_values: list[int] = field(default_factory=list)
+    #: Line of a statement whose quote, ``(`` or ``{`` never closes before END/the end.
+    unterminated: int | None = None
+    #: Lines before END that are neither statements, comments nor blank.
+    stray_lines: list[int] = field(default_factory=list)
+    #: OBJECT/GROUP nesting problems (unclosed, mismatched or unopened blocks).
+    nesting: list[str] = field(default_factory=list)
+
+    @property
+    def syntax_problems(self) -> list[str]:
+        out = [f"line {n}: statement has no value" for n in self.empty_values]
+        if self.unterminated is not None:
+            out.append(f"line {self.unterminated}: quoted text or bracket never closes")
+        out += [f"line {n}: not a KEY = value statement" for n in self.stray_lines]
+        return out
+
+
+_END_BLOCK = ("END_OBJECT", "END_GROUP")
+_STARTS_STATEMENT = re.compile(
+    r"^\s*(\^?[A-Za-z][A-Za-z0-9_:]*\s*=|END(_OBJECT|_GROUP)?\s*;?\s*$)", re.I
+)
+
+
+def scan_label(text: str) -> LabelScan:
+    """Statements up to ``END``: ``/* */`` comments (also across lines) removed, multi-line
+    strings, sets and sequences joined, ``;`` terminators and separators (PVL) accepted.
+
+    A ``KEY =`` whose value is not on its line takes the next line as its value, unless that
+    line starts another statement (then the value is empty, as pvl reads it too)."""
+    scan = LabelScan()
+    pending: tuple[str, str, int] | None = None  # key, value so far, first line
+    awaiting = False  # pending has seen only "KEY =" so far
+    in_comment = False
     pos = 0
-    for line in text.splitlines(keepends=True):
-        pos += len(line)
-        clean = _COMMENT.sub(" ", line).rstrip("\r\n")
+    lineno = 0
+
+    def finish(key: str, value: str, line: int) -> None:
+        scan.statements.append(Statement(key, value.strip(), line, pos))
+
+    for lineno, raw_line in enumerate(text.splitlines(keepends=True), 1):
+        pos += len(raw_line)
+        line = raw_line.rstrip("\r\n")
+        quoted_continuation = pending is not None and not awaiting and pending[1].count('"') % 2
+        clean, in_comment = (line, False) if quoted_continuation else _uncomment(line, in_comment)
+        if pending is not None and awaiting:
+            if not clean.strip():
+                continue
+            if _STARTS_STATEMENT.match(clean):
+                scan.empty_values.append(pending[2])
+                finish(pending[0], "", pending[2])
+                pending, awaiting = None, False
+            else:
+                awaiting = False
+                pending = (pending[0], clean, pending[2])
+                if _balanced(clean):
+                    finish(*pending)
+                    pending = None
+                continue
         if pending is not None:
-            key, value = pending
+            key, value, first = pending
             value += "\n" + clean
             if _balanced(value):
-                out.append((key, value.strip(), pos))
+                finish(key, value, first)
                 pending = None
             else:
-                pending = (key, value)
+                pending = (key, value, first)
             continue
-        stripped = clean.strip()
-        if not stripped:
-            continue
-        if stripped.upper() == "END":
-            out.append(("END", "", pos))
-            break
-        m = _STATEMENT.match(clean)
-        if not m:
-            continue  # free text (e.g. an attached label's padding) is not a statement
-        key, value = m.group(1).upper(), m.group(2)
-        if _balanced(value):
-            out.append((key, value.strip(), pos))
+        for part in _split_statements(clean):
+            stripped = part.strip()
+            if not stripped:
+                continue
+            upper = stripped.upper()
+            if upper == "END":
+                scan.end_line, scan.length = lineno, pos
+                _check_nesting(scan)
+                return scan
+            if upper in _END_BLOCK:
+                finish(upper, "", lineno)
+                continue
+            m = _STATEMENT.match(part)
+            if not m:
+                scan.stray_lines.append(lineno)
+                continue
+            key, value = m.group(1).upper(), m.group(2)
+            if not value.strip() or value.lstrip().startswith("#"):
+                pending, awaiting = (key, "", lineno), True
+            elif _balanced(value):
+                finish(key, value, lineno)
+            else:
+                pending = (key, value, lineno)
+    if pending is not None:
+        if awaiting:
+            scan.empty_values.append(pending[2])
+            finish(pending[0], "", pending[2])
         else:
-            pending = (key, value)
-    return out
+            scan.unterminated = pending[2]
+    scan.length = pos
+    _check_nesting(scan)
+    return scan
+
+
+def _uncomment(line: str, in_comment: bool) -> tuple[str, bool]:
+    """The line without ``/* ... */`` comments (a comment may span lines)."""
+    out, i = [], 0
+    while i < len(line):
+        if in_comment:
+            close = line.find("*/", i)
+            if close < 0:
+                return "".join(out), True
+            out.append(" ")
+            i, in_comment = close + 2, False
+            continue
+        opening = line.find("/*", i)
+        if opening < 0:
+            out.append(line[i:])
+            break
+        out.append(line[i:opening])
+        i, in_comment = opening + 2, True
+    return "".join(out), in_comment
+
+
+def _split_statements(line: str) -> list[str]:
+    """Split on ``;`` outside quotes (PVL's statement terminator); ODL lines have none."""
+    if ";" not in line:
+        return [line]
+    parts, current, quoted = [], "", False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        if ch == ";" and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts
+
+
+def _check_nesting(scan: LabelScan) -> None:
+    stack: list[tuple[str, str, int]] = []
+    for st in scan.statements:
+        if st.key in ("OBJECT", "GROUP"):
+            stack.append((st.key, str(parse_value(st.raw)), st.line))
+        elif st.key in _END_BLOCK:
+            kind = st.key[4:]
+            if not stack or stack[-1][0] != kind:
+                scan.nesting.append(f"line {st.line}: {st.key} without an open {kind}")
+                continue
+            _, name, _ = stack.pop()
+            closes = str(parse_value(st.raw)) if st.raw else name
+            if closes.upper() != name.upper():
+                scan.nesting.append(f"line {st.line}: {st.key} = {closes} closes {kind} {name}")
+    scan.nesting += [f"line {line}: {kind} = {name} never closed" for kind, name, line in stack]
 
 
 def _balanced(value: str) -> bool:
@@ -191,24 +337,26 @@ def _location(value: Any, raw: str) -> dict[str, int]:
 
 
 def parse_label(text: str) -> Label:
-    """Parse a PDS3 label (detached, or the head of a file with an attached label)."""
-    statements = _statements(text)
-    if not statements or statements[-1][0] != "END":
+    """Parse a PDS3 label (detached, or the head of a file with an attached label).
+
+    Raises :class:`LabelError` only when the text is not a label at all (no ``END``, no PDS3
+    keyword); syntax problems of a label are listed in :attr:`Label.problems`."""
+    scan = scan_label(text)
+    if scan.end_line is None:
         raise LabelError("no END statement: not a PDS3 label")
-    keys = {k for k, _, _ in statements}
+    keys = {st.key for st in scan.statements}
     if not keys & {"PDS_VERSION_ID", "RECORD_TYPE", "OBJECT"}:
         raise LabelError("no PDS_VERSION_ID, RECORD_TYPE or OBJECT: not a PDS3 label")
-    label = Label(length=statements[-1][2])
+    label = Label(length=scan.length, problems=scan.syntax_problems + scan.nesting)
     stack: list[LabelObject] = []
-    for key, raw, _ in statements:
-        if key == "END":
-            break
+    for st in scan.statements:
+        key, raw = st.key, st.raw
         value = parse_value(raw)
         if key in ("OBJECT", "GROUP"):
             obj = LabelObject(kind=key, name=str(value))
             (stack[-1].children if stack else label.objects).append(obj)
             stack.append(obj)
-        elif key in ("END_OBJECT", "END_GROUP"):
+        elif key in _END_BLOCK:
             if stack:
                 stack.pop()
         elif stack:

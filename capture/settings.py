@@ -168,6 +168,9 @@ CAPTURE_QUALITY_WORKERS = 2
 CAPTURE_QUALITY_TIME_BUDGET = 30.0
 CAPTURE_QUALITY_HARD_TIMEOUT_FACTOR = 3.0
 CAPTURE_QUALITY_HARD_TIMEOUT_GRACE = 10.0
+# Address-space cap of each scorer process: a damaged header that makes a C reader (netCDF-C,
+# HDF5) allocate gigabytes fails that read, and the file is quarantined, not the machine.
+CAPTURE_QUALITY_MEMORY_LIMIT = 6 * 1024**3
 # Extra scorers: {"<format or .suffix>": "package.module:function"} (function(ScoreContext)
 # -> capture.quality.scorers.base.Checks), importable in the worker processes.
 CAPTURE_QUALITY_PLUGINS: dict[str, str] = {}

@@ -40,6 +40,7 @@ class QualityPipeline(CaptureStage):
                 hard_factor=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_FACTOR", 3.0),
                 grace=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_GRACE", 10.0),
                 io=self.ctx.io,
+                memory_limit=s.getint("CAPTURE_QUALITY_MEMORY_LIMIT", 0),
             )
         return self._runner
 

@@ -131,7 +131,9 @@ def test_real_exoplanet_csv_and_truncated_csv(tmp_path: Path) -> None:
 
 def test_unknown_format_gets_transport_only_score_and_says_so(tmp_path: Path) -> None:
     report = score(tmp_path, "x.weird", b"\x00\x01binary", expected_size=8)
-    assert report.scorer == "transport-only" and report.grade == "nasa_grade"
+    # Trusted bytes, but no scorer looked inside: never nasa_grade, and it says so.
+    assert report.scorer == "transport-only" and report.grade == "accepted"
+    assert report.reasons()[0].startswith("content not examined: no content scorer")
     note = check(report, "content.scorer")
     assert note.outcome == Outcome.NOT_APPLICABLE and "transport checks only" in note.message
 

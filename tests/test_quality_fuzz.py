@@ -86,8 +86,8 @@ def test_no_scorer_raises_on_hostile_bytes(
     report = runner.score_sync(ctx, 0.9, 0.92)
     assert report.grade in ("nasa_grade", "accepted", "quarantined")
     assert 0.0 <= report.score <= 1.0
-    if report.errors:
-        assert report.grade == "quarantined"
+    if report.errors:  # a checker's failure is not the file's, but nobody vouched for it
+        assert report.grade != "nasa_grade"
     os.unlink(path)
 
 

@@ -1,9 +1,11 @@
-"""``capture quality report [RUN_ID]`` and ``capture quality rescore``."""
+"""``capture quality report [RUN_ID]``, ``capture quality rescore`` and
+``capture quality score PATH...`` (any local file, no catalog)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from capture.cli.common import CliError, add_data_args, data_dir, open_catalog, project_settings
 
@@ -30,6 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     add_data_args(rescore)
     rescore.set_defaults(func=cmd_rescore)
+
+    score = qsub.add_parser(
+        "score",
+        help="score local files (no catalog): exit 0 if all are accepted, 1 if any is "
+        "quarantined",
+    )
+    score.add_argument("paths", nargs="+", metavar="PATH")
+    score.add_argument("--format", help="declared format (default: from content and name)")
+    score.add_argument("--json", action="store_true", help="a JSON array, one object a file")
+    score.add_argument("--quality-threshold", type=float, default=None)
+    score.add_argument("--nasa-grade-threshold", type=float, default=None)
+    score.set_defaults(func=cmd_score)
 
 
 def _thresholds(args: argparse.Namespace) -> tuple[float, float]:
@@ -84,3 +98,76 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+_RUNNER: Any = None
+
+
+def runner() -> Any:
+    """One scorer process for the whole command: the pipeline's isolation, time limits and
+    memory cap, for local files too."""
+    global _RUNNER
+    if _RUNNER is None:
+        from capture.quality.runner import QualityRunner
+
+        s = project_settings()
+        _RUNNER = QualityRunner(
+            mode="process",
+            workers=1,
+            hard_factor=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_FACTOR", 3.0),
+            grace=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_GRACE", 10.0),
+            memory_limit=s.getint("CAPTURE_QUALITY_MEMORY_LIMIT", 0),
+        )
+    return _RUNNER
+
+
+def score_local(path: str, fmt: str | None, quality: float, nasa: float) -> dict[str, Any]:
+    """Score one local file as the pipeline would, with what the file itself can tell: its
+    size and sha256 (read here), its format from ``fmt``, its name and its content."""
+    import hashlib
+    import os
+
+    from capture.formats import guess_format
+    from capture.quality.scorers.base import ScoreContext
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+    settings = project_settings()
+    ctx = ScoreContext(
+        path=path,
+        name=os.path.basename(path),
+        format=fmt or guess_format(os.path.basename(path)),
+        size=os.path.getsize(path),
+        sha256=digest.hexdigest(),
+        budget_seconds=settings.getfloat("CAPTURE_QUALITY_TIME_BUDGET", 30.0),
+        sample_bytes=settings.getint("CAPTURE_QUALITY_SAMPLE_BYTES", 16 * 1024 * 1024),
+    )
+    report = runner().score_sync(ctx, quality, nasa)
+    return {
+        "path": path,
+        "format": report.scorer,
+        "score": round(report.score, 4),
+        "grade": report.grade,
+        "reasons": report.reasons(limit=20),
+        "checks": report.to_dict()["checks"],
+    }
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import os
+
+    quality, nasa = _thresholds(args)
+    missing = [p for p in args.paths if not os.path.isfile(p)]
+    if missing:
+        raise CliError(f"not a file: {', '.join(missing)}")
+    results = [score_local(p, args.format, quality, nasa) for p in args.paths]
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    else:
+        for r in results:
+            print(f"{r['grade']:12} {r['score']:.4f}  {r['format']:20} {r['path']}")
+            for reason in r["reasons"]:
+                print(f"    {reason}")
+    return 1 if any(r["grade"] == "quarantined" for r in results) else 0

@@ -34,7 +34,9 @@ class Outcome(StrEnum):
     FAIL = "fail"
     ABSENT = "absent"  # the thing checked is not there (e.g. no CHECKSUM keyword)
     NOT_APPLICABLE = "not_applicable"
-    ERROR = "error"  # the checker itself could not run on this file
+    # The checker itself failed (our bug or a library's limit): never counted as a defect of
+    # the file, but a file whose content was not examined cannot be nasa_grade.
+    ERROR = "error"
 
 
 # Credit an outcome earns in the weighted mean. "absent" earns half: it lowers confidence
@@ -62,7 +64,8 @@ class CheckResult:
 
     @property
     def applicable(self) -> bool:
-        return self.outcome != Outcome.NOT_APPLICABLE
+        """Counts in the weighted mean (a checker error says nothing about the file)."""
+        return self.outcome not in (Outcome.NOT_APPLICABLE, Outcome.ERROR)
 
     @property
     def earned(self) -> float:
@@ -72,7 +75,7 @@ class CheckResult:
 
     @property
     def is_gate_failure(self) -> bool:
-        if self.outcome not in (Outcome.FAIL, Outcome.ERROR):
+        if self.outcome != Outcome.FAIL:
             return False
         return self.tier in GATE_TIERS or (
             self.tier == Tier.FIXITY and self.outcome == Outcome.FAIL
@@ -105,10 +108,18 @@ def grade_for(score: float, gated: bool, quality_threshold: float, nasa_threshol
 
 @dataclass
 class QualityReport:
+    """Grades mean: ``quarantined`` = do not trust these bytes (a gate failed: integrity,
+    container, fixity) or the score is below the threshold; ``accepted`` = trusted, with the
+    shortfalls named; ``nasa_grade`` = trusted, content examined by a scorer without a checker
+    error, and conformant."""
+
     scorer: str
     checks: list[CheckResult] = field(default_factory=list)
     quality_threshold: float = 0.90
     nasa_threshold: float = 0.92
+    #: Why no scorer examined the content (no scorer for the format, or it failed); None when
+    #: a content scorer ran. Such a file is never nasa_grade.
+    unexamined: str | None = None
 
     @property
     def applicable(self) -> list[CheckResult]:
@@ -146,8 +157,7 @@ class QualityReport:
 
     @property
     def gated(self) -> bool:
-        # A scorer crash on a file is never a pass: errors quarantine like gates do.
-        return bool(self.gate_failures or self.errors)
+        return bool(self.gate_failures)
 
     @property
     def score(self) -> float:
@@ -157,12 +167,29 @@ class QualityReport:
     def grade(self) -> str:
         if not self.applicable:
             return "quarantined"
-        return grade_for(self.score, self.gated, self.quality_threshold, self.nasa_threshold)
+        grade = grade_for(self.score, self.gated, self.quality_threshold, self.nasa_threshold)
+        if grade == "nasa_grade" and (self.unexamined or self.errors or self.nonconformant):
+            # Trusted bytes, but nobody looked inside, a checker failed, or the content
+            # breaks its standard: the shortfall is named, the grade is not nasa_grade.
+            return "accepted"
+        return grade
+
+    @property
+    def nonconformant(self) -> list[CheckResult]:
+        """Conformance checks that failed: the content breaks its format's standard (the
+        bytes may still be trusted, the shortfall is named)."""
+        return [c for c in self.checks if c.tier == Tier.CONFORMANCE and c.outcome == Outcome.FAIL]
 
     def reasons(self, limit: int = 8) -> list[str]:
-        """Why the file did not score 1.0, most costly first; gates and errors lead."""
-        out = [f"{c.check_id}: {c.message}" for c in self.gate_failures]
-        out += [f"{c.check_id}: {c.message}" for c in self.errors if not c.is_gate_failure]
+        """Why the file did not score 1.0 (or is not nasa_grade), most costly first; gates
+        lead, then content not examined and checker errors (which are not file defects)."""
+        out = [f"{c.check_id}{_at(c)}: {c.message}" for c in self.gate_failures]
+        if self.unexamined:
+            out.append(f"content not examined: {self.unexamined}")
+        out += [
+            f"{c.check_id}{_at(c)}: checker failed (not a defect of the file): {c.message}"
+            for c in self.errors
+        ]
         lossy = sorted(
             (
                 c
@@ -172,7 +199,9 @@ class QualityReport:
             key=self.loss,
             reverse=True,
         )
-        out += [f"{c.check_id} ({c.outcome}, -{self.loss(c):.3f}): {c.message}" for c in lossy]
+        out += [
+            f"{c.check_id}{_at(c)} ({c.outcome}, -{self.loss(c):.3f}): {c.message}" for c in lossy
+        ]
         return out[:limit]
 
     def summary(self) -> dict[str, Any]:
@@ -184,8 +213,14 @@ class QualityReport:
             **self.summary(),
             "weighted_score": self.weighted_score,
             "gated": self.gated,
+            "unexamined": self.unexamined,
             "thresholds": {"quality": self.quality_threshold, "nasa_grade": self.nasa_threshold},
             "checks": [
                 {**c.to_dict(), "contribution": round(self.contribution(c), 6)} for c in self.checks
             ],
         }
+
+
+def _at(check: CheckResult) -> str:
+    """`` [HDU 2]``: where in the file a check looked, when it says."""
+    return f" [{check.location}]" if check.location else ""

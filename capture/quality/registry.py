@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import import_module
 
-from capture.quality.scorers import domain, fits, genomics, netcdf, tables, text
+from capture.quality.scorers import container, domain, fits, genomics, netcdf, tables, text
 from capture.quality.scorers.base import Checks, ScoreContext
 
 Scorer = Callable[[ScoreContext], Checks]
@@ -34,7 +34,11 @@ BY_FORMAT: dict[str, Scorer] = {
     "gzip": text.score_gzip,
     "fits.gz": text.score_gzip,
     "fastq.gz": text.score_gzip,
+    "xml": container.score_xml,
+    "zip": container.score_zip,
 }
+#: Formats whose scorer reads the compressed file itself (BGZF-aware genomics readers).
+READS_COMPRESSED = frozenset({"vcf.gz", "tabix", "csi", "bai", "crai"})
 
 
 def sniff(ctx: ScoreContext) -> str | None:
@@ -49,7 +53,7 @@ def sniff(ctx: ScoreContext) -> str | None:
         return "gzip"
     if head.startswith(b"##fileformat=VCF"):
         return "vcf"
-    return None
+    return container.sniff_content(head)
 
 
 def plugin_for(ctx: ScoreContext) -> tuple[str, Scorer] | None:
@@ -79,4 +83,17 @@ def resolve(ctx: ScoreContext) -> tuple[str | None, Scorer | None]:
         fmt = sniffed
     elif sniffed in ("fits", "netcdf", "hdf5") and fmt not in ("fits", "netcdf", "hdf5", "gzip"):
         fmt = sniffed  # the bytes are authoritative for self-describing binary formats
+    elif sniffed == "votable" and fmt in ("xml", "text"):
+        fmt = "votable"
+    elif sniffed in ("xml", "votable") and fmt in ("csv", "tsv", "ipac", "json", "text"):
+        fmt = sniffed  # a service's XML error document where a table was expected
     return fmt, BY_FORMAT.get(fmt or "")
+
+
+def compressed_wrapper(ctx: ScoreContext, fmt: str | None) -> str | None:
+    """The compression of a file whose scorer should see its decompressed content."""
+    if fmt in READS_COMPRESSED:
+        return None
+    from capture.quality.scorers.container import compression_of
+
+    return compression_of(ctx.head(8))

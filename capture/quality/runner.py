@@ -32,14 +32,17 @@ def report_from_dict(data: dict[str, Any]) -> QualityReport:
         checks=[CheckResult.from_dict(c) for c in data["checks"]],
         quality_threshold=thresholds.get("quality", 0.9),
         nasa_threshold=thresholds.get("nasa_grade", 0.92),
+        unexamined=data.get("unexamined"),
     )
 
 
 def error_report(ctx: ScoreContext, message: str, quality: float, nasa: float) -> QualityReport:
+    """A scorer process that died or hung on this file: the file itself brought a reader down
+    (crash isolation is the point of the worker), so it is a container gate failure."""
     report = QualityReport(scorer="error", quality_threshold=quality, nasa_threshold=nasa)
     report.checks.append(
         CheckResult(
-            "scorer.process", Tier.CONTAINER, Severity.HIGH, Outcome.ERROR, message, tool="capture"
+            "scorer.process", Tier.CONTAINER, Severity.HIGH, Outcome.FAIL, message, tool="capture"
         )
     )
     return report
@@ -54,6 +57,7 @@ class QualityRunner:
         hard_factor: float = 3.0,
         grace: float = 10.0,
         io: Any = None,
+        memory_limit: int = 0,
     ):
         if mode not in ("process", "thread", "inline"):
             raise ValueError(f"CAPTURE_QUALITY_MODE must be process|thread|inline, not {mode!r}")
@@ -62,6 +66,10 @@ class QualityRunner:
         self.hard_factor = hard_factor
         self.grace = grace
         self.io = io
+        #: Address-space cap per worker process (bytes, 0: none): a damaged header that makes
+        #: a C reader allocate gigabytes fails that read (and quarantines the file) instead of
+        #: exhausting the machine.
+        self.memory_limit = memory_limit
         self._pool: ProcessPoolExecutor | None = None
         # At most one file per worker is handed to the pool, so a file's hard deadline starts
         # when a worker actually takes it, not while it waits behind others.
@@ -135,6 +143,7 @@ class QualityRunner:
             max_workers=workers,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=_warm_up,
+            initargs=(self.memory_limit,),
         )
 
     def _score_in_process(
@@ -211,9 +220,15 @@ class QualityRunner:
         return result
 
 
-def _warm_up() -> None:
-    """Import the heavy readers once per worker, so no file's time budget pays for them."""
+def _warm_up(memory_limit: int = 0) -> None:
+    """Cap the worker's memory, then import the heavy readers once per worker, so no file's
+    time budget pays for them."""
     import importlib
+
+    if memory_limit > 0:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
 
     for name in (
         "numpy",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import traceback
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from capture.quality.model import Outcome, QualityReport, Severity, Tier
-from capture.quality.registry import resolve
+from capture.quality.registry import compressed_wrapper, resolve
 from capture.quality.scorers.base import Checks, ScoreContext
 from capture.quality.scorers.transport import transport_checks
 
@@ -22,6 +23,7 @@ def score_file(
             quality_threshold=quality_threshold,
             nasa_threshold=nasa_threshold,
         )
+        report.unexamined = "content not fetched back from the store"
         base = Checks()
         transport_checks(ctx, base)
         base.na(
@@ -33,9 +35,10 @@ def score_file(
         )
         report.checks.extend(base.results)
         return report
-    fmt, scorer = resolve(ctx)
+    fmt, _scorer = resolve(ctx)
+    kind = compressed_wrapper(ctx, fmt)
     report = QualityReport(
-        scorer=fmt or "transport-only",
+        scorer=(f"{kind}+" if kind else "") + (fmt or "transport-only"),
         quality_threshold=quality_threshold,
         nasa_threshold=nasa_threshold,
     )
@@ -51,32 +54,100 @@ def score_file(
             f"{type(exc).__name__}: {exc}",
         )
     report.checks.extend(base.results)
+    if kind is not None:
+        score_wrapped(ctx, kind, report)
+    else:
+        content_checks(ctx, report)
+    return report
+
+
+def content_checks(ctx: ScoreContext, report: QualityReport, location: str | None = None) -> None:
+    """Run the content scorer of ``ctx``'s format into ``report``; say when nobody looked."""
+    fmt, scorer = resolve(ctx)
     if scorer is None:
+        report.unexamined = f"no content scorer for format {fmt or ctx.format or 'unknown'!r}"
         report.checks.append(
-            base.na(
+            Checks().na(
                 "content.scorer",
                 Tier.CONFORMANCE,
                 Severity.LOW,
-                f"no content scorer for format {ctx.format or 'unknown'!r}: "
-                "score from transport checks only",
+                f"{report.unexamined}: score from transport checks only",
             )
         )
-        return report
+        return
     try:
-        checks = scorer(ctx)
-        report.checks.extend(checks.results)
+        results = scorer(ctx).results
     except Exception as exc:
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        report.unexamined = f"the {fmt} scorer failed"
         report.checks.append(
-            base.add(
+            Checks().add(
                 f"{fmt}.scorer",
-                Tier.CONTAINER,
+                Tier.CONFORMANCE,
                 Severity.HIGH,
                 Outcome.ERROR,
-                f"scorer crashed: {tb}"[:300],
+                f"scorer crashed: {tb}"[:600],
+                location,
             )
         )
-    return report
+        return
+    for r in results:
+        if location and not r.location:
+            r.location = location
+    report.checks.extend(results)
+    if not any(r.applicable and r.tier != Tier.TRANSPORT for r in results):
+        report.unexamined = f"the {fmt} scorer could not examine the content"
+
+
+def score_wrapped(ctx: ScoreContext, kind: str, report: QualityReport) -> None:
+    """A compressed file: the wrapper's integrity, then its content as what it really is."""
+    from capture.quality.scorers.container import decompress, inner_name, remove
+    from capture.quality.scorers.text import gzip_checks
+
+    checks = Checks(kind)
+    if kind == "gzip":
+        gzip_checks(ctx, checks)
+    path: str | None = None
+    try:
+        with checks.run(f"{kind}.decompress", Tier.CONTAINER, Severity.HIGH):
+            path, not_examined = decompress(ctx, kind)
+            if not_examined is None:
+                checks.passed(
+                    f"{kind}.decompress", Tier.CONTAINER, Severity.HIGH, "decompressed completely"
+                )
+        report.checks.extend(checks.results)
+        if path is None or any(c.is_gate_failure for c in checks.results):
+            report.unexamined = f"the {kind} stream could not be decompressed"
+            return
+        if not_examined is not None:
+            report.unexamined = not_examined
+            return
+        name = inner_name(ctx.name, kind)
+        inner_format = (ctx.format or "").removesuffix(".gz") or None
+        inner = replace(
+            ctx,
+            path=path,
+            name=name,
+            format=inner_format if inner_format not in (None, "gzip") else None,
+            size=os.path.getsize(path),
+            expected_size=None,
+            digest_algorithm=None,
+            digest_verified=None,
+            length_verified=None,
+            budget_seconds=max(1.0, ctx.time_left),
+        )
+        inner_checks = Checks()
+        from capture.quality.scorers.transport import content_gates
+
+        content_gates(inner, inner_checks, name)
+        for r in inner_checks.results:
+            r.location = r.location or f"inside {kind}"
+        report.checks.extend(inner_checks.results)
+        content_checks(inner, report, location=f"inside {kind}")
+        report.scorer = f"{kind}+{resolve(inner)[0] or 'transport-only'}"
+    finally:
+        if path is not None:
+            remove(path)
 
 
 def score_file_dict(

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import csv
+import struct
 import time
 import traceback
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from xml.etree import ElementTree
 
 from capture.quality.model import CheckResult, Outcome, Severity, Tier
 
@@ -162,15 +166,24 @@ class Checks:
         try:
             yield
         except Exception as exc:
-            del self.results[before:]
+            # Checks already recorded stand (they were decided before the failure). A reader
+            # that cannot parse the file's structure (a container/transport check) is a
+            # verdict on the file; any other exception is the checker's own failure and is
+            # never presented as a defect of the file.
             tb = traceback.extract_tb(exc.__traceback__)
             where = f" at {tb[-1].name}:{tb[-1].lineno}" if tb else ""
+            unreadable = tier in (Tier.TRANSPORT, Tier.CONTAINER) and isinstance(
+                exc, READ_ERRORS
+            )
+            message = " ".join(str(exc).split())[:600]
             self.add(
                 check_id,
                 tier,
                 severity,
-                Outcome.ERROR,
-                f"checker failed: {type(exc).__name__}: {exc}"[:300] + where,
+                Outcome.FAIL if unreadable else Outcome.ERROR,
+                f"cannot read: {type(exc).__name__}: {message}"
+                if unreadable
+                else f"checker failed: {type(exc).__name__}: {message}{where}",
                 location,
                 duration_ms=(time.monotonic() - started) * 1000,
             )
@@ -178,6 +191,22 @@ class Checks:
             for r in self.results[before:]:
                 if not r.duration_ms:
                     r.duration_ms = round((time.monotonic() - started) * 1000, 3)
+
+
+#: Exceptions a format reader raises on bytes it cannot parse (as opposed to our own bugs:
+#: TypeError, AttributeError, NameError, AssertionError... stay checker errors).
+READ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    IndexError,
+    UnicodeDecodeError,
+    struct.error,
+    zlib.error,
+    csv.Error,
+    ElementTree.ParseError,
+)
 
 
 def looks_like_html(head: bytes) -> bool:

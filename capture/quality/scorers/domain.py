@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
+from capture.pds3 import scan_label
 from capture.quality.model import Severity, Tier
 from capture.quality.scorers.base import Checks, ScoreContext
 from capture.quality.scorers.text import text_checks
@@ -185,18 +186,84 @@ def score_pds_table(ctx: ScoreContext) -> Checks:
     return checks
 
 
+# A detached label larger than this is not a label (real ones are a few KB to a few 100 KB).
+LABEL_MAX_BYTES = 1024 * 1024
+# What may follow END in a detached label: line ends, blanks, NUL padding and a DOS EOF mark.
+LABEL_PADDING = b" \t\r\n\x00\x1a"
+NEWLINE = b"\n"
+
+
 def score_pds_label(ctx: ScoreContext) -> Checks:
-    checks = Checks("capture pds")
-    text = text_checks(ctx, checks, ctx.head(1024 * 1024), tier_for_nul=Tier.CONTAINER)
+    """A detached PDS3 label: ends with ``END`` (any case: ODL keywords are case-insensitive),
+    nothing but padding after it, every statement has a value, blocks nest.
+
+    Without END a label cannot be told from one cut short, so END is a container gate, and so
+    is a statement with no value: strict ODL readers (PDS tools, pvl's PVLParser) refuse it."""
+    checks = Checks("capture pds3")
+    head = ctx.head(LABEL_MAX_BYTES)
+    scan = scan_label(head.decode("latin-1"))
+    label = head[: scan.length] if scan.end_line is not None else head
+    text_checks(ctx, checks, label, tier_for_nul=Tier.CONTAINER)
+    if scan.end_line is None:
+        last = scan.statements[-1].line if scan.statements else 0
+        where = (
+            f"text stops inside the statement of line {scan.unterminated}"
+            if scan.unterminated is not None
+            else f"last statement on line {last}"
+            if last
+            else "no statement at all"
+        )
+        more = f" in the first {len(head)} bytes" if len(head) < (ctx.size or 0) else ""
+        checks.failed(
+            "pds.label_end",
+            Tier.CONTAINER,
+            Severity.HIGH,
+            f"no END statement{more} ({where}): label truncated",
+            f"line {last}" if last else None,
+        )
+    else:
+        checks.passed(
+            "pds.label_end",
+            Tier.CONTAINER,
+            Severity.HIGH,
+            "label ends with END",
+            f"line {scan.end_line}",
+        )
+        _after_end(ctx, checks, head, scan.length, scan.end_line)
+    bad = re.search(rb"[^\t\n\x0c\r\x20-\x7e]", label)
     checks.check(
-        "pds.label_end",
+        "pds.label_ascii",
+        Tier.CONFORMANCE,
+        Severity.MEDIUM,
+        bad is None,
+        "7-bit ASCII, as PDS3 requires of labels",
+        f"byte 0x{label[bad.start()]:02x} at offset {bad.start()} is not printable ASCII "
+        "(PDS3 labels are 7-bit ASCII)"
+        if bad
+        else "",
+        f"line {label.count(NEWLINE, 0, bad.start()) + 1}" if bad else None,
+    )
+    problems = scan.syntax_problems
+    checks.check(
+        "pds.label_syntax",
         Tier.CONTAINER,
         Severity.HIGH,
-        re.search(r"^\s*END\s*$", text, re.M) is not None,
-        "label ends with END",
-        "no END statement: label truncated",
+        not problems,
+        f"{len(scan.statements)} statements, each with a value",
+        f"not valid ODL: {'; '.join(problems[:6])}"
+        + (f" (+{len(problems) - 6} more)" if len(problems) > 6 else ""),
+        problems[0].split(":", 1)[0] if problems else None,
     )
-    keys = set(re.findall(r"^\s*([A-Z_^][A-Z0-9_:]*)\s*=", text, re.M))
+    checks.check(
+        "pds.label_structure",
+        Tier.CONFORMANCE,
+        Severity.MEDIUM,
+        not scan.nesting,
+        "OBJECT/GROUP blocks nest and close",
+        "; ".join(scan.nesting[:4]),
+        scan.nesting[0].split(":", 1)[0] if scan.nesting else None,
+    )
+    keys = {st.key for st in scan.statements}
     wanted = ("PDS_VERSION_ID", "RECORD_TYPE", "DATA_SET_ID", "PRODUCT_ID")
     checks.fraction(
         "pds.label_keywords",
@@ -208,3 +275,22 @@ def score_pds_label(ctx: ScoreContext) -> Checks:
         missing=[k for k in wanted if k not in keys],
     )
     return checks
+
+
+def _after_end(ctx: ScoreContext, checks: Checks, head: bytes, end: int, end_line: int) -> None:
+    """A detached label ends at END: other bytes after it were appended (or two files were
+    joined), so the file is not the label the archive published."""
+    rest = head[end:].strip(LABEL_PADDING)
+    beyond = max(0, (ctx.size or 0) - len(head))
+    if beyond and not rest:
+        rest = ctx.tail(min(beyond, 65536)).strip(LABEL_PADDING)
+    amount = f"at least {len(rest)}" if beyond else str(len(rest))
+    checks.check(
+        "pds.after_end",
+        Tier.CONTAINER,
+        Severity.HIGH,
+        not rest,
+        "nothing but padding after END",
+        f"{amount} bytes of content after END (line {end_line}): data appended to the label",
+        f"line {end_line}",
+    )

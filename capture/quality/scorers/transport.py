@@ -61,9 +61,17 @@ def transport_checks(ctx: ScoreContext, checks: Checks) -> None:
         )
     if not ctx.path:
         return
+    content_gates(ctx, checks, ctx.name)
+
+
+def content_gates(ctx: ScoreContext, checks: Checks, name: str) -> None:
+    """Gates on the bytes themselves: not an HTML page saved as data, not empty."""
     with checks.run("container.not_error_page", Tier.CONTAINER, Severity.HIGH):
         head = ctx.head(1024)
-        is_html = looks_like_html(head) and not ctx.name.lower().endswith((".html", ".htm", ".xml"))
+        # Only a file meant to be a web page may be one (an HTML 404 saved as result.xml is
+        # an error page, not XML data).
+        expected_html = ctx.format == "html" or name.lower().endswith((".html", ".htm"))
+        is_html = looks_like_html(head) and not expected_html
         checks.check(
             "container.not_error_page",
             Tier.CONTAINER,
@@ -71,7 +79,7 @@ def transport_checks(ctx: ScoreContext, checks: Checks) -> None:
             not is_html,
             "content is not an HTML page",
             "content is an HTML page, not "
-            f"{ctx.name.rsplit('/', 1)[-1]} (an error or login page saved as data)",
+            f"{name.rsplit('/', 1)[-1]} (an error or login page saved as data)",
         )
     with checks.run("container.nonempty", Tier.CONTAINER, Severity.HIGH):
         checks.check(
