@@ -6,11 +6,12 @@ no checker failure presented as a defect of the file."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from tests.archives.samples import samples_root
-from tests.quality_corpus import confusion, real_files, score_cases, variants
+from tests.quality_corpus import HTML_404, confusion, real_files, score_cases, variants
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +80,37 @@ def test_no_checker_failure_is_a_file_defect(results: list[dict]) -> None:
             assert "fail" in outcomes or "absent" in outcomes, (r["path"], r["reasons"])
         if "error" in outcomes:
             assert r["grade"] != "nasa_grade", (r["path"], r["reasons"])
+
+
+def test_quality_score_command_scores_any_local_file(tmp_path: Path) -> None:
+    """``capture quality score PATH...``: no catalog; JSON with the verdict of each file; exit
+    1 when any file is quarantined, 0 when all are accepted."""
+    import subprocess
+    import sys
+
+    from tests.quality_files import fits_bytes
+
+    good = tmp_path / "spectrum.fits"
+    good.write_bytes(fits_bytes())
+    page = tmp_path / "result.xml"  # an HTML 404 page saved under a data file's name
+    page.write_bytes(HTML_404)
+    cmd = [sys.executable, "-m", "capture", "quality", "score", "--json"]
+    ok = subprocess.run([*cmd, str(good)], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    (one,) = json.loads(ok.stdout)
+    assert one["grade"] == "nasa_grade" and one["format"] == "fits"
+    assert {"path", "format", "score", "grade", "reasons", "checks"} <= set(one)
+    both = subprocess.run([*cmd, str(good), str(page)], capture_output=True, text=True, timeout=300)
+    assert both.returncode == 1, both.stderr
+    verdicts = {Path(r["path"]).name: r for r in json.loads(both.stdout)}
+    assert verdicts["result.xml"]["grade"] == "quarantined"
+    assert "HTML page" in verdicts["result.xml"]["reasons"][0]
+    human = subprocess.run(
+        [sys.executable, "-m", "capture", "quality", "score", str(page)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert human.returncode == 1 and human.stdout.startswith("quarantined")
+    missing = subprocess.run([*cmd, str(tmp_path / "nope")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "not a file" in missing.stderr
