@@ -24,7 +24,7 @@ from capture.quality.scorers.base import Checks, ScoreContext, looks_like_html
 
 #: The decompressed content of a wrapper is scored only up to this many bytes (beyond it the
 #: wrapper's own integrity check still runs, and the content counts as not examined).
-INNER_MAX_BYTES = 4 * 1024**3
+INNER_MAX_BYTES = 2 * 1024**3  # and never longer than the time budget
 
 XML_ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
 OPENERS: dict[str, Callable[..., IO[bytes]]] = {
