@@ -4,12 +4,15 @@ A listing is untrusted input: an entry such as ``../../etc/x``, ``/etc/passwd``,
 ``%2e%2e/x`` or full-width dots (U+FF0E, which NFKC folds to ``..``) must never make us
 write outside the data root.
 Every path goes through :func:`safe_relpath` when an item is validated and again through
-:meth:`DataRoot.resolve` right before any file is created (defence in depth).
+:meth:`DataRoot.resolve` right before any file is created (defence in depth). Symlinks planted
+inside the root are refused by :meth:`DataRoot.resolve` and, at the moment of writing, by the
+no-follow walks of :mod:`capture.safefs`.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,31 +93,46 @@ class DataRoot:
             raise UnsafePathError(f"reserved top-level name in {rel!r}")
         return rel
 
-    def resolve(self, rel: str, *, area: str | None = None, suffix: str = "") -> Path:
+    def resolve(
+        self, rel: str, *, area: str | None = None, suffix: str = "", check: bool = True
+    ) -> Path:
         """Absolute path of ``rel`` (optionally inside an area such as ``.partial``).
 
-        Checks containment after resolving symlinks of existing parents, so a symlink planted
-        inside the tree cannot redirect a write outside it.
+        With ``check`` (the default), refuses a path where any existing component below the
+        root (the area, each directory, the final name) is a symlink: a link planted inside the
+        tree must not redirect a write, a ``mkdir -p`` or a rename outside it. The root itself
+        may be a link the user chose: :meth:`at` resolved it. This is a check before acting;
+        the writes themselves go through :mod:`capture.safefs`, which walks the path
+        with ``O_NOFOLLOW`` and so also closes the window between this check and the write.
         """
         rel = safe_relpath(rel)
-        base = self.root / area if area else self.root
-        target = base.joinpath(*rel.split("/"))
-        if suffix:
-            target = target.with_name(target.name + suffix)
-        parent = target.parent
-        probe = parent
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        real = Path(os.path.realpath(probe))
-        if real != self.root and self.root not in real.parents:
-            raise UnsafePathError(f"{rel!r} resolves outside the data root")
-        return target
+        parts = [area, *rel.split("/")] if area else rel.split("/")
+        parts[-1] += suffix
+        if check:
+            self._refuse_links(rel, parts)
+        return self.root.joinpath(*parts)
+
+    def _refuse_links(self, rel: str, parts: list[str]) -> None:
+        probe = self.root
+        for name in parts:
+            probe = probe / name
+            try:
+                st = os.lstat(probe)
+            except (FileNotFoundError, NotADirectoryError):
+                return  # nothing further exists: nothing further can be a link
+            if stat.S_ISLNK(st.st_mode):
+                where = probe.relative_to(self.root).as_posix()
+                raise UnsafePathError(f"unsafe path: {rel} has a symlink component {where}")
 
     def final(self, rel: str) -> Path:
         return self.resolve(rel)
 
     def partial(self, rel: str) -> Path:
-        return self.resolve(rel, area=".partial", suffix=".part")
+        """Where ``rel`` downloads to. Not checked on disk here: this is computed when the
+        request is built, long before the file is opened; :class:`~capture.transfer.sink.
+        FileSink` opens it with a no-follow walk, which refuses links at the moment it matters
+        (the transfer then fails with a clear error instead of this raising in request code)."""
+        return self.resolve(rel, area=".partial", suffix=".part", check=False)
 
     def quarantine(self, rel: str) -> Path:
         return self.resolve(rel, area="quarantine")

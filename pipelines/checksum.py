@@ -7,12 +7,12 @@ verify is never reported ``stored`` or ``verified: true``.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from scrapy import Spider
 from scrapy.crawler import Crawler
 
+from capture import safefs
 from capture.formats import looks_like_html_page
 from capture.items import CapturedFile
 from capture.transfer.result import TransferResult
@@ -112,7 +112,4 @@ class ChecksumPipeline(CaptureStage):
 
 def _remove(path: str) -> None:
     for p in (path, path + ".json"):
-        try:
-            os.unlink(p)
-        except FileNotFoundError:
-            pass
+        safefs.unlink(p)  # never through a planted symlink

@@ -1,4 +1,10 @@
-"""Stage 6: publish verified files atomically; move failed ones to quarantine with the reason."""
+"""Stage 6: publish verified files atomically; move failed ones to quarantine with the reason.
+
+A path the store refuses (a symlink planted anywhere below the data root, see
+:mod:`capture.storage.local`) fails that one file with a one-line error, counted under
+``capture/store/unsafe_path``; the crawl goes on with the others. Other errors (a full disk)
+propagate to the stage guard of :mod:`pipelines.base`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 
 from capture.items import CapturedFile
+from capture.paths import UnsafePathError
 from capture.work import work_of
 from pipelines.base import CaptureStage
 from pipelines.register import fill_from_previous
@@ -33,6 +40,23 @@ class StorePipeline(CaptureStage):
         transfer = work.transfer
         if transfer is None or work.published:
             return item
+        try:
+            await self._settle(item, work, transfer)
+        except UnsafePathError as exc:
+            self._refuse(item, exc)
+            return item
+        work.published = True
+        return item
+
+    def _refuse(self, item: CapturedFile, exc: UnsafePathError) -> None:
+        """Fail one file whose destination is unsafe; its part file stays in ``.partial``."""
+        was = f" (to be quarantined: {item.error})" if item.status == "quarantined" else ""
+        item.status = "failed"
+        item.error = f"{exc}{was}"
+        self.inc("store/unsafe_path")
+        self.logger.warning("Not storing %s: %s", item.url, item.error)
+
+    async def _settle(self, item: CapturedFile, work: Any, transfer: Any) -> None:
         io = self.ctx.io
         if item.status == "quarantined":
             reason = {
@@ -62,8 +86,6 @@ class StorePipeline(CaptureStage):
             else:
                 await self._publish(item, work, prev)
                 item.status = "stored"
-        work.published = True
-        return item
 
     async def _publish(self, item: CapturedFile, work: Any, prev: dict[str, Any]) -> None:
         io, ctx = self.ctx.io, self.ctx

@@ -1,4 +1,13 @@
-"""Atomic publication into the data root, and quarantine with the reason next to the file."""
+"""Atomic publication into the data root, and quarantine with the reason next to the file.
+
+Invariant: no byte is written, no file created and nothing modified outside the data root, even
+when someone planted symlinks inside it. Every path is checked by
+:meth:`~capture.paths.DataRoot.resolve` (any symlink component, the final name included, is an
+:class:`~capture.paths.UnsafePathError`) and every rename, link, write and unlink goes through
+:mod:`capture.safefs`, which walks from the data root with ``O_NOFOLLOW`` so a link
+planted between the check and the act is refused too. A symlink at a final name is refused,
+not replaced: our tree never holds links, so one there was planted and must be looked at.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +16,41 @@ import os
 from pathlib import Path
 from typing import Any
 
-from capture.paths import DataRoot
-from capture.transfer.sidecar import PartialState
-from capture.transfer.sink import fsync_dir
+from capture import safefs
+from capture.paths import DataRoot, UnsafePathError
+from capture.transfer.sidecar import PartialState, trusted_base
+
+NOTE_SUFFIX = ".reason.json"
 
 
 class LocalStore:
     def __init__(self, data: DataRoot):
         self.data = data
 
+    @property
+    def _root(self) -> Path:
+        return self.data.root
+
+    def _replace(self, src: str | os.PathLike[str], dst: Path) -> None:
+        safefs.replace(src, dst, trusted_base(src), self._root)
+
     def publish(self, part: str, rel: str, metadata: dict[str, str] | None = None) -> Path:
         """Rename the complete, fsync'ed part file into place and make the rename durable."""
         final = self.data.final(rel)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, final)
-        fsync_dir(final.parent)
+        self._replace(part, final)
         PartialState.remove(part)
         return final
 
     def quarantine(self, part: str, rel: str, reason: dict[str, Any]) -> Path:
-        """Move a file that failed verification aside, never into the published tree."""
+        """Move a file that failed verification aside, never into the published tree.
+
+        Both names are checked before anything moves, so a refused quarantine leaves the part
+        where it was."""
         target = self.data.quarantine(rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, target)
-        note = target.with_name(target.name + ".reason.json")
-        note.write_text(json.dumps(reason, indent=2, sort_keys=True, default=str))
-        fsync_dir(target.parent)
+        note = self.data.resolve(rel, area="quarantine", suffix=NOTE_SUFFIX)
+        self._replace(part, target)
+        text = json.dumps(reason, indent=2, sort_keys=True, default=str)
+        safefs.write_atomic(note, text.encode(), self._root)
         PartialState.remove(part)
         return target
 
@@ -40,38 +58,28 @@ class LocalStore:
         """Move the published bytes of ``rel`` aside as version ``version`` (before a newer
         version replaces them); returns where they went, relative to the data root."""
         final = self.data.final(rel)
-        if not final.is_file():
+        if not safefs.is_file(final, self._root):
             return None
         target = self.data.resolve(rel, area="versions", suffix=f".v{version}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(final, target)
-        fsync_dir(target.parent)
-        return str(target.relative_to(self.data.root))
+        self._replace(final, target)
+        return str(target.relative_to(self._root))
 
     def link_copy(self, source_rel: str, rel: str, part: str) -> bool:
         """Publish ``rel`` as a hard link to an identical stored file (content stored once).
-        False when linking is impossible (other filesystem, missing source): publish instead."""
-        source = self.data.final(source_rel)
+        False when linking is impossible (other filesystem, missing or unsafe source): publish
+        instead."""
         final = self.data.final(rel)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(final.name + ".link")
         try:
-            if tmp.exists():
-                tmp.unlink()
-            os.link(source, tmp)
-        except OSError:
+            source = self.data.final(source_rel)
+            safefs.link(source, final, self._root)
+        except (OSError, UnsafePathError):
             return False
-        os.replace(tmp, final)
-        fsync_dir(final.parent)
         self.discard(part)
         return True
 
     def discard(self, part: str) -> None:
-        try:
-            os.unlink(part)
-        except FileNotFoundError:
-            pass
+        safefs.unlink(part, trusted_base(part))
         PartialState.remove(part)
 
     def exists(self, rel: str) -> bool:
-        return self.data.final(rel).is_file()
+        return safefs.is_file(self.data.final(rel), self._root)

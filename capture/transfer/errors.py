@@ -26,6 +26,23 @@ class TransferStalled(TransferInterrupted):
     """No byte arrived for ``CAPTURE_STALL_TIMEOUT`` seconds."""
 
 
+class TransferTooSlow(TransferStalled):
+    """Slower than ``CAPTURE_MIN_SPEED`` over ``CAPTURE_MIN_SPEED_WINDOW`` (a drip feed keeps
+    resetting the stall timer). The partial file is kept, but such retries always count
+    against ``RETRY_TIMES``: a drip must not earn the unbounded retries of real progress."""
+
+
+class BodyTooLong(TransferError):
+    """The body outgrew what we know of the file (listed size, announced length, or
+    ``CAPTURE_MAX_FILE_BYTES``). Its bytes are discarded and it is not retried in this run:
+    the same server would send the same oversized body again."""
+
+
+class TransferTooLong(TransferError):
+    """The file took longer than ``CAPTURE_MAX_TRANSFER_SECONDS``. Not retried in this run; a
+    resumable partial file (known length) is kept for a later run."""
+
+
 class TransferAborted(DownloadCancelledError, TransferError):
     """The crawl is shutting down; the partial file is kept and the file re-driven next run."""
 
@@ -36,6 +53,11 @@ class BudgetExceeded(TransferAborted):
 
 class LocalStorageError(TransferError):
     """Writing to the data root failed (disk full, permissions): not retried over HTTP."""
+
+
+class UnsafeLocalPath(LocalStorageError):
+    """The file's place in the data root has a symlink in it (see capture/safefs.py): this file
+    fails, nothing is written, the crawl goes on."""
 
 
 class ArchiveUnreachable(IgnoreRequest):

@@ -5,7 +5,9 @@ sidecar records the ETag / Last-Modified / total length of the first response an
 *durable* offset (bytes known to be on disk after an fsync). Resumes send ``If-Range`` with
 the validator, so a changed file comes back as a full ``200`` and restarts from zero instead of
 being spliced (wget's and aria2's classic corruption). Written atomically (temp, fsync,
-rename) so a crash never leaves a half-written journal (aria2 #790).
+rename) so a crash never leaves a half-written journal (aria2 #790), and read, written and
+removed without following symlinks (:mod:`capture.safefs`): a journal path planted as a
+link must neither overwrite the link's target nor feed us a forged resume offset.
 """
 
 from __future__ import annotations
@@ -17,12 +19,29 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from capture import safefs
+
 SIDECAR_SUFFIX = ".json"
 FORMAT_VERSION = 1
 
 
+PARTIAL_AREA = ".partial"
+
+
 def sidecar_path(part: str | os.PathLike[str]) -> Path:
     return Path(f"{os.fspath(part)}{SIDECAR_SUFFIX}")
+
+
+def trusted_base(part: str | os.PathLike[str]) -> Path:
+    """The directory a part file's path is walked from without following links: the data root
+    (the parent of its ``.partial`` area, resolved when the crawl starts), else ``/``. Either
+    way no link between the base and the file is followed; the data root only makes error
+    messages name paths relative to it."""
+    path = Path(os.path.abspath(part))
+    for parent in reversed(path.parents):
+        if parent.name == PARTIAL_AREA:
+            return parent.parent
+    return safefs.ROOT
 
 
 def is_strong_etag(etag: str | None) -> bool:
@@ -61,7 +80,7 @@ class PartialState:
     def load(cls, part: str | os.PathLike[str]) -> PartialState | None:
         path = sidecar_path(part)
         try:
-            data: dict[str, Any] = json.loads(path.read_text())
+            data: dict[str, Any] = json.loads(safefs.read_bytes(path, trusted_base(part)))
             if data.get("version") != FORMAT_VERSION:
                 return None
             return cls(**data)
@@ -72,19 +91,9 @@ class PartialState:
         self.updated_at = time.time()
         if not self.created_at:
             self.created_at = self.updated_at
-        path = sidecar_path(part)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, json.dumps(asdict(self), sort_keys=True).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        data = json.dumps(asdict(self), sort_keys=True).encode()
+        safefs.write_atomic(sidecar_path(part), data, trusted_base(part))
 
     @staticmethod
     def remove(part: str | os.PathLike[str]) -> None:
-        try:
-            os.unlink(sidecar_path(part))
-        except FileNotFoundError:
-            pass
+        safefs.unlink(sidecar_path(part), trusted_base(part))

@@ -3,6 +3,11 @@
 Every method here blocks and runs in an IO thread, never on the reactor thread. Calls for one
 file are strictly sequential (the receiver keeps at most one write in flight), so no locking
 is needed.
+
+The part file and its directories are opened by a no-follow walk from the data root
+(:mod:`capture.safefs`): a symlink planted at the part's path, at its journal's path or
+at any directory above them is refused (:class:`LocalStorageError` naming the link, so the
+file fails cleanly) and never followed, so no byte is written outside the data root.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from capture.transfer.errors import LocalStorageError
+from capture import safefs
+from capture.paths import UnsafePathError
+from capture.transfer.errors import LocalStorageError, UnsafeLocalPath
 from capture.transfer.hashing import MultiHasher
-from capture.transfer.sidecar import PartialState
+from capture.transfer.sidecar import PartialState, sidecar_path, trusted_base
 
 IOV_MAX = 1024
 
@@ -47,9 +54,8 @@ class FileSink:
         still cover the whole file.
         """
         try:
-            self.part.parent.mkdir(parents=True, exist_ok=True)
             state = None if fresh else PartialState.load(self.part)
-            self.fd = os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
+            self.fd = self._open(os.O_RDWR | os.O_CREAT)
             on_disk = os.fstat(self.fd).st_size
             offset = 0
             if state is not None and state.resumable():
@@ -62,6 +68,9 @@ class FileSink:
             if offset:
                 self.hasher.update_from_file(self.fd, offset)
             os.lseek(self.fd, offset, os.SEEK_SET)
+        except LocalStorageError:
+            self.close()
+            raise
         except OSError as exc:
             self.close()
             raise LocalStorageError(f"cannot prepare {self.part}: {exc}") from exc
@@ -79,11 +88,23 @@ class FileSink:
     def _ensure_open(self) -> None:
         if self.fd is None and self._lazy:
             self._lazy = False
-            self.part.parent.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            self.fd = self._open(os.O_RDWR | os.O_CREAT | os.O_TRUNC)
             state, self.state = self.state, None
             PartialState.remove(self.part)  # a stale journal must not outlive its data
             self.state = state
+
+    def _open(self, flags: int) -> int:
+        """Open the part file (creating its directories) without following any link; a link
+        planted at its journal's path is refused as well (journals are only replaced, never
+        followed, but a link there means someone is tampering with the partial area)."""
+        base = trusted_base(self.part)
+        journal = sidecar_path(self.part)
+        try:
+            with safefs.parent_dir(self.part, base, create=True) as (dfd, name):
+                safefs.refuse_link(dfd, journal.name, journal, base)
+                return safefs.open_at(dfd, name, flags, self.part, base)
+        except UnsafePathError as exc:
+            raise UnsafeLocalPath(str(exc)) from exc
 
     def bind(self, state: PartialState) -> None:
         """Attach the server object's validators (from the first full response)."""

@@ -1,0 +1,230 @@
+"""File operations that never follow a symlink below a trusted base directory.
+
+Anyone who can write into the data root (a shared group directory, a compromised helper, a
+restored backup) can plant a symlink where the crawl will write next: a ``.part`` file, a
+sidecar journal, a quarantine note, a directory of the published tree. Following it would
+write, create or rename files outside the data root. Checking with ``lstat`` first and then
+opening by name leaves a window in which the link can be planted, so every operation here walks
+the path one component at a time with ``openat(..., O_NOFOLLOW)`` from the base directory and
+then acts on the last name relative to its parent's descriptor (``dir_fd``). Neither the walk
+nor the final open, rename, link or unlink can be redirected by a symlink.
+
+Directories are walked with ``O_PATH`` (Linux), which needs only search permission, so a base of
+``/`` works even below directories the crawl may not list. The base itself is trusted: it is the
+data root, which :meth:`capture.paths.DataRoot.at` resolves once when the crawl starts.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from capture.paths import UnsafePathError
+
+_O_PATH = getattr(os, "O_PATH", 0)
+_DIR_FLAGS = (_O_PATH or os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
+ROOT = Path("/")
+
+
+def _parts(path: Path, base: Path) -> tuple[str, ...]:
+    try:
+        return Path(os.path.abspath(path)).relative_to(base).parts
+    except ValueError:
+        raise UnsafePathError(f"unsafe path: {path} is not inside {base}") from None
+
+
+def _label(parts: tuple[str, ...] | list[str], base: Path) -> str:
+    return "/".join(parts) if base != ROOT else "/" + "/".join(parts)
+
+
+def _refuse(dir_fd: int, name: str, parts: tuple[str, ...], upto: int, base: Path) -> None:
+    """Raise :class:`UnsafePathError` if ``name`` in ``dir_fd`` is a symlink or not a dir."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return  # vanished meanwhile: the caller's own error says so
+    component = _label(parts[: upto + 1], base)
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePathError(
+            f"unsafe path: {_label(parts, base)} has a symlink component {component}"
+        )
+    if upto < len(parts) - 1 and not stat.S_ISDIR(st.st_mode):
+        raise UnsafePathError(f"path conflict: {component} is a file, not a directory")
+
+
+def _open_dir(base: Path, parts: tuple[str, ...], depth: int, create: bool) -> int:
+    """Descriptor of the directory ``base/parts[:depth]``, walked without following links."""
+    fd = os.open(base, (_O_PATH or os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for i in range(depth):
+            name = parts[i]
+            try:
+                nxt = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(name, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass  # created meanwhile (another transfer): open it like any other
+                nxt = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ENOTDIR, errno.ELOOP):
+                    _refuse(fd, name, parts, i, base)
+                raise
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextmanager
+def parent_dir(
+    path: str | os.PathLike[str], base: Path = ROOT, *, create: bool = False
+) -> Iterator[tuple[int, str]]:
+    """``(descriptor of the parent directory, last name)`` of ``path``, walked safely.
+
+    ``create`` makes missing directories (``mkdir -p`` that cannot be led outside ``base``).
+    """
+    parts = _parts(Path(path), base)
+    if not parts:
+        raise UnsafePathError(f"unsafe path: {path} is the base directory itself")
+    fd = _open_dir(base, parts, len(parts) - 1, create)
+    try:
+        yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
+def refuse_link(dir_fd: int, name: str, path: str | os.PathLike[str], base: Path = ROOT) -> None:
+    """Raise :class:`UnsafePathError` when ``name`` (in ``dir_fd``) exists as a symlink."""
+    parts = _parts(Path(path), base)
+    _refuse(dir_fd, name, parts, len(parts) - 1, base)
+
+
+def open_at(dir_fd: int, name: str, flags: int, path: str | os.PathLike[str], base: Path) -> int:
+    """``os.open`` of ``name`` with ``O_NOFOLLOW``: a symlink there is refused, not followed."""
+    try:
+        return os.open(name, flags | FILE_FLAGS, 0o644, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            refuse_link(dir_fd, name, path, base)
+        raise
+
+
+def open_file(path: str | os.PathLike[str], flags: int, base: Path = ROOT) -> int:
+    """Open (creating parent directories when ``O_CREAT``) without following any symlink."""
+    with parent_dir(path, base, create=bool(flags & os.O_CREAT)) as (dfd, name):
+        return open_at(dfd, name, flags, path, base)
+
+
+def read_bytes(path: str | os.PathLike[str], base: Path = ROOT, limit: int = 1 << 20) -> bytes:
+    """At most ``limit`` bytes of a small file (journals), never read through a symlink."""
+    fd = open_file(path, os.O_RDONLY, base)
+    try:
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def fsync_fd_dir(dir_fd: int) -> None:
+    """fsync the directory behind an ``O_PATH`` descriptor (which cannot be fsync'ed itself)."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def unlink(path: str | os.PathLike[str], base: Path = ROOT) -> None:
+    """Remove a file (or a planted link itself, never its target); missing is fine."""
+    try:
+        with parent_dir(path, base) as (dfd, name):
+            os.unlink(name, dir_fd=dfd)
+    except FileNotFoundError:
+        pass
+
+
+def is_file(path: str | os.PathLike[str], base: Path = ROOT) -> bool:
+    """A regular file at ``path`` itself (a symlink is not one)."""
+    try:
+        with parent_dir(path, base) as (dfd, name):
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return stat.S_ISREG(st.st_mode)
+
+
+def replace(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    src_base: Path = ROOT,
+    dst_base: Path = ROOT,
+) -> None:
+    """Atomically rename ``src`` onto ``dst`` and make it durable.
+
+    A symlink already at ``dst`` is refused rather than replaced: our tree never holds links,
+    so one there was planted, and failing loudly beats silently hiding it.
+    """
+    with (
+        parent_dir(src, src_base) as (sfd, sname),
+        parent_dir(dst, dst_base, create=True) as (
+            dfd,
+            dname,
+        ),
+    ):
+        refuse_link(dfd, dname, dst, dst_base)
+        st = os.stat(sname, dir_fd=sfd, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError(f"unsafe path: {src} is not a regular file")
+        os.replace(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+        fsync_fd_dir(dfd)
+
+
+def link(src: str | os.PathLike[str], dst: str | os.PathLike[str], base: Path = ROOT) -> None:
+    """Hard-link ``src`` (a regular file, not a link) to the new name ``dst`` (replacing it)."""
+    tmp = f"{os.fspath(dst)}.link"
+    with parent_dir(src, base) as (sfd, sname), parent_dir(tmp, base, create=True) as (dfd, tname):
+        st = os.stat(sname, dir_fd=sfd, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError(f"unsafe path: {src} is not a regular file")
+        refuse_link(dfd, Path(dst).name, dst, base)
+        try:
+            os.unlink(tname, dir_fd=dfd)  # a stale temp (or a planted link: the link goes)
+        except FileNotFoundError:
+            pass
+        os.link(sname, tname, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+        os.replace(tname, Path(dst).name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        fsync_fd_dir(dfd)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, base: Path = ROOT) -> None:
+    """Write ``data`` to ``path`` via ``<name>.tmp`` (created ``O_EXCL``) and a rename.
+
+    The temp file is created, never opened, so a link planted at its name cannot be followed;
+    a stale one from a crash is removed first (unlink removes a link, not its target).
+    """
+    with parent_dir(path, base, create=True) as (dfd, name):
+        refuse_link(dfd, name, path, base)
+        tmp = f"{name}.tmp"
+        try:
+            os.unlink(tmp, dir_fd=dfd)
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | FILE_FLAGS, 0o644, dir_fd=dfd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        fsync_fd_dir(dfd)
