@@ -1,4 +1,9 @@
-"""Run bookkeeping: a row in the catalog's ``runs`` table per crawl, closed with its stats."""
+"""Run bookkeeping: a row in the catalog's ``runs`` table per crawl, closed with its stats.
+
+A catalog on a full disk cannot take these rows: the crawl then stops as ``disk_full``
+(:func:`pipelines.base.stop_for_disk_full`) and the missing bookkeeping is one log line, never
+a traceback; the crawl's own exit code and stats still say ``disk_full``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from scrapy.crawler import Crawler
 from capture.__version__ import __version__
 from capture.catalog.store import utcnow
 from capture.context import CaptureContext, git_commit
+from capture.outcomes import is_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +59,29 @@ class CaptureRunExtension:
             "hostname": socket.gethostname(),
             "settings": json.loads(json.dumps(settings, default=str)),
         }
-        await ctx.writer.run(ctx.catalog.start_run, run)
+        try:
+            await ctx.writer.run(ctx.catalog.start_run, run)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            from pipelines.base import stop_for_disk_full
+
+            stop_for_disk_full(self.crawler, ctx.data.root, f"cannot record the run: {exc}")
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         ctx = CaptureContext.for_crawler(self.crawler)
         stats: dict[str, Any] = json.loads(json.dumps(self.crawler.stats.get_stats(), default=str))
         try:
-            await ctx.writer.run(ctx.catalog.end_run, ctx.run_id, spider.name, reason, stats)
+            try:
+                await ctx.writer.run(ctx.catalog.end_run, ctx.run_id, spider.name, reason, stats)
+            except Exception as exc:
+                if not is_disk_full(exc):
+                    raise
+                logger.warning(
+                    "Run %s (%s) not closed in the catalog: its disk is full; the resume closes it",
+                    ctx.run_id,
+                    reason,
+                )
             if ctx.frontier is not None:
                 await ctx.frontier.close()
         finally:

@@ -5,7 +5,8 @@ Checked every ``CAPTURE_MONITOR_INTERVAL`` seconds during a crawl and once when 
 * error rate: failed files / settled files above ``CAPTURE_MONITOR_MAX_ERROR_RATE``;
 * quarantine rate above ``CAPTURE_MONITOR_MAX_QUARANTINE_RATE``;
 * zero-progress stall: no byte, item or response for ``CAPTURE_MONITOR_STALL_SECONDS``;
-* a budget stop (the crawl ended because the run's budget ran out).
+* a budget stop (the crawl ended because the run's budget ran out);
+* a disk-full stop (the data root or the catalog's disk filled up: ``disk_full``).
 
 Each alert is logged at ERROR, counted in stats (``capture/monitor/...``) and sent to the
 configured notification channels: a webhook (``CAPTURE_NOTIFY_WEBHOOK``, JSON POST) and/or
@@ -24,6 +25,8 @@ from typing import Any
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from twisted.internet import task, threads
+
+from capture.outcomes import DISK_FULL
 
 logger = logging.getLogger(__name__)
 STATUSES = ("stored", "quarantined", "failed", "unchanged", "planned")
@@ -62,6 +65,9 @@ class CaptureHealthMonitor:
         if reason == "budget_exhausted":
             why = self.crawler.stats.get_value("capture/budget/stop_reason") or reason
             self.alert("budget_stop", f"{spider.name} stopped by the run budget: {why}")
+        elif reason == DISK_FULL:
+            why = self.crawler.stats.get_value("capture/disk_full/reason") or reason
+            self.alert(DISK_FULL, f"{spider.name} stopped, disk full: {why}")
         return self._pending
 
     _pending: Any = None

@@ -1,17 +1,160 @@
-"""Common plumbing for the capture pipeline stages."""
+"""Common plumbing for the capture pipeline stages, and the disk-full stop they all share.
+
+A full data root (ENOSPC/EDQUOT while writing a file, quarantining or publishing it, or
+SQLITE_FULL from the catalog next to it) is not one file's failure: every later file would
+fail the same way. So every stage's ``process_item`` is guarded: a disk-full error, or an item
+that comes back ``failed`` because of one, closes the crawl with reason ``disk_full`` (one
+ERROR line naming the data root and its free space) and drops the item, whose catalog row
+stays ``discovered`` for the resume. Before a file is fetched, the free space is checked
+against its listed size plus ``CAPTURE_MIN_FREE_BYTES``, so a certain ENOSPC becomes a clean
+stop before it happens.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+import os
+import shutil
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn
 
+from scrapy import signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
 
 from capture.context import CaptureContext
+from capture.items import CapturedFile
+from capture.outcomes import DISK_FULL, is_disk_full
+from capture.work import work_of
+
+logger = logging.getLogger(__name__)
+DEFAULT_MIN_FREE_BYTES = 1024**3
+#: Decisions (pipelines/register.py) that lead to a fetch; set before the download stage.
+_FETCHED = frozenset({"new", "resume", "retry", "changed", "conditional", "refetch"})
+
+ProcessItem = Callable[..., Coroutine[Any, Any, Any]]
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def free_bytes(path: str | os.PathLike[str]) -> int | None:
+    """Free bytes for an unprivileged writer on the filesystem holding ``path``."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def stop_for_disk_full(crawler: Crawler, root: str | os.PathLike[str], detail: str) -> None:
+    """Close the crawl with reason ``disk_full`` (once): nothing new starts, transfers in
+    flight suspend resumable, files already fetched still settle where the disk allows, and
+    the catalog keeps every file not stored as ``discovered`` for the resume."""
+    if getattr(crawler, "_capture_disk_full", False) or crawler.engine is None:
+        return
+    crawler._capture_disk_full = True  # type: ignore[attr-defined]
+    free = free_bytes(root)
+    shown = human_bytes(free) if free is not None else "unknown"
+    crawler.stats.set_value("capture/disk_full/reason", f"data root {root} is full: {detail}")
+    crawler.stats.set_value("capture/disk_full/free_bytes", free)
+    logger.error(
+        "Disk full: data root %s has %s free (%s); stopping the crawl (disk_full). Free some "
+        "space and run the same command again: it resumes where it stopped.",
+        root,
+        shown,
+        detail,
+    )
+    from scrapy.utils.defer import deferred_from_coro
+
+    deferred_from_coro(_close_for_disk_full(crawler))
+
+
+async def _close_for_disk_full(crawler: Crawler) -> None:
+    """Close the spider as ``disk_full``, then stop the engine.
+
+    ``crawler.crawling`` is the flag every capture layer reads as "stopping" (as after
+    Ctrl-C): transfers waiting for a slot never start, so no download begins while the engine
+    closes, and running ones suspend with their part files resumable instead of racing for the
+    last free bytes. Scrapy's closed-spider callback (``Crawler.stop_async``) skips a crawler
+    that is no longer crawling, so the engine is stopped here.
+    """
+    engine = crawler.engine
+    assert engine is not None
+    crawler.crawling = False
+    await engine.close_spider_async(reason=DISK_FULL)
+    if engine.running:
+        await engine.stop_async()
+
+
+class DiskRoom:
+    """Bytes promised to files being fetched, so concurrent transfers are checked together.
+
+    One per crawler; a file's reservation is its listed size minus what its part file already
+    holds, and ends when the file leaves the pipelines (scraped, dropped or failed), whatever
+    stage it leaves from. Bytes a transfer in flight has written are both gone from the free
+    space and still in its reservation, so a refusal is re-checked with the reservations
+    reduced by their part files (a few ``stat`` calls, only when space is short).
+    """
+
+    def __init__(self, crawler: Crawler):
+        self.min_free = crawler.settings.getint("CAPTURE_MIN_FREE_BYTES", DEFAULT_MIN_FREE_BYTES)
+        self.reserved: dict[int, tuple[str, int]] = {}  # id(item) -> (path, listed size)
+        for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(self.release, signal=sig)
+
+    @classmethod
+    def for_crawler(cls, crawler: Crawler) -> DiskRoom:
+        room = getattr(crawler, "_capture_disk_room", None)
+        if room is None:
+            room = crawler._capture_disk_room = cls(crawler)  # type: ignore[attr-defined]
+        return room
+
+    def release(self, item: Any, **_: Any) -> None:
+        self.reserved.pop(id(item), None)
+
+    def shortfall(self, item: CapturedFile, ctx: CaptureContext) -> str | None:
+        """Why ``item`` must not start (None: it fits); reserves its size when it fits."""
+        if id(item) in self.reserved or self.min_free <= 0:
+            return None
+        free = free_bytes(ctx.data.root)
+        if free is None:
+            return None
+        need = max(0, (item.expected_size or 0) - _partial_size(ctx, item.path))
+        promised = sum(due for _, due in self.reserved.values())
+        if free - promised - need < self.min_free:
+            promised = sum(
+                max(0, due - _partial_size(ctx, path)) for path, due in self.reserved.values()
+            )
+        if free - promised - need < self.min_free:
+            return (
+                f"{human_bytes(free)} free, {human_bytes(promised)} still due to transfers in "
+                f"flight, {item.archive_path} needs {human_bytes(need)} more, and "
+                f"CAPTURE_MIN_FREE_BYTES keeps {human_bytes(self.min_free)} free"
+            )
+        self.reserved[id(item)] = (item.path, item.expected_size or 0)
+        return None
+
+
+def _partial_size(ctx: CaptureContext, rel: str) -> int:
+    """Bytes of ``rel`` already in its ``.part`` file (a resume needs only the rest)."""
+    try:
+        return os.stat(ctx.data.partial(rel)).st_size
+    except (OSError, ValueError):
+        return 0
 
 
 class CaptureStage:
-    """A pipeline stage with the crawl's shared context (data root, catalog, IO pool)."""
+    """A pipeline stage with the crawl's shared context (data root, catalog, IO pool).
+
+    Subclasses' ``process_item`` is wrapped by :func:`_disk_guarded` (see the module
+    docstring): no stage needs its own disk-full handling.
+    """
 
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
@@ -19,6 +162,12 @@ class CaptureStage:
         self.stats = crawler.stats
         self.logger = logging.getLogger(type(self).__module__)
         self._ctx: CaptureContext | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("process_item")
+        if own is not None and not getattr(own, "_disk_guarded", False):
+            cls.process_item = _disk_guarded(own)  # type: ignore[attr-defined]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Any:
@@ -32,3 +181,62 @@ class CaptureStage:
 
     def inc(self, key: str, n: int = 1) -> None:
         self.stats.inc_value(f"capture/{key}", n)
+
+    # -- disk space ------------------------------------------------------------------------
+    def check_room(self, item: Any) -> None:
+        """Stop before fetching a file the data root has no room for (listed size known)."""
+        if not isinstance(item, CapturedFile) or item.status != "discovered":
+            return
+        work = work_of(item)
+        if work.transfer is not None or work.decision not in _FETCHED:
+            return
+        ctx = self.ctx
+        if ctx.dry_run or ctx.remote:
+            return
+        if getattr(self.crawler, "_capture_disk_full", False):
+            self.disk_full(item, "the crawl is stopping: the disk is full")
+        why = DiskRoom.for_crawler(self.crawler).shortfall(item, ctx)
+        if why is not None:
+            self.inc("disk_full/refused_before_fetch")
+            self.disk_full(item, f"not enough room before fetching: {why}")
+
+    def disk_full(self, item: Any, detail: BaseException | str) -> NoReturn:
+        """Stop the crawl for a full disk and drop ``item``: its row stays ``discovered``."""
+        text = detail if isinstance(detail, str) else f"{type(detail).__name__}: {detail}"
+        text = text.splitlines()[0] if text else "disk full"
+        stop_for_disk_full(self.crawler, self.ctx.data.root, text)
+        self.inc("disk_full/dropped")
+        name = "item"
+        if isinstance(item, CapturedFile):
+            work_of(item).frontier_keep = True  # the file is not done: never acknowledge it
+            name = f"{item.archive}:{item.archive_path}"
+        raise DropItem(
+            f"{name} not captured: the disk is full; it stays discovered for the resume",
+            log_level="INFO",
+        )
+
+
+def _disk_guarded(process_item: ProcessItem) -> ProcessItem:
+    """``process_item`` that turns disk-full errors and disk-full failures into a clean stop."""
+
+    @functools.wraps(process_item)
+    async def guarded(self: CaptureStage, item: Any, *args: Any, **kwargs: Any) -> Any:
+        self.check_room(item)
+        try:
+            result = await process_item(self, item, *args, **kwargs)
+        except DropItem:
+            raise
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            self.disk_full(item, exc)
+        if (
+            isinstance(result, CapturedFile)
+            and result.status == "failed"
+            and is_disk_full(result.error)
+        ):
+            self.disk_full(result, result.error or "disk full")
+        return result
+
+    guarded._disk_guarded = True  # type: ignore[attr-defined]
+    return guarded

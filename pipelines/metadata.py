@@ -2,17 +2,28 @@
 
 Runs last, so a row only says ``stored`` once the file is published; the item then goes on to
 the feeds (``-O out.jsonl``, ``FEEDS``).
+
+The converse holds too: no file stays published whose row does not say ``stored``. When the
+catalog cannot record a just-published file (the disk holding the catalog is full), the
+publication is rolled back (the file is removed, or the version it replaced is put back) and
+the row stays ``discovered``, so the resume fetches it again; the disk-full guard of
+:mod:`pipelines.base` then stops the crawl.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from itemadapter import ItemAdapter
 from scrapy import Spider
 
+from capture import safefs
 from capture.catalog.derive import target_of
 from capture.items import FINAL_STATUSES, CapturedFile
+from capture.outcomes import is_disk_full
+from capture.storage.local import LocalStore
+from capture.transfer.sink import fsync_dir
 from capture.validation import item_errors
 from capture.work import work_of
 from pipelines.base import CaptureStage
@@ -78,24 +89,57 @@ class MetadataPipeline(CaptureStage):
                 "sha256": item.sha256,
                 "error": item.error,
             }
-            await ctx.writer.run(
-                _finish,
-                ctx.catalog,
-                work.file_id,
-                values,
-                [*work.events, outcome],
-                ctx.run_id,
-                item.bytes_transferred,
-                work.quality.to_dict() if work.quality is not None else None,
-                version,
-                work.superseded,
-            )
+            try:
+                await ctx.writer.run(
+                    _finish,
+                    ctx.catalog,
+                    work.file_id,
+                    values,
+                    [*work.events, outcome],
+                    ctx.run_id,
+                    item.bytes_transferred,
+                    work.quality.to_dict() if work.quality is not None else None,
+                    version,
+                    work.superseded,
+                )
+            except Exception as exc:
+                if is_disk_full(exc) and item.status == "stored" and work.published:
+                    await self.unpublish(item)
+                raise
         self.inc(f"status/{item.status}")
         errors = item_errors(data)
         if errors:
             self.inc("invalid_final_item")
             self.logger.error("Item for %s violates the schema: %s", item.url, "; ".join(errors))
         return item
+
+    async def unpublish(self, item: CapturedFile) -> None:
+        """Take back a publication the catalog could not record (see the module docstring)."""
+        store = self.ctx.store
+        if not isinstance(store, LocalStore):
+            return  # remote stores: the row stays discovered and the resume overwrites it
+        previous = (work_of(item).superseded or {}).get("stored_at")
+        restored = await self.ctx.io.run(_unpublish, store, item.path, previous)
+        self.inc("disk_full/unpublished")
+        self.logger.info(
+            "Rolled back %s: the catalog could not record it (%s); it is fetched again on resume",
+            item.path,
+            "previous version restored" if restored else "file removed",
+        )
+
+
+def _unpublish(store: LocalStore, rel: str, previous: str | None) -> bool:
+    """Remove the published ``rel``, or put back the version it replaced; True if restored.
+    Runs in an IO thread; a rename or unlink needs no free space."""
+    final = store.data.final(rel)
+    if previous:
+        safefs.replace(store.data.root / previous, final)  # fsyncs the directory
+        return True
+    if not safefs.is_file(final):
+        return False
+    safefs.unlink(final)
+    fsync_dir(Path(final).parent)
+    return False
 
 
 def _quality_record(item: CapturedFile, report: Any) -> dict[str, Any] | None:

@@ -3,7 +3,10 @@
 SQLite has one writer at a time anyway; funnelling writes through a single thread keeps the
 reactor free and lets a burst of small operations (thousands of files finishing per second)
 share one commit. If a grouped transaction fails, each operation is replayed alone so one bad
-record cannot take its neighbours down with it.
+record cannot take its neighbours down with it, except when the database's disk is full
+(SQLITE_FULL, ENOSPC): then every operation of the group fails with that error, since replaying
+them alone would only fail again. Callers recognise it with
+:func:`capture.outcomes.is_disk_full` and stop the crawl (``disk_full``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, TypeVar
 from twisted.internet.defer import Deferred
 
 from capture.catalog.store import Catalog
+from capture.outcomes import is_disk_full
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,11 +83,9 @@ class CatalogWriter:
             with self.catalog.engine.begin() as conn:
                 for fn, args, kwargs, d in batch:
                     results.append((d, True, fn(conn, *args, **kwargs)))
-        except Exception:
-            if len(batch) == 1:
-                import sys
-
-                self._resolve([(batch[0][3], False, sys.exc_info()[1])])
+        except Exception as exc:
+            if len(batch) == 1 or is_disk_full(exc):
+                self._resolve([(op[3], False, exc) for op in batch])
                 return
             results = [self._alone(op) for op in batch]
         self._resolve(results)

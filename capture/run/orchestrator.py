@@ -263,6 +263,9 @@ class RoundRun:
             self.stop_reason = "interrupted (Ctrl-C)"
         elif reason == "budget_exhausted" and not self.stop_reason:
             self.stop_reason = stats.get("capture/budget/stop_reason")
+        elif reason == "disk_full" and not self.stop_reason:
+            # Every later archive would fill the same disk: start none of them.
+            self.stop_reason = stats.get("capture/disk_full/reason") or "the data root is full"
         log = logger.info if outcome in ("completed", "skipped") else logger.error
         log("Run %s: %s %s%s", self.run_id, name, outcome, f": {why}" if why else "")
 
