@@ -15,9 +15,10 @@ from scrapy.http.request import NO_CALLBACK
 from capture.concurrency import TransferLimiter
 from capture.context import CaptureContext
 from capture.items import CapturedFile
+from capture.outcomes import is_disk_full
 from capture.run.budget import Budget
 from capture.transfer import EVENTS_KEY, META_KEY, StreamSpec, TransferAborted, TransferResult
-from capture.transfer.errors import ArchiveUnreachable, BudgetExceeded
+from capture.transfer.errors import ArchiveUnreachable, BudgetExceeded, UnsafeLocalPath
 from capture.transfer.handler import StreamedResponse
 from capture.work import work_of
 
@@ -34,6 +35,8 @@ class FetchOutcome:
     budget: str | None = None
     # Set when the archive's circuit is open (never reached): the file stays discovered.
     unreachable: str | None = None
+    # Set when the data root is full: the crawl stops as disk_full, the file stays discovered.
+    disk_full: str | None = None
 
 
 class Fetcher:
@@ -80,6 +83,7 @@ class Fetcher:
             conditional=None if fresh else work.conditional,
             budget_key=budget_key,
             clean=work.decision == "new" and not fresh and work.transfer is None,
+            size_estimate=_size_estimate(item),
         )
         meta = {
             META_KEY: spec.to_meta(),
@@ -140,7 +144,12 @@ class Fetcher:
             return FetchOutcome(aborted=True, unreachable=str(exc))
         except IgnoreRequest as exc:
             return FetchOutcome(error=f"refused: {exc}")
+        except UnsafeLocalPath as exc:
+            self.crawler.stats.inc_value("capture/transfer/unsafe_path")
+            return FetchOutcome(error=str(exc))
         except Exception as exc:
+            if is_disk_full(exc):
+                return FetchOutcome(aborted=True, disk_full=f"{type(exc).__name__}: {exc}")
             if not self.crawler.crawling:
                 return FetchOutcome(aborted=True)
             return FetchOutcome(error=f"{type(exc).__name__}: {exc}")
@@ -151,3 +160,10 @@ class Fetcher:
         return FetchOutcome(
             error=f"HTTP {response.status} from {response.url}", http_status=response.status
         )
+
+
+def _size_estimate(item: CapturedFile) -> int | None:
+    """A listing's human-rounded size (spiders/listing.py): bounds an endless body generously,
+    never fails a file by itself."""
+    value = item.metadata.get("listing_size_estimate")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

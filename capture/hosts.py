@@ -10,7 +10,10 @@ def host_allowed(url: str, allowed: Iterable[str]) -> bool:
     """``allowed`` holds ``host``, ``host:port`` or ``.domain`` (any subdomain) entries.
 
     Only http(s) URLs with a host are ever allowed; userinfo in a URL (``user@host``) is
-    refused because it is a classic way to smuggle another host past naive checks.
+    refused because it is a classic way to smuggle another host past naive checks. An entry
+    without a port admits the web ports only (80 and 443: the archive's http-to-https
+    redirects), never another port of the same host (another service, perhaps another owner).
+    Credentials use the stricter same-origin rule of :mod:`capture.credentials`.
     """
     try:
         parts = urlsplit(url)
@@ -21,19 +24,20 @@ def host_allowed(url: str, allowed: Iterable[str]) -> bool:
     if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
         return False
     default_port = 443 if parts.scheme == "https" else 80
+    web_port = (port or default_port) in (80, 443)
     for entry in allowed:
         entry = entry.lower().strip()
         if not entry:
             continue
         if entry.startswith("."):
-            if host.endswith(entry) or host == entry[1:]:
+            if web_port and (host.endswith(entry) or host == entry[1:]):
                 return True
             continue
         if ":" in entry and not entry.startswith("["):
             e_host, _, e_port = entry.rpartition(":")
             if host == e_host and (port or default_port) == int(e_port):
                 return True
-        elif host == entry:
+        elif host == entry and web_port:
             return True
     return False
 

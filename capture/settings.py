@@ -32,9 +32,10 @@ CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
 DOWNLOAD_DELAY = 0
 # For streamed file transfers DOWNLOAD_TIMEOUT bounds the time to response headers only; the
-# body is bounded by CAPTURE_STALL_TIMEOUT (no progress), never by total duration.
+# body is bounded by CAPTURE_STALL_TIMEOUT, CAPTURE_MIN_SPEED and CAPTURE_MAX_TRANSFER_SECONDS.
 DOWNLOAD_TIMEOUT = 180
-# Applies to in-memory (listing/API) responses only. Streamed files have no size cap.
+# Applies to in-memory (listing/API) responses only; streamed files are bounded by their known
+# size (CAPTURE_BODY_SLACK_BYTES) or CAPTURE_MAX_FILE_BYTES.
 DOWNLOAD_MAXSIZE = 1024 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 256 * 1024 * 1024
 
@@ -53,10 +54,11 @@ DOWNLOADER_MIDDLEWARES = {
     # Fail fast on an archive that was never reached (DNS, refused, TLS): close the crawl as
     # "unreachable" instead of retrying every file for minutes (files stay discovered).
     "middlewares.circuit.ArchiveCircuitBreakerMiddleware": 560,
-    # Credentials from the environment, only for the archive's own hosts.
+    # Credentials (MAST's token header, PSG's key= form field) are added by the download
+    # handler to the copy of a request that goes on the wire, for the exact origin only
+    # (capture/credentials.py); this middleware strips a credential header from any request to
+    # another origin, whoever set it.
     "middlewares.credentials.ArchiveCredentialsMiddleware": 585,
-    # API keys that travel as form fields (PSG's key=): added at request time, never stored.
-    "middlewares.form_credentials.FormCredentialsMiddleware": 590,
     # Hard per-archive request rate (spider.rate_limit), closest to the wire so that retries
     # and redirects are counted too.
     "middlewares.ratelimit.RateLimitMiddleware": 950,
@@ -127,6 +129,70 @@ CAPTURE_CHECKPOINT_BYTES = 64 * 1024 * 1024
 CAPTURE_IO_THREADS = 8
 # Maximum body kept in memory for a non-2xx answer to a file request (error pages).
 CAPTURE_ERROR_BODY_MAX = 1024 * 1024
+
+# --- capture: transfer limits (hostile or broken servers) ----------------------------------
+# A body may exceed what is known of its file (exact listed size, else Content-Length) by this
+# many bytes before it is cut and discarded: enough to tell "slightly off" (then verification
+# quarantines it with the size mismatch) from "far too long", small enough to waste nothing.
+CAPTURE_BODY_SLACK_BYTES = 64 * 1024
+# Largest file taken when neither the listing nor the server gives an exact length (chunked or
+# close-delimited bodies, endless ones included); past it the part file is discarded. The
+# largest real files are 1000 Genomes BAM/CRAM of tens of GB: 512 GiB leaves room for 10x.
+CAPTURE_MAX_FILE_BYTES = 512 * 1024**3
+# A listing's rounded size ("4.2M", spiders/listing.py) is no exact size, but a body larger
+# than FACTOR x estimate + 1 MiB is no longer that file: it is cut. 0: estimates bound nothing.
+CAPTURE_ESTIMATE_SIZE_FACTOR = 2.0
+# Longest time one file may spend receiving, summed over its attempts in a run; then it fails
+# for this run (a partial of known length is kept for the next). 24 h covers a 512 GiB file at
+# 6.4 MB/s, a 50 GB CRAM at 0.6 MB/s; 0: no limit.
+CAPTURE_MAX_TRANSFER_SECONDS = 24 * 3600.0
+# Minimum speed (curl's --speed-limit/--speed-time): a transfer that receives less than
+# MIN_SPEED bytes/s over a whole MIN_SPEED_WINDOW is cut as too slow (a drip feed resets the
+# stall timer forever); its partial is kept, and such retries count against RETRY_TIMES. Every
+# window a transfer still running logs one progress line (bytes, rate). 1 KiB/s over 60 s
+# only catches transfers no archive would serve on purpose; 0: no minimum.
+CAPTURE_MIN_SPEED = 1024.0
+CAPTURE_MIN_SPEED_WINDOW = 60.0
+
+# --- capture: listing and paging bounds (hostile or broken listings) -----------------------
+# Directory-listing crawls (spiders/listing.py), per crawl process; 0 turns a bound off.
+# Hitting one stops listing (files already found are still captured), logs one WARNING, sets
+# the <archive>/listing/bound_reached stat and makes the crawl partial, never "finished".
+# Override per spider in custom_settings or per run with -s / capture run's spider_settings.
+# Directories accepted for listing. The largest real trees in scope (1000 Genomes ftp: tens of
+# thousands of directories; PHOENIX/Kurucz grids: hundreds) fit well below; a branching
+# symlink loop (every directory links a/ and b/) reaches it instead of 2**max_depth.
+CAPTURE_LISTING_MAX_DIRECTORIES = 200_000
+# Listing requests scheduled, counting retries and redirects (an Apache tree costs one request
+# per directory plus a 301 for each link without its slash): twice the directories bound.
+CAPTURE_LISTING_MAX_REQUESTS = 400_000
+# Directory requests queued and not yet answered (the scheduler holds each one in memory,
+# ~2 KB). Listings are crawled depth-first, so the queue holds the subdirectories of the
+# directories on the current path: a few thousand on the widest real tree (1000 Genomes
+# data/ has one directory per sample, ~2,500-3,200).
+CAPTURE_LISTING_MAX_QUEUED = 50_000
+# Largest listing page, after decompression (Content-Encoding: gzip/deflate/br/zstd): a
+# gzip-bomb page is refused for its directory at this size instead of DOWNLOAD_MAXSIZE (1 GiB).
+# Real listing pages are at most a few MB (no text sample in shared/samples exceeds 100 KB).
+CAPTURE_LISTING_MAX_BYTES = 64 * 1024 * 1024
+
+# MAST portal paging (spiders/jwst_mast.py): pages asked per portal query at most, whatever
+# paging.pagesFiltered claims (pages are asked one at a time and also stop at an empty,
+# repeated or all-old page). Hitting it is a WARNING, a jwst_mast/paging/cap_reached stat and a
+# partial crawl. Sane: the JWST domain is 5.7 TB (mission-scope.md); even at 100 KB per file
+# that is ~57 M files, i.e. ~1,140 pages of the default pagesize 50,000 were every file in ONE
+# query, while real queries (one per instrument; products per 500 obsids) take a few pages.
+# 10,000 pages (500 M rows) is ~9x that extreme and still stops a lying server.
+CAPTURE_MAST_MAX_PAGES = 10_000
+
+# --- capture: disk space ------------------------------------------------------------------
+# Free bytes the data root must keep: a file is not fetched when the free space minus the
+# listed sizes of the transfers in flight and its own would fall below this; the crawl then
+# stops cleanly as "disk_full" (exit 3/4) instead of failing files on ENOSPC and leaving the
+# catalog (an SQLite file in the data root by default) without room to record the stop.
+# 1 GiB is room for the catalog's WAL, logs and the files of unknown size in flight; 0 turns
+# the check off (a real ENOSPC still stops the crawl as disk_full).
+CAPTURE_MIN_FREE_BYTES = 1024**3
 
 # --- capture: retries ---------------------------------------------------------------------
 # Delay before retry n is min(MAX, BASE * 2**(n-1)) scaled by a random jitter factor in

@@ -1,18 +1,22 @@
-"""Attach an archive's credentials from the environment, and only to that archive's hosts.
+"""Keep credentials off every request object the crawl keeps.
 
-A spider declares ``credentials = {"env": "MAST_API_TOKEN", "header": "Authorization",
-"template": "token {}"}`` (optionally ``"hosts": [...]``, default: the archive's own hosts).
-The header is set on requests to those hosts and stripped from any other request (such as a
-redirect to a CDN), whatever an earlier component put there.
+Secrets are added only to the copy of a request that goes on the wire
+(:mod:`capture.credentials`, called by the download handler). This middleware is the second
+line: a request that carries the spider's credential header for any other origin (set by a
+spider, ``DEFAULT_REQUEST_HEADERS`` or a redirect copy) loses it before it is sent, and the
+event is counted (``capture/credentials/stripped``).
 """
 
 from __future__ import annotations
 
+import logging
+
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 
-from capture.hosts import host_allowed
-from capture.secrets import secret_from_env
+from capture.credentials import origins_for, same_origin
+
+logger = logging.getLogger(__name__)
 
 
 class ArchiveCredentialsMiddleware:
@@ -29,10 +33,11 @@ class ArchiveCredentialsMiddleware:
         if not spec:
             return None
         header = spec.get("header", "Authorization")
-        hosts = spec.get("hosts") or getattr(spider, "archive_hosts", None) or []
-        value = secret_from_env(spec["env"])
-        if value and host_allowed(request.url, hosts):
-            request.headers[header] = spec.get("template", "{}").format(value)
-        elif header in request.headers:
+        if header not in request.headers:
+            return None
+        allowed = origins_for(spec, getattr(spider, "base_url", "") or "")
+        if not same_origin(request.url, allowed):
             del request.headers[header]
+            self.crawler.stats.inc_value("capture/credentials/stripped")
+            logger.warning("Removed the %s header from a request to %s", header, request.url)
         return None

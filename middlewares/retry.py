@@ -5,7 +5,14 @@
   ``CAPTURE_RETRY_AFTER_MAX``) is honoured: we never come back sooner than the server asked.
 * A streamed transfer interrupted *after making progress* resumes from its partial file; such
   retries do not count against ``RETRY_TIMES`` (up to ``CAPTURE_RETRY_PROGRESS_TIMES``), so a
-  100 GB file on a flaky link is not given up after three dropped connections.
+  100 GB file on a flaky link is not given up after three dropped connections. Progress means
+  the durable resume offset moved past the best one reached before (a high-water mark kept in
+  ``request.meta``), not bytes received: a server that sends the same 600 of 1,000 bytes from
+  byte 0 every time makes no progress, and a drip feed cut for being too slow never counts as
+  progress either; both use up ``RETRY_TIMES``.
+* After Ctrl-C no new attempt starts and backoff waits end at once; a listing or API request
+  that fails because the crawl is stopping goes back to the scheduler (so JOBDIR keeps it for
+  the resume) instead of failing.
 * The wait happens in the request's own ``process_request`` (non-blocking, via the reactor
   clock); ``CAPTURE_BACKOFF_TIME_SCALE`` scales real sleeps (tests use ~0) while the nominal
   delays are still computed, logged, counted and recorded in the file's transfer events.
@@ -23,17 +30,27 @@ from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.http import Response
+from scrapy.http.request import NO_CALLBACK
 from scrapy.settings import BaseSettings
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.response import response_status_message
 from twisted.internet import task
 
-from capture.transfer import EVENTS_KEY
-from capture.transfer.errors import LocalStorageError, TransferInterrupted
+from capture.transfer import EVENTS_KEY, META_KEY
+from capture.transfer.errors import (
+    LocalStorageError,
+    TransferAborted,
+    TransferInterrupted,
+    TransferTooSlow,
+)
 
 logger = logging.getLogger(__name__)
 DELAY_KEY = "capture_retry_delay"
 PROGRESS_KEY = "capture_progress_retries"
+#: The best durable resume offset any attempt of this request reached (bytes).
+HIGH_WATER_KEY = "capture_resume_high_water"
+#: Backoff sleeps are taken in steps this long, so a Ctrl-C ends them within a step.
+SLEEP_STEP = 0.5
 
 
 def parse_retry_after(value: str | bytes | None, now: datetime | None = None) -> float | None:
@@ -114,10 +131,19 @@ class BackoffRetryMiddleware(RetryMiddleware):
     async def process_request(self, request: Request, spider: Spider | None = None) -> None:
         delay = request.meta.pop(DELAY_KEY, None)
         if delay:
-            from twisted.internet import reactor
-
-            await maybe_deferred_to_future(task.deferLater(reactor, delay * self.time_scale))
+            await self._sleep(delay * self.time_scale)
         return None
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait out a backoff in short steps; after Ctrl-C stop waiting and abort the attempt."""
+        from twisted.internet import reactor
+
+        while seconds > 0:
+            if self.stopping():
+                raise TransferAborted("the crawl is stopping: retry not attempted")
+            step = min(seconds, SLEEP_STEP)
+            await maybe_deferred_to_future(task.deferLater(reactor, step))
+            seconds -= step
 
     def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
@@ -140,15 +166,18 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def process_exception(
         self, request: Request, exception: Exception, spider: Spider | None = None
     ) -> Request | Response | None:
+        if self.stopping():
+            # Ctrl-C: a file resumes on the next run (its catalog row); a listing or API
+            # request goes back to the scheduler so JOBDIR keeps it.
+            return self._requeue(request)
         if request.meta.get("dont_retry", False) or isinstance(exception, LocalStorageError):
             return None
-        if self.stopping():
-            return None  # stopping (Ctrl-C): the file resumes on the next run, not now
-        if isinstance(exception, TransferInterrupted) and exception.progress > 0:
+        if self._made_progress(request, exception):
             done = request.meta.get(PROGRESS_KEY, 0)
             if done < self.progress_times:
                 new = request.copy()
                 new.meta[PROGRESS_KEY] = done + 1
+                new.meta[HIGH_WATER_KEY] = exception.offset  # type: ignore[attr-defined]
                 new.dont_filter = True
                 self.crawler.stats.inc_value("capture/retry/resumed_after_progress")
                 return self._schedule(
@@ -159,8 +188,30 @@ class BackoffRetryMiddleware(RetryMiddleware):
         new = self._retry(request, exception)
         if new is None:
             return None
+        if isinstance(exception, TransferInterrupted):
+            best = max(request.meta.get(HIGH_WATER_KEY, 0), exception.offset)
+            new.meta[HIGH_WATER_KEY] = best
         return self._schedule(
             new,
             self.backoff(new.meta.get("retry_times", 1)),
             f"{type(exception).__name__}: {exception}",
         )
+
+    @staticmethod
+    def _made_progress(request: Request, exception: Exception) -> bool:
+        """The durable resume offset passed the best one reached before (see module doc)."""
+        if not isinstance(exception, TransferInterrupted) or isinstance(exception, TransferTooSlow):
+            return False
+        return exception.progress > 0 and exception.offset > request.meta.get(HIGH_WATER_KEY, 0)
+
+    def _requeue(self, request: Request) -> Request | None:
+        """A spider's in-memory request cut by the shutdown, back to the scheduler.
+
+        Only requests the persistent dupefilter would drop on resume (``dont_filter`` False);
+        the copy bypasses the filter once. File transfers (``NO_CALLBACK``) and streamed
+        listings are re-driven by the next run itself.
+        """
+        if request.callback is NO_CALLBACK or META_KEY in request.meta or request.dont_filter:
+            return None
+        self.crawler.stats.inc_value("capture/retry/requeued_on_shutdown")
+        return request.replace(dont_filter=True)

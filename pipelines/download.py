@@ -95,6 +95,8 @@ def apply_outcome(stage: CaptureStage, item: CapturedFile, outcome: FetchOutcome
             "discovered in the catalog for a later run",
             log_level="INFO",
         )
+    if outcome.disk_full:
+        stage.disk_full(item, outcome.disk_full)
     if outcome.unreachable:
         stage.inc("not_fetched_unreachable")
         raise DropItem(

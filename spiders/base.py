@@ -27,7 +27,7 @@ from capture.context import CaptureContext
 from capture.hosts import host_allowed, netloc_entry
 from capture.items import DOMAINS, CapturedFile
 from capture.transfer import META_KEY, StreamSpec
-from capture.transfer.errors import ArchiveUnreachable
+from capture.transfer.errors import ArchiveUnreachable, TransferAborted
 from capture.transfer.handler import StreamedResponse
 from spiders.params import CaptureParams, SpiderArgumentError, parse_params
 
@@ -364,6 +364,8 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         request = getattr(failure, "request", None)
         if failure.check(ArchiveUnreachable):
             return  # said once by the circuit breaker; the crawl is closing as unreachable
+        if failure.check(TransferAborted):
+            return  # Ctrl-C: the listing is asked again when the crawl resumes
         self.crawler.stats.inc_value(f"{self.archive}/listing_failed")
         logger.error(
             "Listing %s failed: %s", getattr(request, "url", "?"), failure.getErrorMessage()

@@ -6,9 +6,9 @@ Protocol (``research/archives.md`` section 5, https://psg.gsfc.nasa.gov/helpapi.
 ``type=rad|trn|atm|str|srf|tel|noi|cfg|ret|opc|mss`` (``set``/``upd`` change server state and
 are refused). The curl form ``curl -d type=trn --data-urlencode file@config.txt`` is the same
 request. Clients send an API key as the form field ``key`` (VSPEC ``call_api``); here it comes
-from ``PSG_API_KEY`` and is added at request time by
-:class:`middlewares.form_credentials.FormCredentialsMiddleware`, so it is never part of an item
-(items, with their ``fetch`` body, are stored in the catalog and written to feeds).
+from ``PSG_API_KEY`` and is added by the download handler to the copy of the request that goes
+on the wire (:mod:`capture.credentials`), so it is never part of an item, a queued request
+(JOBDIR) or a feed (items, with their ``fetch`` body, are stored in the catalog).
 
 Each answer is a file ``api/<config stem>.<type>.txt``; provenance is the config file's name and
 sha256 (plus PSG's own ``# Synthesized on`` line). PSG reports errors inside a 200 answer as

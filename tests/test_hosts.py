@@ -14,6 +14,9 @@ ALLOWED = ["ftp.1000genomes.ebi.ac.uk", "127.0.0.1:8080", ".stsci.edu"]
         ("http://FTP.1000genomes.ebi.ac.uk./x", True),
         ("http://127.0.0.1:8080/x", True),
         ("http://127.0.0.1:8081/x", False),
+        ("https://ftp.1000genomes.ebi.ac.uk:443/x", True),
+        ("http://ftp.1000genomes.ebi.ac.uk:8080/x", False),  # another service on the host
+        ("https://mast.stsci.edu:8443/api", False),
         ("https://mast.stsci.edu/api", True),
         ("https://stsci.edu/", True),
         ("https://evil-stsci.edu/", False),

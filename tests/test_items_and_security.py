@@ -9,6 +9,7 @@ from itemadapter import ItemAdapter
 from scrapy import Request
 from scrapy.utils.test import get_crawler
 
+from capture.credentials import WireCredentials
 from capture.items import CapturedFile
 from capture.secrets import MASK, secret_from_env
 from capture.validation import _fast_valid, full_errors, item_errors
@@ -88,14 +89,25 @@ class TokenSpider(CaptureSpider):
     credentials = {"env": "CAPTURE_TEST_TOKEN", "header": "Authorization", "template": "token {}"}
 
 
-def test_credentials_only_for_archive_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credentials_only_on_the_wire_copy_for_the_exact_origin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("CAPTURE_TEST_TOKEN", "s3cr3t-token-value")
     crawler = get_crawler(TokenSpider)
     crawler.spider = crawler._create_spider()
-    mw = ArchiveCredentialsMiddleware.from_crawler(crawler)
+    wire = WireCredentials(crawler.spider)
     own = Request("https://mast.stsci.edu/api/v0.1/Download/file?uri=x")
-    mw.process_request(own)
-    assert own.headers["Authorization"] == b"token s3cr3t-token-value"
+    sent = wire.for_wire(own)
+    assert sent.headers["Authorization"] == b"token s3cr3t-token-value"
+    assert "Authorization" not in own.headers  # the request the crawl keeps has no secret
+    for url in (
+        "http://mast.stsci.edu/api/v0.1/Download/file?uri=x",  # https -> http: never
+        "https://mast.stsci.edu:8443/x",  # another port
+        "https://cdn.example.org/file",
+    ):
+        assert wire.for_wire(Request(url)).headers.get("Authorization") is None, url
+    # Whoever puts the header on a request to another origin, it is stripped before sending.
+    mw = ArchiveCredentialsMiddleware.from_crawler(crawler)
     other = Request("https://cdn.example.org/file", headers={"Authorization": "token leaked"})
     mw.process_request(other)
     assert "Authorization" not in other.headers

@@ -139,7 +139,7 @@ def test_configs_to_results_errors_and_secret_key(
 
     # The spider's extra middleware joins the project's chain instead of replacing it.
     assert "middlewares.guard.ArchiveHostGuardMiddleware" in result.log
-    assert "middlewares.form_credentials.FormCredentialsMiddleware" in result.log
+    assert "middlewares.credentials.ArchiveCredentialsMiddleware" in result.log
     # Politeness: one request at a time, at least ~1 s apart (rate_limit = 1/s).
     posts = sorted(e.at for e in psg.server.requests_for("/api.php", "POST"))
     gaps = [round(b - a, 3) for a, b in itertools.pairwise(posts)]

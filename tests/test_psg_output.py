@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from scrapy import Request
 
-from middlewares.form_credentials import FormCredentialsMiddleware
+from capture.credentials import WireCredentials
 from spiders.base import SpiderArgumentError
 from spiders.psg import PsgSpider
 from spiders.psg_output import PsgProblem, read_psg_output
@@ -69,7 +69,7 @@ def test_non_spectrum_types_are_only_header_checked(tmp_path: Path) -> None:
 def spider_stub(**spec: object) -> SimpleNamespace:
     return SimpleNamespace(
         form_credentials={"env": "PSG_API_KEY", "field": "key", **spec},
-        archive_hosts=["psg.gsfc.nasa.gov"],
+        base_url="https://psg.gsfc.nasa.gov",
     )
 
 
@@ -82,24 +82,27 @@ def post(url: str, body: str = "file=%3COBJECT%3EX&type=rad", **headers: str) ->
     )
 
 
-def test_form_key_is_added_only_to_the_archive_form_posts(monkeypatch: pytest.MonkeyPatch) -> None:
-    mw = FormCredentialsMiddleware(SimpleNamespace(spider=spider_stub(paths=["/api.php"])))
+def test_form_key_is_added_only_to_the_wire_copy_of_archive_form_posts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wire = WireCredentials(spider_stub(paths=["/api.php"]))
     monkeypatch.setenv("PSG_API_KEY", "k3y/with+chars")
-    keyed = mw.process_request(post("https://psg.gsfc.nasa.gov/api.php"))
-    assert keyed is not None
+    original = post("https://psg.gsfc.nasa.gov/api.php")
+    keyed = wire.for_wire(original)
+    assert keyed is not original
     assert keyed.body == b"file=%3COBJECT%3EX&type=rad&key=k3y%2Fwith%2Bchars"
-    assert mw.process_request(keyed) is None  # once only (retries reuse the keyed copy)
-    assert mw.process_request(post("https://elsewhere.example/api.php")) is None
-    assert mw.process_request(post("https://psg.gsfc.nasa.gov/other.php")) is None
-    assert mw.process_request(Request("https://psg.gsfc.nasa.gov/api.php")) is None
-    assert (
-        mw.process_request(
-            post("https://psg.gsfc.nasa.gov/api.php", **{"Content-Type": "multipart/form-data"})
-        )
-        is None
-    )
+    assert original.body == b"file=%3COBJECT%3EX&type=rad"  # what the crawl keeps: no key
+    for other in (
+        post("https://elsewhere.example/api.php"),
+        post("http://psg.gsfc.nasa.gov/api.php"),  # never from https to http
+        post("https://psg.gsfc.nasa.gov:8443/api.php"),  # nor to another port
+        post("https://psg.gsfc.nasa.gov/other.php"),
+        Request("https://psg.gsfc.nasa.gov/api.php"),
+        post("https://psg.gsfc.nasa.gov/api.php", **{"Content-Type": "multipart/form-data"}),
+    ):
+        assert wire.for_wire(other) is other
     monkeypatch.delenv("PSG_API_KEY")
-    assert mw.process_request(post("https://psg.gsfc.nasa.gov/api.php")) is None
+    assert wire.for_wire(original) is original
 
 
 def test_psg_arguments_are_checked(tmp_path: Path) -> None:

@@ -82,12 +82,30 @@ def test_gives_up_after_retry_times() -> None:
 def test_progressing_transfers_do_not_burn_retries() -> None:
     mw = make_mw(CAPTURE_RETRY_PROGRESS_TIMES=5)
     req = Request("http://a/x")
-    for _ in range(5):
-        req = mw.process_exception(req, TransferInterrupted("cut", progress=100))
+    for i in range(5):
+        cut = TransferInterrupted("cut", offset=100 * (i + 1), progress=100)
+        req = mw.process_exception(req, cut)
         assert isinstance(req, Request) and "retry_times" not in req.meta
     # Out of progress retries: the ordinary budget applies.
-    req = mw.process_exception(req, TransferInterrupted("cut", progress=100))
+    req = mw.process_exception(req, TransferInterrupted("cut", offset=600, progress=100))
     assert req.meta["retry_times"] == 1
+
+
+def test_attempts_that_end_where_an_earlier_one_did_are_not_progress() -> None:
+    """A body that always stops at byte 600 (and restarts from 0) burns the retry budget."""
+    mw = make_mw(CAPTURE_RETRY_PROGRESS_TIMES=100, RETRY_TIMES=3)
+    req = mw.process_exception(
+        Request("http://a/x"), TransferInterrupted("cut", offset=600, progress=600)
+    )
+    assert isinstance(req, Request)
+    counted = 0
+    while True:
+        req = mw.process_exception(req, TransferInterrupted("cut", offset=600, progress=600))
+        if not isinstance(req, Request):
+            break
+        counted += 1
+        assert req.meta["retry_times"] == counted
+    assert counted == 3  # RETRY_TIMES, then given up
 
 
 def test_local_storage_errors_are_not_retried() -> None:

@@ -16,16 +16,24 @@ Resume rules (RFC 9110 section 14, and the failures of wget/aria2/httrack listed
   and take this body from byte 0;
 * ``416`` with ``bytes */N`` equal to our complete length: nothing left to fetch;
 * a body shorter or longer than announced: not complete; longer is treated as corruption.
+
+Limits against hostile or broken servers (``capture/settings.py``, "transfer limits"): a body
+may not outgrow what is known of the file, the exact listed size first (a body of another size
+can never verify), else the announced length, else a listing's estimate (generously), else
+``CAPTURE_MAX_FILE_BYTES``, plus ``CAPTURE_BODY_SLACK_BYTES``; past it the bytes are discarded
+and the file fails without another fetch in this run. Each file has a time budget and a
+minimum speed (see :class:`~capture.transfer.receiver.TransferLimits`). Ordinary in-memory
+downloads (listing pages, API answers) are cancelled within a second of Ctrl-C, instead of
+running on to ``DOWNLOAD_TIMEOUT``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 from datetime import UTC, datetime
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from scrapy import Request
 from scrapy.core.downloader.handlers.http11 import (
@@ -33,32 +41,40 @@ from scrapy.core.downloader.handlers.http11 import (
     _RequestBodyProducer,
     _ScrapyAgent,
 )
-from scrapy.exceptions import DownloadTimeoutError
+from scrapy.exceptions import DownloadTimeoutError, ResponseDataLossError
 from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
 from scrapy.utils.defer import maybe_deferred_to_future
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.web.client import ResponseDone
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers as TxHeaders
 from twisted.web.iweb import UNKNOWN_LENGTH
 
+from capture import safefs
+from capture.credentials import WireCredentials
 from capture.transfer import EVENTS_KEY, META_KEY
 from capture.transfer.errors import (
+    BodyTooLong,
     LocalStorageError,
     TransferAborted,
     TransferInterrupted,
+    TransferTooLong,
 )
 from capture.transfer.io import IOPool
-from capture.transfer.receiver import BodyReceiver, BoundedBodyReader, Discard
+from capture.transfer.receiver import BodyReceiver, BoundedBodyReader, Discard, TransferLimits
 from capture.transfer.result import StreamSpec, TransferResult
-from capture.transfer.sidecar import PartialState
+from capture.transfer.sidecar import PartialState, sidecar_path
 from capture.transfer.sink import FileSink
 
-try:  # private helper; keeps Twisted errors mapped to Scrapy's download exceptions
-    from scrapy.utils._download_handlers import wrap_twisted_exceptions
+try:  # private helpers; keep Twisted errors mapped to Scrapy's download exceptions
+    from scrapy.utils._download_handlers import get_dataloss_msg, wrap_twisted_exceptions
 except ImportError:  # pragma: no cover
     from contextlib import nullcontext as wrap_twisted_exceptions  # type: ignore[assignment]
+
+    def get_dataloss_msg(url: str) -> str:
+        return f"Got data loss in {url}."
+
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -69,6 +85,9 @@ logger = logging.getLogger(__name__)
 CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.I)
 UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.I)
 MAX_RESTARTS = 3
+#: How often in-flight ordinary downloads are checked for a stopping crawl (seconds).
+SHUTDOWN_POLL = 0.5
+MiB = 1024 * 1024
 
 
 class StreamedResponse(Response):
@@ -105,7 +124,17 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         self._checkpoint_bytes = settings.getint("CAPTURE_CHECKPOINT_BYTES", 64 * 1024 * 1024)
         self._stall_timeout = settings.getfloat("CAPTURE_STALL_TIMEOUT", 120.0)
         self._error_body_max = settings.getint("CAPTURE_ERROR_BODY_MAX", 1024 * 1024)
+        self._slack = settings.getint("CAPTURE_BODY_SLACK_BYTES", 64 * 1024)
+        self._max_file_bytes = settings.getint("CAPTURE_MAX_FILE_BYTES", 512 * 1024**3)
+        self._estimate_factor = settings.getfloat("CAPTURE_ESTIMATE_SIZE_FACTOR", 2.0)
+        self._max_seconds = settings.getfloat("CAPTURE_MAX_TRANSFER_SECONDS", 86400.0)
+        self._min_speed = settings.getfloat("CAPTURE_MIN_SPEED", 1024.0)
+        self._speed_window = settings.getfloat("CAPTURE_MIN_SPEED_WINDOW", 60.0)
         self._stats = crawler.stats
+        # In-flight ordinary downloads, cancelled when the crawl stops (see _ordinary).
+        self._ordinary_inflight: set[defer.Deferred[Response]] = set()
+        self._cancelled: set[defer.Deferred[Response]] = set()
+        self._watchdog: task.LoopingCall | None = None
 
     def _sink(self, spec: StreamSpec) -> Any:
         """Local part file, or an S3 multipart upload for ``s3://`` staging locations."""
@@ -117,9 +146,86 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         return FileSink(spec.part, spec.algorithms, self._checkpoint_bytes)
 
     async def download_request(self, request: Request) -> Response:
+        wire = self._wire_request(request)
         if META_KEY not in request.meta:
-            return await super().download_request(request)
-        return await self._stream(request)
+            response = await self._ordinary(wire)
+        else:
+            response = await self._stream(wire)
+        return self._unwire(request, wire, response)
+
+    # -- credentials: on the wire copy only (capture/credentials.py) -----------------------
+    def _wire_request(self, request: Request) -> Request:
+        spider = self._crawler.spider
+        if spider is None:
+            return request
+        if getattr(self, "_wire_spider", None) is not spider:
+            self._wire_spider, self._wire = spider, WireCredentials(spider)
+        return self._wire.for_wire(request)
+
+    @staticmethod
+    def _unwire(request: Request, wire: Request, response: Response) -> Response:
+        """Hand back a response that refers to the crawl's own request, never the keyed copy."""
+        if wire is not request:
+            for key in ("download_latency", "download_slot"):
+                if key in wire.meta:
+                    request.meta[key] = wire.meta[key]
+            if response.request is None or response.request is wire:
+                response.request = request
+        return response
+
+    async def close(self) -> None:
+        if self._watchdog is not None and self._watchdog.running:
+            self._watchdog.stop()
+        await super().close()
+
+    # -- the ordinary (in-memory) path -----------------------------------------------------
+    async def _ordinary(self, request: Request) -> Response:
+        """Scrapy's own in-memory download, through a Deferred we can cancel: a listing page
+        that drips would otherwise hold a Ctrl-C for up to DOWNLOAD_TIMEOUT."""
+        agent = _ScrapyAgent(
+            contextFactory=self._contextFactory,
+            bindAddress=self._bind_address,
+            pool=self._pool,
+            maxsize=self._default_maxsize,
+            warnsize=self._default_warnsize,
+            fail_on_dataloss=self._fail_on_dataloss,
+            crawler=self._crawler,
+            tls_verbose_logging=self._tls_verbose_logging,
+        )
+        d = agent.download_request(request)
+        self._track(d)
+        try:
+            with wrap_twisted_exceptions():
+                return await maybe_deferred_to_future(d)
+        except ResponseDataLossError:
+            if not self._fail_on_dataloss_warned:
+                logger.warning(get_dataloss_msg(request.url))
+                self._fail_on_dataloss_warned = True
+            raise
+        except Exception as exc:
+            if d in self._cancelled:
+                raise TransferAborted(
+                    f"crawl is shutting down: download of {request.url} cancelled"
+                ) from exc
+            raise
+        finally:
+            self._ordinary_inflight.discard(d)
+            self._cancelled.discard(d)
+
+    def _track(self, d: defer.Deferred[Response]) -> None:
+        self._ordinary_inflight.add(d)
+        if self._watchdog is None:
+            self._watchdog = task.LoopingCall(self._cancel_if_stopping)
+            self._watchdog.start(SHUTDOWN_POLL, now=False)
+
+    def _cancel_if_stopping(self) -> None:
+        """After Ctrl-C (``crawler.crawling`` is False) cancel every ordinary download."""
+        if self._crawler.crawling or not self._ordinary_inflight:
+            return
+        for d in list(self._ordinary_inflight - self._cancelled):
+            self._cancelled.add(d)
+            self._stats.inc_value("capture/transfer/cancelled_on_shutdown")
+            d.cancel()
 
     # -- the streamed path -----------------------------------------------------------------
     async def _stream(self, request: Request) -> Response:
@@ -267,6 +373,16 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         started = monotonic()
         pending: list[bytes] = []
         head = b""
+        limits = self._limits(request, spec, total)
+        if total is not None and limits.max_size is not None and total > limits.max_size:
+            tx.deliverBody(Discard())
+            await self._io.run(_discard_part, sink)
+            attempt["outcome"] = "too_long"
+            self._stats.inc_value("capture/transfer/cut/BodyTooLong")
+            raise BodyTooLong(
+                f"body longer than {limits.max_size_means}: the server announced {total} "
+                "bytes; nothing kept"
+            )
         if tx.length == 0 or request.method == "HEAD":
             received, lost, abort, write_error = 0, None, None, None
         else:
@@ -277,6 +393,8 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                 stall_timeout=self._stall_timeout,
                 crawler=self._crawler,
                 meter=_meter(spec.budget_key),
+                limits=limits,
+                offset=offset,
             )
             tx.deliverBody(receiver)
             await maybe_deferred_to_future(receiver.finished)
@@ -286,18 +404,18 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         self._stats.inc_value("capture/transfer/bytes", received)
         attempt["bytes"] = received
         attempt["seconds"] = round(monotonic() - started, 3)
+        _spend(request, attempt["seconds"])
 
         if write_error is not None:
             await self._io.run(sink.close)
             attempt["outcome"] = "local_error"
-            raise LocalStorageError(str(write_error.value)) from write_error.value
+            err = write_error.value
+            if isinstance(err, LocalStorageError):
+                raise err  # keeps its type (UnsafeLocalPath) and its cause (ENOSPC)
+            raise LocalStorageError(str(err)) from err
         size = sink.size + sum(len(c) for c in pending)  # pending: not yet on disk
         if abort is not None:
-            await self._io.run(sink.suspend, pending)
-            attempt["outcome"] = "aborted" if isinstance(abort, TransferAborted) else "stalled"
-            if isinstance(abort, TransferInterrupted):
-                abort.offset, abort.progress = size, received
-            raise abort
+            await self._aborted(sink, pending, abort, size, received, total, attempt)
         clean = lost is None or lost.check(ResponseDone, PotentialDataLoss) is not None
         if not clean or (total is not None and size < total):
             await self._io.run(sink.suspend, pending)
@@ -307,7 +425,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                 f"body of {request.url} ended at byte {size}"
                 + (f" of {total}" if total is not None else "")
                 + f": {why}",
-                offset=size,
+                offset=_durable(sink, size),
                 progress=received,
             )
         if total is not None and size > total:
@@ -335,6 +453,62 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             length_verified=total is not None,
         )
         return self._streamed(request, tx, result)
+
+    # -- limits ----------------------------------------------------------------------------
+    def _limits(self, request: Request, spec: StreamSpec, total: int | None) -> TransferLimits:
+        cap, means = self._size_cap(spec, total)
+        meta = request.meta[META_KEY]
+        spent = float((meta.get("elapsed") if isinstance(meta, dict) else spec.elapsed) or 0.0)
+        left = self._max_seconds - spent if self._max_seconds > 0 else None
+        return TransferLimits(
+            max_size=cap,
+            max_size_means=means,
+            seconds_left=left,
+            min_speed=self._min_speed,
+            speed_window=self._speed_window,
+            label=request.url,
+        )
+
+    def _size_cap(self, spec: StreamSpec, total: int | None) -> tuple[int | None, str]:
+        """The most bytes the part file may hold, and what that number stands for.
+
+        An exact listed size wins even over a larger Content-Length: a body of another size
+        can never verify, so fetching it only fills the disk and the quarantine.
+        """
+        if spec.expected_size is not None:
+            return spec.expected_size + self._slack, f"the listed {spec.expected_size} bytes"
+        caps: list[tuple[int, str]] = []
+        if self._max_file_bytes > 0:
+            caps.append((self._max_file_bytes, f"CAPTURE_MAX_FILE_BYTES={self._max_file_bytes}"))
+        if spec.size_estimate is not None and self._estimate_factor > 0:
+            estimate = int(spec.size_estimate * self._estimate_factor) + MiB
+            caps.append((estimate, f"the listing's estimate of {spec.size_estimate} bytes"))
+        if total is not None:
+            caps.append((total + self._slack, f"the announced {total} bytes"))
+        return min(caps) if caps else (None, "")
+
+    async def _aborted(
+        self,
+        sink: FileSink,
+        pending: list[bytes],
+        abort: Exception,
+        size: int,
+        received: int,
+        total: int | None,
+        attempt: dict[str, Any],
+    ) -> NoReturn:
+        """End an attempt the receiver cut: keep the part for resume unless it is worthless
+        (longer than the file can be, or of unknown length and out of time)."""
+        self._stats.inc_value(f"capture/transfer/cut/{type(abort).__name__}")
+        if isinstance(abort, BodyTooLong) or (isinstance(abort, TransferTooLong) and total is None):
+            await self._io.run(_discard_part, sink)
+            attempt["outcome"] = "too_long"
+            raise abort
+        await self._io.run(sink.suspend, pending)
+        attempt["outcome"] = _OUTCOMES.get(type(abort).__name__, "stalled")
+        if isinstance(abort, TransferInterrupted):
+            abort.offset, abort.progress = _durable(sink, size), received
+        raise abort
 
     # -- plumbing --------------------------------------------------------------------------
     async def _send(
@@ -410,12 +584,38 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         return respcls(url=request.url, status=tx.code, headers=headers, body=body, request=request)
 
 
+_OUTCOMES = {
+    "TransferAborted": "aborted",
+    "BudgetExceeded": "aborted",
+    "TransferTooSlow": "too_slow",
+    "TransferTooLong": "too_long",
+}
+
+
 def _discard_part(sink: FileSink) -> None:
+    """Drop the part file and its sidecar (or the S3 multipart upload)."""
+    if not isinstance(sink, FileSink):  # S3Sink: abort the upload and its journal
+        sink._abort(getattr(sink, "journal", None))
+        sink.close()
+        return
     sink.close()
-    try:
-        os.unlink(sink.part)
-    except FileNotFoundError:
-        pass
+    for path in (sink.part, sidecar_path(sink.part)):
+        safefs.unlink(path)  # never through a planted symlink
+
+
+def _durable(sink: FileSink, size: int) -> int:
+    """The offset the next attempt resumes from: ``size`` if the sidecar can bind a resume
+    (validators known), else 0 (the next attempt starts over)."""
+    state = getattr(sink, "state", None)
+    return size if state is not None and state.if_range() else 0
+
+
+def _spend(request: Request, seconds: float) -> None:
+    """Add an attempt's seconds to the file's total (kept in its spec dict, which every copy
+    of the request shares, so the time budget holds across retries)."""
+    spec = request.meta.get(META_KEY)
+    if isinstance(spec, dict):
+        spec["elapsed"] = round(float(spec.get("elapsed") or 0.0) + seconds, 3)
 
 
 def _meter(budget_key: str | None) -> Any:

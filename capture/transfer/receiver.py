@@ -5,10 +5,19 @@ go to the IO pool (hash + ``writev``) while the next buffer fills; if the disk f
 the socket is paused (``pauseProducing``), so memory per transfer stays around two buffers
 whatever the file size. A periodic check aborts a transfer that stalls (no byte for the stall
 timeout while not paused by us) or whose crawl is shutting down.
+
+Hostile or broken servers are bounded by :class:`TransferLimits`: the body may not grow past
+what is known of the file (cut the moment it does, :class:`BodyTooLong`), a file may not take
+longer than its time budget (:class:`TransferTooLong`), and a drip feed that keeps the stall
+timer alive is cut once it stays below a minimum speed for a whole window
+(:class:`TransferTooSlow`, curl's ``--speed-limit``/``--speed-time``). Every window a
+long-running transfer logs one progress line, so a slow file is never silent for minutes.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +26,39 @@ from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
-from capture.transfer.errors import BudgetExceeded, TransferAborted, TransferStalled
+from capture.transfer.errors import (
+    BodyTooLong,
+    BudgetExceeded,
+    TransferAborted,
+    TransferStalled,
+    TransferTooLong,
+    TransferTooSlow,
+)
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
     from capture.transfer.io import IOPool
     from capture.transfer.sink import FileSink
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TransferLimits:
+    """What one attempt may receive; zero or None switches a bound off."""
+
+    #: The part file may not grow past this many bytes (offset included).
+    max_size: int | None = None
+    #: What ``max_size`` stands for, for the error ("the listed 1000 bytes").
+    max_size_means: str = ""
+    #: Seconds this file may still spend receiving (its budget minus earlier attempts).
+    seconds_left: float | None = None
+    #: Minimum bytes/s, judged over each ``speed_window`` seconds.
+    min_speed: float = 0.0
+    speed_window: float = 0.0
+    #: Names the file in progress lines.
+    label: str = ""
 
 
 class BodyReceiver(Protocol):
@@ -36,8 +71,12 @@ class BodyReceiver(Protocol):
         stall_timeout: float,
         crawler: Crawler,
         meter: Any = None,
+        limits: TransferLimits | None = None,
+        offset: int = 0,
     ):
         self.sink = sink
+        self.limits = limits or TransferLimits()
+        self.offset = offset  # bytes already in the part file before this body
         self.pool = pool
         self.flush_bytes = max(64 * 1024, flush_bytes)
         self.stall_timeout = stall_timeout
@@ -56,7 +95,8 @@ class BodyReceiver(Protocol):
         self._inflight = False
         self._paused = False
         self._ended = False
-        self._last_data = monotonic()
+        self._last_data = self._started = self._window_start = monotonic()
+        self._window_bytes = 0
         self._checker: task.LoopingCall | None = None
 
     # -- Protocol --------------------------------------------------------------------------
@@ -67,6 +107,8 @@ class BodyReceiver(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         if self.abort_reason is not None or self.write_error is not None:
+            return
+        if self._too_long(len(data)):
             return
         if len(self.head) < 1024:
             self.head += data[: 1024 - len(self.head)]
@@ -146,15 +188,70 @@ class BodyReceiver(Protocol):
         if self.transport is not None and self.lost_reason is None:
             self.transport.stopProducing()
 
+    def _too_long(self, incoming: int) -> bool:
+        """Abort (and drop ``incoming``) once the body outgrows what is known of the file."""
+        cap = self.limits.max_size
+        if cap is None or self.offset + self.received + incoming <= cap:
+            return False
+        self.received += incoming
+        self.abort(
+            BodyTooLong(
+                f"body longer than {self.limits.max_size_means}: cut after "
+                f"{self.offset + self.received} bytes, discarded"
+            )
+        )
+        return True
+
     def _check(self) -> None:
         if self.lost_reason is not None:
             return
+        now = monotonic()
         if not self.crawler.crawling:
             self.abort(TransferAborted("crawl is shutting down; partial file kept for resume"))
-        elif not self._paused and monotonic() - self._last_data > self.stall_timeout:
+        elif not self._paused and now - self._last_data > self.stall_timeout:
             self.abort(
                 TransferStalled(
                     f"no data for {self.stall_timeout:g}s after {self.received} bytes",
+                    progress=self.received,
+                )
+            )
+        elif (left := self.limits.seconds_left) is not None and now - self._started > left:
+            self.abort(
+                TransferTooLong(
+                    f"transfer took longer than CAPTURE_MAX_TRANSFER_SECONDS allows ({left:.0f}s "
+                    f"left for this file); {self.offset + self.received} bytes received"
+                )
+            )
+        else:
+            self._judge_window(now)
+
+    def _judge_window(self, now: float) -> None:
+        """Once per window: log progress, and cut a transfer slower than the minimum speed."""
+        window = self.limits.speed_window
+        if window <= 0:
+            return
+        if self._paused:  # our own back-pressure: the disk, not the server, sets the pace
+            self._window_start, self._window_bytes = now, self.received
+            return
+        elapsed = now - self._window_start
+        if elapsed < window:
+            return
+        got = self.received - self._window_bytes
+        rate = got / elapsed
+        self._window_start, self._window_bytes = now, self.received
+        logger.info(
+            "Transfer of %s: %d bytes in the last %.0fs (%.0f B/s), %d bytes so far",
+            self.limits.label,
+            got,
+            elapsed,
+            rate,
+            self.offset + self.received,
+        )
+        if rate < self.limits.min_speed:
+            self.abort(
+                TransferTooSlow(
+                    f"slower than {self.limits.min_speed:g} B/s over {elapsed:.0f}s "
+                    f"({got} bytes, {rate:.1f} B/s) after {self.offset + self.received} bytes",
                     progress=self.received,
                 )
             )

@@ -27,6 +27,11 @@ class StreamSpec:
     # The catalog has never seen this file before: no partial data can exist, so the part
     # file is created lazily (truncating any stray leftover) instead of probed for a resume.
     clean: bool = False
+    # A listing's human-rounded size ("4.2M"): not exact, so it never fails verification, but
+    # it bounds the body generously (CAPTURE_ESTIMATE_SIZE_FACTOR) against endless bodies.
+    size_estimate: int | None = None
+    # Seconds spent receiving over earlier attempts (CAPTURE_MAX_TRANSFER_SECONDS is per file).
+    elapsed: float = 0.0
 
     def to_meta(self) -> dict[str, Any]:
         return asdict(self)

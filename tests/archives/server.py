@@ -78,7 +78,17 @@ class Reply:
     content_type: str = "application/octet-stream"
 
 
-Route = Blob | Reply | Callable[["Request"], "Blob | Reply"]
+@dataclass
+class Stream:
+    """A route that writes its whole response itself on the raw socket (hostile bodies that
+    a Blob cannot describe: endless chunked, drip feeds, lying lengths). ``serve(handler,
+    request)`` uses ``handler.send_response``/``send_header``/``end_headers`` and
+    ``handler.send_raw(data)``, which counts the bytes in the request's log entry."""
+
+    serve: Callable[[Any, Request], None]
+
+
+Route = Blob | Reply | Stream | Callable[["Request"], "Blob | Reply"]
 
 
 @dataclass
@@ -149,6 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if fault and fault.kind == "html_200":
             return self._reply(Reply(HTML_ERROR_PAGE, 200, content_type="text/html"), method)
+        if isinstance(route, Stream):
+            query = parse_qs(parts.query, keep_blank_values=True)
+            return route.serve(self, Request(method, parts.path, query, headers, body, emu))
         if callable(route) and not isinstance(route, Blob | Reply):
             req = Request(
                 method,
@@ -247,6 +260,17 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             self.wfile.flush()
             return
+
+    def send_raw(self, data: bytes) -> bool:
+        """Write ``data`` as is (for :class:`Stream` routes); False once the client is gone."""
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+            self._entry.bytes_sent += len(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
+            return False
 
     def _write(self, data: bytes) -> bool:
         emu = self.server.emulator
