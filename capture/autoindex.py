@@ -9,6 +9,7 @@ estimates and are returned as such, never as exact sizes.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,3 +124,16 @@ def _text_after(anchor: Selector) -> str:
     if not texts:
         return ""
     return texts[0].split("\n", 1)[0]
+
+
+def listing_fingerprint(entries: list[IndexEntry]) -> str:
+    """A short hash of what a listing shows (entry names, kinds, sizes, dates), independent of
+    the directory's URL: a directory whose fingerprint equals an ancestor's is a server-side
+    symlink loop (``a/b/`` -> ``a/``) even though every URL on the way is new. Empty listings
+    give ``""``: empty directories are alike without being loops."""
+    if not entries:
+        return ""
+    rows = sorted(
+        f"{e.name}\0{e.is_dir:d}\0{e.size_text or ''}\0{e.modified or ''}" for e in entries
+    )
+    return hashlib.sha256("\n".join(rows).encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -104,7 +104,7 @@ def test_no_loops_no_parent_links_bounded_depth(world: World) -> None:
     assert len(listings) == len(set(listings))
     # The link back to hot_jupiter/ is listed once, recognised, and not descended into.
     assert [p for p in paths if "/again/" in p] == [f"{MOUNT}{HJ}/again/"]
-    assert world.result.stats.get("exocubed/listing/symlink_loops_pruned") == 1
+    assert world.result.stats.get("exocubed/listing/content_loops_pruned") == 1
     # max_depth=4: deep/d1/d2/d3 is listed (depth 4), deep/d1/d2/d3/d4 is not.
     assert f"{MOUNT}deep/d1/d2/d3/" in paths
     assert not any(p.startswith(f"{MOUNT}{DEEP}") for p in paths)

@@ -183,7 +183,7 @@ def test_symlink_loop_is_pruned_not_recaptured(world: World) -> None:
     requested = world.paths_requested()
     latest = [p for p in requested if "/latest/" in p]
     assert latest == [MOUNT + RUN + "/latest/"]
-    assert world.result.stats.get("rocke3d/listing/symlink_loops_pruned") == 1
+    assert world.result.stats.get("rocke3d/listing/content_loops_pruned") == 1
     assert not any("latest" in p for p in world.result.by_path())
     # Every directory listing is fetched exactly once.
     listings = [p for p in requested if p.endswith("/")]
