@@ -6,14 +6,23 @@ sources in :mod:`spiders.mast_portal`):
 1. ``Mast.Caom.Filtered`` on ``POST /api/v0/invoke`` with ``obs_collection=JWST`` plus the
    filters given as arguments; re-POSTed while ``status`` is ``EXECUTING`` (bounded,
    ``-a max_polls``, with a growing pause scaled by ``CAPTURE_BACKOFF_TIME_SCALE``; astroquery
-   re-POSTs at once until its 600 s timeout); page 1 tells ``pagesFiltered`` and the other
-   pages are then requested together, each with the same body but ``page``.
+   re-POSTs at once until its 600 s timeout); pages are asked one at a time, page n+1 when
+   page n arrives (as astroquery does), each with the same body but ``page``.
 2. ``Mast.Caom.Products`` for the observations' ``obsid`` values, ``-a batch_size`` per call;
    rows are filtered as astroquery's ``filter_products`` does (AND between filters, OR within
    one) and de-duplicated by ``dataURI`` (one product belongs to several observations).
 3. For each JWST file, ``GET /viz/api/v0.1/keywords/search?uri=`` gives ``fileSize`` and the
    md5 ``checksum`` (``-a verify_md5=0`` skips it); the file is
    ``GET /api/v0.1/Download/file?uri=`` stored under ``JWST/product/<file>`` (its dataURI).
+
+Paging never trusts ``pagesFiltered`` (issue 13: an answer claiming 10^6 pages once queued
+them all and took RSS past 2.3 GB). One page ahead keeps memory at about one page of work;
+paging of a query stops at an empty page, at a page that repeats an earlier one (same
+obsids / product ids), at a page with no new row, and at ``CAPTURE_MAST_MAX_PAGES`` (the
+same rules for ``Mast.Caom.Products``, which pages the same way). Each early stop is a
+WARNING and a ``jwst_mast/paging/<why>`` stat; when rows the server claimed
+(``rowsFiltered``) may be missing it also counts as a failed listing, so the crawl is
+``partial``, never ``finished`` (:mod:`capture.outcomes`).
 
 A malformed answer (invalid JSON) is asked again twice, then that page or batch is given up
 with an error in the log and a ``jwst_mast/portal/gave_up_malformed`` stat; everything else
@@ -110,6 +119,7 @@ from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.mast_portal import (
     ALIASES,
     COLUMNS,
+    DEFAULT_MAX_PAGES,
     DEFAULT_PAGESIZE,
     FILTERED,
     INVOKE_HEADERS,
@@ -117,6 +127,8 @@ from spiders.mast_portal import (
     PRODUCTS,
     VIZ_SOURCE,
     MastAnswerError,
+    PageStop,
+    PageTracker,
     PortalAnswer,
     PortalCall,
     ProductFilter,
@@ -316,10 +328,16 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
         self.max_polls = a.max_polls
         self._seen_obsids: set[str] = set()
         self._seen_uris: set[str] = set()
+        # Paging state per query (PortalCall.cache_breaker), dropped when its paging ends.
+        self._paging: dict[str, PageTracker] = {}
 
     # -- portal calls ----------------------------------------------------------------------
     def invoke(
-        self, call: PortalCall, handler: str, context: dict[str, Any] | None = None
+        self,
+        call: PortalCall,
+        handler: str,
+        context: dict[str, Any] | None = None,
+        priority: int = 0,
     ) -> scrapy.Request:
         """An invoke POST; ``context`` (e.g. a batch's observation records) travels with the
         request and its polls and pages, so it survives a JOBDIR pause."""
@@ -332,7 +350,13 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
             errback=self.invoke_failed,
             cb_kwargs={"call": call, "handler": handler, "context": context or {}},
             dont_filter=True,  # EXECUTING polls re-POST the identical body
+            priority=priority,
         )
+
+    @property
+    def max_pages(self) -> int:
+        """Pages asked per query at most (``CAPTURE_MAST_MAX_PAGES``)."""
+        return max(1, self.crawler.settings.getint("CAPTURE_MAST_MAX_PAGES", DEFAULT_MAX_PAGES))
 
     async def discover(self) -> AsyncIterator[Any]:
         for i, filters in enumerate(self.queries, 1):
@@ -358,6 +382,7 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
                 yield self.invoke(call.retry_malformed(), handler, context)
                 return
             stats.inc_value(f"{self.archive}/portal/gave_up_malformed")
+            self._paging.pop(call.cache_breaker, None)
             self.logger.error(
                 "%s: %s (after %d attempts); giving up on it, the rest of the crawl goes on",
                 call.name,
@@ -368,6 +393,7 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
         if answer.status == "EXECUTING":
             if call.polls >= self.max_polls:
                 stats.inc_value(f"{self.archive}/portal/gave_up_executing")
+                self._paging.pop(call.cache_breaker, None)
                 self.logger.error(
                     "%s: still EXECUTING after %d polls; giving up on it, the rest of the "
                     "crawl goes on (raise -a max_polls to wait longer)",
@@ -381,11 +407,15 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
             return
         if answer.status != "COMPLETE":
             stats.inc_value(f"{self.archive}/portal/error_status")
+            self._paging.pop(call.cache_breaker, None)
             self.logger.error("%s: MAST answered %s: %s", call.name, answer.status, answer.msg)
             return
-        if call.page == 1:
-            for page in range(2, answer.pages + 1):
-                yield self.invoke(call.at_page(page), handler, context)
+        rows, stop = self.next_page(call, answer)
+        if stop is None:
+            # The work this page brings (product lists, viz, files) is queued ahead of the next
+            # page, so what waits in the scheduler stays about one page, whatever the count.
+            yield self.invoke(call.at_page(call.page + 1), handler, context, priority=-1)
+        answer.rows = rows
         if handler == "observations":
             for request in self.on_observations(call, answer):
                 yield request
@@ -393,8 +423,54 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
             for output in self.on_products(answer, context.get("observations", {})):
                 yield output
 
+    def next_page(
+        self, call: PortalCall, answer: PortalAnswer
+    ) -> tuple[list[dict[str, Any]], PageStop | None]:
+        """This page's new rows, and why paging of its query stops (``None``: go on)."""
+        tracker = self._paging.get(call.cache_breaker)
+        if tracker is None:
+            tracker = PageTracker(call.service, max_pages=self.max_pages)
+            self._paging[call.cache_breaker] = tracker
+        rows, stop = tracker.take(call.page, answer)
+        if stop is not None:
+            del self._paging[call.cache_breaker]
+            if stop.reason != "end":
+                self.paging_stopped(call, answer, tracker, stop)
+        return rows, stop
+
+    def paging_stopped(
+        self, call: PortalCall, answer: PortalAnswer, tracker: PageTracker, stop: PageStop
+    ) -> None:
+        """One WARNING and a stat for a query whose pages did not end as claimed; a truncated
+        listing (crawl ``partial``) when claimed rows may be missing."""
+        stats = self.crawler.stats
+        stats.inc_value(f"{self.archive}/paging/{stop.reason}")
+        why = {
+            "empty_page": "came back empty",
+            "repeated_page": "repeats an earlier page of this query (same rows)",
+            "no_new_rows": "has no row that an earlier page of this query did not have",
+            "cap_reached": f"is the last one asked: CAPTURE_MAST_MAX_PAGES={self.max_pages}",
+        }[stop.reason]
+        claimed = f"{answer.pages} page(s)"
+        if answer.rows_filtered is not None:
+            claimed += f", {answer.rows_filtered} row(s)"
+        outcome = (
+            "this listing is incomplete" if stop.truncated else "all claimed rows were received"
+        )
+        self.logger.warning(
+            "%s %s; paging stopped after %d distinct row(s) (MAST claims %s): %s",
+            call.name,
+            why,
+            tracker.rows,
+            claimed,
+            outcome,
+        )
+        if stop.truncated:
+            stats.inc_value(f"{self.archive}/listing_truncated")
+
     def invoke_failed(self, failure: Any) -> None:
         call = failure.request.cb_kwargs["call"]
+        self._paging.pop(call.cache_breaker, None)
         self.crawler.stats.inc_value(f"{self.archive}/listing_failed")
         self.logger.error(
             "%s failed: %s; giving up on it, the rest of the crawl goes on",

@@ -11,7 +11,10 @@ Pure functions, no Scrapy, so every protocol rule is unit-testable. Facts and th
 * Answer ``{"status": "COMPLETE"|"EXECUTING"|"ERROR", "msg", "data": [..], "fields": [..],
   "paging": {"page", "pageSize", "pagesFiltered", "rows", "rowsFiltered", "rowsTotal"}}``;
   while ``status`` is ``EXECUTING`` the same request is POSTed again; pages are fetched while
-  ``page < pagesFiltered`` by changing only ``page`` (AQ ``PortalAPI._request``).
+  ``page < pagesFiltered`` by changing only ``page`` (AQ ``PortalAPI._request``: one page at a
+  time, the next asked when the previous arrived; it trusts ``pagesFiltered`` and stops only
+  at its 600 s ``TIMEOUT`` counted from the first request, with no check for empty or repeated
+  pages). :class:`PageTracker` pages the same way but does not trust the count (issue 13).
 * Filters (AQ ``build_filter_set``): ``{"paramName": col, "values": [..]}``; discrete columns
   take string values (even numeric ones such as ``calib_level``, whose columns-config type is
   ``int``, not continuous); continuous (``double``/``float``) columns take
@@ -32,10 +35,11 @@ Pure functions, no Scrapy, so every protocol rule is unit-testable. Facts and th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import Any
@@ -186,6 +190,7 @@ class PortalAnswer:
     rows: list[dict[str, Any]]
     page: int
     pages: int
+    rows_filtered: int | None = None  # paging.rowsFiltered: rows the whole query claims
 
 
 def parse_answer(body: bytes) -> PortalAnswer:
@@ -206,9 +211,98 @@ def parse_answer(body: bytes) -> PortalAnswer:
     try:
         page = int(paging.get("page") or 1)
         pages = int(paging.get("pagesFiltered") or 1)
+        claimed = paging.get("rowsFiltered")
+        rows_filtered = None if claimed is None else int(claimed)
     except (TypeError, ValueError) as exc:
         raise MastAnswerError(f"bad 'paging' {paging!r}") from exc
-    return PortalAnswer(status, str(doc.get("msg") or ""), rows, page, pages)
+    return PortalAnswer(status, str(doc.get("msg") or ""), rows, page, pages, rows_filtered)
+
+
+# -- paging that a lying server cannot blow up ---------------------------------------------
+#: Default cap on pages per query (``CAPTURE_MAST_MAX_PAGES``; see capture/settings.py).
+DEFAULT_MAX_PAGES = 10_000
+
+
+def row_key(service: str, row: dict[str, Any]) -> str:
+    """What makes a row "the same row" within one query: the observation's ``obsid``; a
+    product's ``obsID`` and ``dataURI`` (one file is listed under several observations);
+    the whole row where those are missing."""
+    if service == FILTERED and row.get("obsid") is not None:
+        return f"obsid:{row['obsid']}"
+    if service == PRODUCTS and row.get("dataURI") is not None:
+        return f"product:{row.get('obsID')}|{row['dataURI']}"
+    return "row:" + json.dumps(row, sort_keys=True, default=str)
+
+
+def _digest(text: str) -> int:
+    """64-bit fingerprint: a million row keys cost tens of MB, not the rows themselves."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+@dataclass(frozen=True)
+class PageStop:
+    """Why paging of one query ends. ``truncated``: rows the server claims were not received
+    (the crawl is then partial); ``reason`` is a short stats key."""
+
+    reason: str  # end | empty_page | repeated_page | no_new_rows | cap_reached
+    truncated: bool
+
+
+PAGING_DONE = PageStop("end", truncated=False)
+
+
+@dataclass
+class PageTracker:
+    """Fingerprints of the pages and rows one query has shown, to page it lazily (one page
+    ahead) without trusting ``pagesFiltered``.
+
+    A page ends paging when it is empty, when it repeats an earlier page (same row keys), when
+    none of its rows is new, when it is the last page claimed, or at ``max_pages``. Kept in the
+    spider's memory (row fingerprints of a whole query do not belong in every pickled page
+    request); after a JOBDIR resume tracking restarts at the resumed page and the page cap,
+    counted by page number, still holds.
+    """
+
+    service: str
+    max_pages: int = DEFAULT_MAX_PAGES
+    page_prints: set[int] = field(default_factory=set)
+    row_prints: set[int] = field(default_factory=set)
+    rows: int = 0
+
+    def take(
+        self, page: int, answer: PortalAnswer, key: Callable[[str, dict[str, Any]], str] = row_key
+    ) -> tuple[list[dict[str, Any]], PageStop | None]:
+        """The rows of ``page`` not seen before in this query, and why paging stops here
+        (``None``: ask for page ``page + 1``)."""
+        if not answer.rows:
+            return [], self._empty(page, answer)
+        prints = [_digest(key(self.service, row)) for row in answer.rows]
+        page_print = _digest(",".join(map(str, sorted(set(prints)))))
+        if page_print in self.page_prints:
+            return [], PageStop("repeated_page", truncated=True)
+        self.page_prints.add(page_print)
+        new: list[dict[str, Any]] = []
+        for row, print_ in zip(answer.rows, prints, strict=True):
+            if print_ not in self.row_prints:
+                self.row_prints.add(print_)
+                new.append(row)
+        if not new:
+            return [], PageStop("no_new_rows", truncated=True)
+        self.rows += len(new)
+        if page >= answer.pages:
+            return new, PAGING_DONE
+        if page >= self.max_pages:
+            return new, PageStop("cap_reached", truncated=True)
+        return new, None
+
+    def _empty(self, page: int, answer: PortalAnswer) -> PageStop:
+        # An empty page ends the query. It lost rows only if the server claimed more than came
+        # (rowsFiltered), or, without that count, if it claimed more pages.
+        claimed = answer.rows_filtered
+        short = self.rows < claimed if claimed is not None else page < answer.pages
+        if not short and page >= answer.pages:
+            return PAGING_DONE
+        return PageStop("empty_page", truncated=short)
 
 
 def batches(ids: list[str], size: int) -> Iterator[list[str]]:
