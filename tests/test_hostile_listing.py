@@ -78,7 +78,7 @@ def crawl(
     )
     peak, deadline, signalled = 0.0, time.monotonic() + timeout, False
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             # Not usage.ru_maxrss: it also counts the fork of this pytest process before exec
             # (a big test run makes it look like a 1 GB crawl); VmHWM is the crawl's own.
