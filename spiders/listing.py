@@ -121,6 +121,23 @@ class ListingParams(CaptureParams):
 
 
 _FLAG: TypeAdapter[bool] = TypeAdapter(Flag)
+#: Meta keys Scrapy's downloader and middlewares write on each attempt (the list Scrapy's
+#: MetaCopyDetectionMiddleware warns about), plus the slot key.
+_DOWNLOADER_META = frozenset(
+    {
+        "_auth_proxy",
+        "_dont_cache",
+        "_scheme_proxy",
+        "cache_timestamp",
+        "download_latency",
+        "download_slot",
+        "redirect_reasons",
+        "redirect_times",
+        "redirect_ttl",
+        "redirect_urls",
+        "retry_times",
+    }
+)
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +302,10 @@ class DirectoryListingSpider(CaptureSpider, Args[ListingParams]):
         Ctrl-C its listing is not expanded, and the dupefilter must not lose it on resume."""
         self.crawler.stats.inc_value(f"{self.archive}/listing/requeued_at_shutdown")
         assert response.request is not None
-        return response.request.replace(dont_filter=True)
+        request = response.request
+        # Keys the downloader set on this attempt are not the request's to carry forward.
+        meta = {k: v for k, v in request.meta.items() if k not in _DOWNLOADER_META}
+        return request.replace(dont_filter=True, meta=meta)
 
     def _loop_pruned(self, dir_url: str, levels_up: int) -> None:
         self.crawler.stats.inc_value(f"{self.archive}/listing/content_loops_pruned")
