@@ -18,6 +18,8 @@ from scrapy.crawler import Crawler
 from capture.__version__ import __version__
 from capture.catalog.store import utcnow
 from capture.context import CaptureContext, git_commit
+from capture.jobdir import set_aside_if_unreadable
+from capture.logfiles import guard_log_files
 from capture.outcomes import is_disk_full
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ RECORDED_SETTINGS = (
 class CaptureRunExtension:
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
+        # Before the scheduler and SpiderState read it (when the spider opens).
+        set_aside_if_unreadable(crawler.settings.get("JOBDIR"))
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -47,6 +51,9 @@ class CaptureRunExtension:
         return cls(crawler)
 
     async def spider_opened(self, spider: Spider) -> None:
+        # A full disk: one line about the log file, not a traceback per log line. Here, not
+        # in __init__: each crawler re-installs Scrapy's root handler with its own settings.
+        guard_log_files()
         ctx = CaptureContext.for_crawler(self.crawler)
         spider.run_id = ctx.run_id  # type: ignore[attr-defined]
         settings = {k: self.crawler.settings.get(k) for k in RECORDED_SETTINGS}

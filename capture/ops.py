@@ -94,16 +94,24 @@ def bundle(catalog: Catalog, root: Path, run_id: str) -> list[dict[str, Any]]:
     staged: list[tuple[str, Path]] = []
     snapshot = dest / "catalog_snapshot.jsonl"
     tmp = snapshot.with_suffix(".jsonl.part")
-    _export_catalog(catalog, run_id, tmp)
+    try:
+        _export_catalog(catalog, run_id, tmp)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, snapshot)
     staged.append(("catalog_snapshot.jsonl", snapshot))
     for name, src in sources(root, run_id):
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + ".part")
-        shutil.copyfile(src, part)
-        with open(part, "rb+") as fh:
-            os.fsync(fh.fileno())
+        try:
+            shutil.copyfile(src, part)
+            with open(part, "rb+") as fh:
+                os.fsync(fh.fileno())
+        except OSError:
+            part.unlink(missing_ok=True)  # no half copy left in the published tree
+            raise
         os.replace(part, target)
         staged.append((name, target))
     fsync_dir(dest)

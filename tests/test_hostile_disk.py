@@ -176,3 +176,49 @@ def test_disk_full_outcome_and_detection() -> None:
     assert is_disk_full("LocalStorageError: cannot write a: [Errno 28] No space left on device")
     assert not is_disk_full(OSError(errno.EACCES, "denied"))
     assert not is_disk_full("HTTP 404 from http://x/")
+
+
+def test_capture_run_on_a_full_disk_then_resume(tmp_path: Path) -> None:
+    """``capture run`` as a user runs it, with the data root (catalog, run log, JOBDIR, reports)
+    on a disk that fills up: no traceback, a non-zero exit, and ``--resume`` after space is
+    freed completes the round, although Scrapy left the JOBDIR's queue state cut short."""
+    from tests.archives import ArchiveServer
+    from tests.crawl import run_capture
+
+    mount = tmp_path / "disk"
+    with ArchiveServer() as server, tmpfs(mount, "6m"):
+        tg = ThousandGenomesArchive(server)
+        for i in range(12):
+            tg.add_file(f"ftp/release/20130502/f{i:02d}.bin", Blob(f"run{i}", 700 * KB))
+        config = {
+            "mirrors": {"thousand_genomes": tg.publish()},
+            # Synthetic bytes: score nothing; keep no free-space margin so the disk truly fills.
+            "spider_settings": {
+                "thousand_genomes": {"CAPTURE_MIN_FREE_BYTES": 0, "CAPTURE_QUALITY_ENABLED": False}
+            },
+        }
+        data = mount / "data"
+        args = ["--domains", "genomics", "--data-dir", str(data), "--run-id", "fullrun"]
+        first = run_capture(args, tmp_path, config, timeout=300)
+        assert first.returncode in (3, 4), first.stdout[-2000:] + first.stderr[-3000:]
+        assert "Traceback" not in first.stderr, first.stderr[-5000:]
+        assert "disk" in first.stderr.lower()
+        stored_before = {
+            r["archive_path"]
+            for r in catalog_rows(data)
+            if r["state"] == "stored" and r["archive"] == "thousand_genomes"
+        }
+        assert len(stored_before) < 12
+
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mount)], check=True)
+        again = run_capture(
+            ["--resume", "fullrun", "--data-dir", str(data)], tmp_path, config, timeout=300
+        )
+        assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+        assert "Traceback" not in again.stderr, again.stderr[-5000:]
+        rows = [r for r in catalog_rows(data) if r["archive"] == "thousand_genomes"]
+        assert len(rows) == 12 and {r["state"] for r in rows} == {"stored"}
+        assert len({r["archive_path"] for r in rows}) == 12
+        on_disk = {str(f.relative_to(data)) for f in (data / PUBLISHED).rglob("*") if f.is_file()}
+        assert on_disk == {r["path"] for r in rows}
+        assert all(sha256_of(data / r["path"]) == r["sha256"] for r in rows)

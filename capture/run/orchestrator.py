@@ -25,7 +25,7 @@ from capture.catalog.store import utcnow
 from capture.cli.common import project_settings
 from capture.context import new_run_id
 from capture.domains import spiders_of
-from capture.outcomes import crawl_outcome, crawler_stats, exit_code_for
+from capture.outcomes import crawl_outcome, crawler_stats, exit_code_for, is_disk_full
 from capture.run import budget as budget_mod
 from capture.run import verdict
 from capture.run.config import ConfigError, RunOptions
@@ -134,9 +134,8 @@ class RoundRun:
             for name in spiders_of(domain):
                 if self.state.spider_done(name):
                     continue
-                if (
-                    not self.options.enable_real_data_sources
-                    and "base_url" not in self.spider_args(name)
+                if not self.options.enable_real_data_sources and "base_url" not in self.spider_args(
+                    name
                 ):
                     self.state.spiders[name] = {
                         "domain": domain,
@@ -186,7 +185,7 @@ class RoundRun:
         install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
         process = RoundProcess(settings, {})
         self.check_spider_args(process)
-        self.state.save(self.root)
+        self._save_state()
         process.overrides = self.spider_overrides(process)
         from twisted.internet import reactor
 
@@ -232,7 +231,7 @@ class RoundRun:
                 "started_at": utcnow(),
                 "finish_reason": "running",
             }
-            self.state.save(self.root)
+            self._save_state()
             waits.append(process.crawl(crawler, **self.spider_args(name)))
         results = await maybe_deferred_to_future(DeferredList(waits, consumeErrors=True))
         for name, (ok, value) in zip(names, results, strict=True):
@@ -241,7 +240,7 @@ class RoundRun:
                 self.state.spiders[name]["error"] = value.getErrorMessage()
         for name in names:
             self.settle_spider(name)
-        self.state.save(self.root)
+        self._save_state()
 
     def settle_spider(self, name: str) -> None:
         """Record how one archive's crawl ended: reason, outcome and why, counts."""
@@ -271,7 +270,6 @@ class RoundRun:
 
     # -- after the reactor -----------------------------------------------------------------
     def finish(self) -> dict[str, Any]:
-        from capture import ops
         from capture.reports import failures
         from capture.reports import run as run_report
 
@@ -300,16 +298,11 @@ class RoundRun:
             status = "partial"  # a budget stop left archives not started
         self.state.status, self.state.reason = status, self.stop_reason or self._why(archives)
         self.state.finished_at = utcnow()
-        self.state.save(self.root)
+        self._save_state()
         catalog = Catalog(
             catalog_url_for(self.root, self.base_settings().get("CAPTURE_CATALOG_URL"))
         )
         try:
-            metrics = self.root / "performance_metrics"
-            metrics.mkdir(exist_ok=True)
-            (metrics / f"{self.run_id}.json").write_text(
-                json.dumps({"run_id": self.run_id, "samples": self.progress.samples}, indent=2)
-            )
             budget = budget_mod._REGISTRY.get(self.run_id)
             monitor_alerts = []
             for name, crawler in self.crawlers.items():
@@ -362,24 +355,66 @@ class RoundRun:
                 except Exception as exc:  # links are derived data: never lose the run for them
                     logger.error("Computing cross-domain links failed: %s", exc)
                     summary["links"] = {"error": str(exc)}
-            if self.options.enable_quality_validation and not self.options.dry_run:
-                from capture.reports.quality import write_report
-
-                write_report(
-                    catalog,
-                    self.root,
-                    self.run_id,
-                    (self.options.quality_threshold, self.options.nasa_grade_threshold),
+            try:
+                self._write_reports(catalog, summary)
+            except Exception as exc:
+                if not is_disk_full(exc):
+                    raise
+                # The verdict stands (and is printed); only the files about it are missing.
+                why = f"reports and the ops bundle not written: the data root is full ({exc})"
+                logger.error(
+                    "Run %s: %s; free some space, then --resume %s", self.run_id, why, self.run_id
                 )
-            json_path, html_path = run_report.write(self.root, summary, self.progress.samples)
-            summary["report"] = {"json": str(json_path), "html": str(html_path)}
-            summary["ops_bundle"] = [r["path"] for r in ops.bundle(catalog, self.root, self.run_id)]
-            json_path.write_text(json.dumps(summary, indent=2, default=str))
+                summary["reports_not_written"] = why
+                summary.setdefault("alerts", []).append({"kind": "disk_full", "message": why})
             notify(settings, summary)
         finally:
             catalog.close()
             budget_mod.forget(self.run_id)
         return summary
+
+    def _save_state(self) -> None:
+        """Save the run state for --resume; a full disk is said once, and is no crash (the
+        catalog still knows every file, so a resume re-checks the archives instead)."""
+        try:
+            self.state.save(self.root)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            if not getattr(self, "_state_unsaved", False):
+                self._state_unsaved = True
+                logger.error(
+                    "Run %s: run state not saved, the data root is full (%s); free some space: "
+                    "--resume %s then re-checks every archive against the catalog",
+                    self.run_id,
+                    exc,
+                    self.run_id,
+                )
+
+    def _write_reports(self, catalog: Any, summary: dict[str, Any]) -> None:
+        """Performance samples, quality report, run report (JSON, HTML) and the software_ops
+        bundle."""
+        from capture import ops
+        from capture.reports import run as run_report
+
+        metrics = self.root / "performance_metrics"
+        metrics.mkdir(exist_ok=True)
+        (metrics / f"{self.run_id}.json").write_text(
+            json.dumps({"run_id": self.run_id, "samples": self.progress.samples}, indent=2)
+        )
+        if self.options.enable_quality_validation and not self.options.dry_run:
+            from capture.reports.quality import write_report
+
+            write_report(
+                catalog,
+                self.root,
+                self.run_id,
+                (self.options.quality_threshold, self.options.nasa_grade_threshold),
+            )
+        json_path, html_path = run_report.write(self.root, summary, self.progress.samples)
+        summary["report"] = {"json": str(json_path), "html": str(html_path)}
+        summary["ops_bundle"] = [r["path"] for r in ops.bundle(catalog, self.root, self.run_id)]
+        json_path.write_text(json.dumps(summary, indent=2, default=str))
 
     @staticmethod
     def _why(archives: dict[str, dict[str, Any]]) -> str | None:

@@ -39,7 +39,11 @@ class RunState:
         d = self.directory(root, self.run_id)
         d.mkdir(parents=True, exist_ok=True)
         tmp = d / "run.json.tmp"
-        tmp.write_text(json.dumps(asdict(self), indent=2, default=str))
+        try:
+            tmp.write_text(json.dumps(asdict(self), indent=2, default=str))
+        except OSError:
+            tmp.unlink(missing_ok=True)  # the last complete run.json stays
+            raise
         os.replace(tmp, d / "run.json")
 
     def spider_done(self, name: str) -> bool:
