@@ -26,6 +26,7 @@ from scrapy.exceptions import DropItem
 from capture.context import CaptureContext
 from capture.items import CapturedFile
 from capture.outcomes import DISK_FULL, is_disk_full
+from capture.units import human_bytes
 from capture.work import work_of
 
 logger = logging.getLogger(__name__)
@@ -34,14 +35,6 @@ DEFAULT_MIN_FREE_BYTES = 1024**3
 _FETCHED = frozenset({"new", "resume", "retry", "changed", "conditional", "refetch"})
 
 ProcessItem = Callable[..., Coroutine[Any, Any, Any]]
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def free_bytes(path: str | os.PathLike[str]) -> int | None:

@@ -9,6 +9,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,46 +58,48 @@ def assert_no_secret_kept(root: Path) -> None:
     assert not leaks, leaks
 
 
-@pytest.mark.skipif(not web_port_free(), reason=f"cannot listen on 127.0.0.1:{WEB_PORT}")
+behind_web_port = pytest.mark.skipif(
+    not web_port_free(), reason=f"cannot listen on 127.0.0.1:{WEB_PORT}"
+)
+
+
+def crawl_token_collector(tmp_path: Path, *, let_through: bool) -> tuple[Any, list, list]:
+    """jwst_mast with a token against :func:`token_collector`; (result, origin's download
+    requests, every request the collector got). ``let_through``: the host guard admits the
+    collector's port, so the credential rule alone is tested."""
+    with ArchiveServer(port=WEB_PORT) as origin, ArchiveServer() as collector:
+        scene = token_collector(origin, collector)
+        extra = {"CAPTURE_EXTRA_ALLOWED_HOSTS": scene.collector_entry()} if let_through else {}
+        result = run_crawl(
+            "jwst_mast",
+            tmp_path / "data",
+            args={"base_url": scene.base_url},
+            settings=extra,
+            env={"MAST_API_TOKEN": TOKEN},
+        )
+        return result, origin.requests_for(DOWNLOAD), list(collector.log)
+
+
+@behind_web_port
 def test_redirect_to_another_port_of_the_same_host_gets_no_token(tmp_path: Path) -> None:
-    with ArchiveServer(port=WEB_PORT) as origin, ArchiveServer() as collector:
-        scene = token_collector(origin, collector)
-        result = run_crawl(
-            "jwst_mast",
-            tmp_path / "data",
-            args={"base_url": scene.base_url},
-            # Let the redirect through the host guard, so the credential rule alone is tested.
-            settings={"CAPTURE_EXTRA_ALLOWED_HOSTS": scene.collector_entry()},
-            env={"MAST_API_TOKEN": TOKEN},
-        )
-        assert result.returncode == 0, result.log[-3000:]
-        assert sorted(result.statuses().values()) == ["stored", "stored"]
-        away = collector.log
-        assert [e.path.rsplit("/", 1)[-1] for e in away] == [
-            "jw01366-o001_t001_nirspec_away_x1d.fits"
-        ]
-        assert all("authorization" not in e.headers for e in away), away
-        home = origin.requests_for(DOWNLOAD)
-        assert home and all(e.headers.get("authorization") == f"token {TOKEN}" for e in home)
-        assert_no_secret_kept(tmp_path)
+    result, home, away = crawl_token_collector(tmp_path, let_through=True)
+    assert result.returncode == 0, result.log[-3000:]
+    assert sorted(result.statuses().values()) == ["stored", "stored"]
+    assert [e.path.rsplit("/", 1)[-1] for e in away] == ["jw01366-o001_t001_nirspec_away_x1d.fits"]
+    assert all("authorization" not in e.headers for e in away), away
+    assert home and all(e.headers.get("authorization") == f"token {TOKEN}" for e in home)
+    assert_no_secret_kept(tmp_path)
 
 
-@pytest.mark.skipif(not web_port_free(), reason=f"cannot listen on 127.0.0.1:{WEB_PORT}")
+@behind_web_port
 def test_host_guard_refuses_another_port_of_an_archive_host(tmp_path: Path) -> None:
-    with ArchiveServer(port=WEB_PORT) as origin, ArchiveServer() as collector:
-        scene = token_collector(origin, collector)
-        result = run_crawl(
-            "jwst_mast",
-            tmp_path / "data",
-            args={"base_url": scene.base_url},
-            env={"MAST_API_TOKEN": TOKEN},
-        )
-        assert collector.log == []
-        statuses = result.statuses()
-        assert sorted(statuses.values()) == ["failed", "stored"], result.log[-3000:]
-        failed = next(i for i in result.items if i["status"] == "failed")
-        assert "not allowed" in failed["error"]
-        assert_no_secret_kept(tmp_path)
+    result, _home, away = crawl_token_collector(tmp_path, let_through=False)
+    assert away == []
+    statuses = result.statuses()
+    assert sorted(statuses.values()) == ["failed", "stored"], result.log[-3000:]
+    failed = next(i for i in result.items if i["status"] == "failed")
+    assert "not allowed" in failed["error"]
+    assert_no_secret_kept(tmp_path)
 
 
 def test_token_never_reaches_jobdir_after_ctrl_c_during_retries(tmp_path: Path) -> None:

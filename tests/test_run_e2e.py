@@ -117,7 +117,7 @@ def test_dry_run_over_three_domains_downloads_nothing(round_: Round, tmp_path: P
     plan = summary["plan"]
     assert plan["domains"]["genomics"]["archives"]["thousand_genomes"]["bytes"] == 6 * MB
     assert plan["domains"]["astrophysics"]["archives"]["kurucz"]["unknown_size"] == 0
-    assert "fits the budget of 1.0 TB" in brief["planned"]["verdict"]  # the default budget
+    assert "fits the budget of 1.0 TiB" in brief["planned"]["verdict"]  # the default budget
     # The same plan against a 3 MB budget: the round would stop in genomics.
     small = run_capture(
         ["--domains", "genomics", "astrophysics", "--dry-run", "--max-download-gb", "0.003"],
@@ -126,7 +126,7 @@ def test_dry_run_over_three_domains_downloads_nothing(round_: Round, tmp_path: P
     )
     assert small.returncode == 0, small.stderr[-3000:]
     verdict = json.loads(small.stdout)["planned"]["verdict"]
-    assert verdict.endswith("budget 3.1 MB: the round would stop in genomics"), verdict
+    assert verdict.endswith("budget 3.1 MiB: the round would stop in genomics"), verdict
 
 
 def test_budget_stops_the_run_with_high_priority_domains_first(

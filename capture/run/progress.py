@@ -18,6 +18,7 @@ from scrapy.crawler import Crawler
 from twisted.internet import task
 
 from capture.outcomes import crawler_stats
+from capture.units import human_bytes
 
 logger = logging.getLogger("capture.progress")
 STATUSES = ("stored", "unchanged", "quarantined", "failed", "planned")
@@ -159,11 +160,3 @@ class RunProgress:
         if self._live is not None:
             self._live.stop()
             self._live = None
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"

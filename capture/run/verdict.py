@@ -11,6 +11,7 @@ from typing import Any
 
 from capture.domains import BUNDLE_DOMAINS
 from capture.outcomes import GOOD, combine
+from capture.units import human_bytes as human
 
 #: The mission's target: "Download success rate > 98% of attempts".
 SUCCESS_TARGET = 0.98
@@ -161,11 +162,3 @@ def dry_run_plan(
         "would_stop_in": stop_in,
         "verdict": verdict,
     }
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1024 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
