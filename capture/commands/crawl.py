@@ -109,6 +109,9 @@ class Command(ScrapyCrawl):
             "after", "startup", reactor.callLater, 0, Interrupts.chain_to_scrapy
         )
         self.crawler_process.start()
+        # Twisted put the default handlers back when the reactor stopped: a SIGTERM while the
+        # process winds down (thread pools, workers) is recorded, not a kill (-15).
+        Interrupts.install_recorder()
         if self.crawler_process.bootstrap_failed:
             self.exitcode = 1
             return None
