@@ -48,7 +48,6 @@ class DownloadPipeline(CaptureStage):
         outcome = await self.fetcher.fetch(item)
         return apply_outcome(self, item, outcome)
 
-
     async def planned_size(self, item: CapturedFile) -> tuple[int | None, str]:
         """(bytes, where the number came from) for a dry run's plan."""
         if item.expected_size is not None:
