@@ -147,11 +147,21 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
 
     async def download_request(self, request: Request) -> Response:
         wire = self._wire_request(request)
-        if META_KEY not in request.meta:
-            response = await self._ordinary(wire)
-        else:
+        if META_KEY in request.meta:
             response = await self._stream(wire)
+        elif self._mixed_in:
+            # A handler mixed in after this one (scrapy-playwright, capture/transfer/
+            # playwright.py) renders its own requests and has its own fallback.
+            response = await super().download_request(wire)
+        else:
+            response = await self._ordinary(wire)
         return self._unwire(request, wire, response)
+
+    @property
+    def _mixed_in(self) -> bool:
+        """Whether the next handler in the MRO is not Scrapy's plain HTTP/1.1 one."""
+        following = super().download_request.__func__  # type: ignore[attr-defined]
+        return following is not HTTP11DownloadHandler.download_request
 
     # -- credentials: on the wire copy only (capture/credentials.py) -----------------------
     def _wire_request(self, request: Request) -> Request:
