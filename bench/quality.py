@@ -1,10 +1,13 @@
-"""``python -m bench quality``: scoring throughput of the quality stage's worker processes.
+"""``python -m bench quality``: scoring throughput and memory of the quality stage.
 
 Large files (a FITS image with CHECKSUM/DATASUM and a netCDF-4 cube, each ``--big-mib``) and
 ``--small-count`` small files of mixed formats (FITS, CSV, VCF, text) are scored through
-:class:`capture.quality.runner.QualityRunner` in process mode, as the pipeline does. Reports
-MB/s and files/s; compare with the download rates of ``python -m bench run``: scoring must
-not be the bottleneck of a capture.
+:class:`capture.quality.runner.QualityRunner` in process mode, as the pipeline does: small
+CSV and text files in this process, the rest in worker processes. Reports MB/s and files/s
+(compare with the download rates of ``python -m bench run``: scoring must not be the
+bottleneck of a capture), how many files each path took, and the peak resident memory of the
+worker process that scored each large file (the crawl's own RSS plus that is the process
+tree while a large file is scored).
 """
 
 from __future__ import annotations
@@ -81,18 +84,20 @@ def _small(root: Path, count: int) -> list[tuple[Path, str]]:
     return out
 
 
+def _context(path: Path, fmt: str) -> ScoreContext:
+    return ScoreContext(
+        str(path),
+        path.name,
+        format=fmt,
+        size=path.stat().st_size,
+        sha256="0" * 64,
+        budget_seconds=60,
+    )
+
+
 def _score_all(runner: QualityRunner, items: list[tuple[Path, str]], workers: int) -> float:
     def one(pair: tuple[Path, str]) -> str:
-        path, fmt = pair
-        ctx = ScoreContext(
-            str(path),
-            path.name,
-            format=fmt,
-            size=path.stat().st_size,
-            sha256="0" * 64,
-            budget_seconds=60,
-        )
-        return runner.score_sync(ctx, 0.9, 0.92).grade
+        return runner.score_sync(_context(*pair), 0.9, 0.92).grade
 
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:  # keep every worker process busy
@@ -104,33 +109,51 @@ def _score_all(runner: QualityRunner, items: list[tuple[Path, str]], workers: in
     return elapsed
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """The kernel's high-water mark of a process's resident memory (VmHWM)."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def run(big_mib: int, small_count: int, workers: int, workdir: Path | None) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="capture-quality-bench-", dir=workdir))
-    runner = QualityRunner(mode="process", workers=workers)
+    runner = QualityRunner(mode="process", workers=workers, idle_seconds=0)
     try:
         big = [(tmp / "image.fits", "fits"), (tmp / "cube.nc", "netcdf")]
         _fits(big[0][0], big_mib)
         _netcdf(big[1][0], big_mib)
         smalls = _small(tmp, small_count)
-        warm = ScoreContext(
-            str(smalls[0][0]),
-            smalls[0][0].name,
-            format="fits",
-            size=smalls[0][0].stat().st_size,
-            sha256="0" * 64,
-        )
-        runner.score_sync(warm, 0.9, 0.92)  # start the workers outside the timing
-        result: dict[str, Any] = {"workers": workers}
-        for name, items in (("large", big), ("small", smalls)):
-            size = sum(p.stat().st_size for p, _ in items)
-            seconds = _score_all(runner, items, workers)
-            result[name] = {
-                "files": len(items),
+        result: dict[str, Any] = {"workers": workers, "large": {}}
+        for path, fmt in big:
+            # A fresh worker, started and holding this format's readers outside the timing.
+            runner.close()
+            warm = tmp / f"warm.{fmt}"
+            (_fits if fmt == "fits" else _netcdf)(warm, 1)
+            runner.score_sync(_context(warm, fmt), 0.9, 0.92)
+            size = path.stat().st_size
+            seconds = _score_all(runner, [(path, fmt)], 1)
+            result["large"][fmt] = {
                 "bytes": size,
                 "seconds": round(seconds, 3),
                 "MB_per_s": round(size / 1e6 / seconds, 1),
-                "files_per_s": round(len(items) / seconds, 1),
+                "worker_peak_rss_mb": max(_peak_rss_mb(pid) for pid in runner.worker_pids),
             }
+        runner.close()
+        before = (runner.inline_files, runner.isolated_files)
+        size = sum(p.stat().st_size for p, _ in smalls)
+        seconds = _score_all(runner, smalls, workers + 1)  # + the in-process thread
+        result["small"] = {
+            "files": len(smalls),
+            "bytes": size,
+            "seconds": round(seconds, 3),
+            "MB_per_s": round(size / 1e6 / seconds, 1),
+            "files_per_s": round(len(smalls) / seconds, 1),
+            "in_process": runner.inline_files - before[0],
+            "in_workers": runner.isolated_files - before[1],
+        }
         return result
     finally:
         runner.close()

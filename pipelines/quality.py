@@ -1,6 +1,7 @@
 """Stage 5b: score every verified file (see :mod:`capture.quality`) and quarantine what falls
-below the quality threshold. Runs after checksum/inspect, before store; the scorer runs in a
-worker process, never on the reactor thread."""
+below the quality threshold. Runs after checksum/inspect, before store; never on the reactor
+thread: a small file of a pure-Python format is scored on a thread of the crawl process, any
+other in a worker process (:mod:`capture.quality.runner`)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,13 @@ class QualityPipeline(CaptureStage):
             s = self.settings
             self._runner = QualityRunner(
                 mode=s.get("CAPTURE_QUALITY_MODE", "process"),
-                workers=s.getint("CAPTURE_QUALITY_WORKERS", 2),
+                workers=s.getint("CAPTURE_QUALITY_WORKERS", 1),
                 hard_factor=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_FACTOR", 3.0),
                 grace=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_GRACE", 10.0),
                 io=self.ctx.io,
                 memory_limit=s.getint("CAPTURE_QUALITY_MEMORY_LIMIT", 0),
+                inline_max_bytes=s.getint("CAPTURE_QUALITY_INLINE_MAX_BYTES", 1024 * 1024),
+                idle_seconds=s.getfloat("CAPTURE_QUALITY_WORKER_IDLE_SECONDS", 30.0),
             )
         return self._runner
 
@@ -59,7 +62,9 @@ class QualityPipeline(CaptureStage):
         if not self.enabled or item.status != "discovered" or work.transfer is None:
             return item
         part = work.transfer.part
-        local = await self.ctx.io.run(self.ctx.scratch_copy, part, item.size)
+        remote = part.startswith("s3://")
+        # A local part is scored in place: no thread hand-off to "copy" it (two per file).
+        local = await self.ctx.io.run(self.ctx.scratch_copy, part, item.size) if remote else part
         if local is None:  # too big to fetch back from S3: transport checks only
             local = ""
         ctx = ScoreContext(
@@ -81,10 +86,15 @@ class QualityPipeline(CaptureStage):
         try:
             report = await maybe_deferred_to_future(self.runner.score(ctx, self.quality, self.nasa))
         finally:
-            await self.ctx.io.run(self.ctx.drop_scratch, local, part)
+            if remote:
+                await self.ctx.io.run(self.ctx.drop_scratch, local, part)
         work.quality = report
         item.quality = report.summary()
         self.inc(f"quality/grade/{report.grade}")
+        runner = self.runner
+        self.stats.set_value("capture/quality/scored_in_process", runner.inline_files)
+        self.stats.set_value("capture/quality/scored_in_workers", runner.isolated_files)
+        self.stats.set_value("capture/quality/workers_started", runner.workers_started)
         self.stats.max_value("capture/quality/checks_max", len(report.checks))
         if report.grade == "quarantined":
             item.status = "quarantined"

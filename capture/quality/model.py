@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -26,7 +26,10 @@ class Severity(StrEnum):
 
     @property
     def weight(self) -> int:
-        return {"HIGH": 3, "MEDIUM": 2, "LOW": 1}[self.value]
+        return _WEIGHTS[self.value]
+
+
+_WEIGHTS = {"HIGH": 3, "MEDIUM": 2, "LOW": 1}
 
 
 class Outcome(StrEnum):
@@ -42,6 +45,7 @@ class Outcome(StrEnum):
 # Credit an outcome earns in the weighted mean. "absent" earns half: it lowers confidence
 # without failing the file. not_applicable is excluded from the mean altogether.
 CREDIT = {Outcome.PASS: 1.0, Outcome.FAIL: 0.0, Outcome.ABSENT: 0.5, Outcome.ERROR: 0.0}
+_NOT_COUNTED = frozenset({Outcome.NOT_APPLICABLE, Outcome.ERROR})
 
 
 @dataclass
@@ -65,7 +69,7 @@ class CheckResult:
     @property
     def applicable(self) -> bool:
         """Counts in the weighted mean (a checker error says nothing about the file)."""
-        return self.outcome not in (Outcome.NOT_APPLICABLE, Outcome.ERROR)
+        return self.outcome not in _NOT_COUNTED
 
     @property
     def earned(self) -> float:
@@ -82,7 +86,8 @@ class CheckResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # asdict()'s keys and order, without its recursive deep copy (every value is a scalar).
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data.update(
             tier=str(self.tier),
             severity=str(self.severity),
@@ -121,54 +126,67 @@ class QualityReport:
     #: a content scorer ran. Such a file is never nasa_grade.
     unexamined: str | None = None
 
+    def _tally(self) -> _Tally:
+        """Everything derived from ``checks``, computed in one pass and reused until a check
+        is added (reports are built by appending, never by editing a recorded check)."""
+        checks = self.checks
+        cached: _Tally | None = self.__dict__.get("_cache")
+        if cached is not None and cached.checks is checks and cached.count == len(checks):
+            return cached
+        tally = _Tally(checks, len(checks))
+        self.__dict__["_cache"] = tally
+        return tally
+
     @property
     def applicable(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.applicable]
+        return list(self._tally().applicable)
 
     @property
     def gate_failures(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.is_gate_failure]
+        return list(self._tally().gate_failures)
 
     @property
     def errors(self) -> list[CheckResult]:
-        return [c for c in self.checks if c.outcome == Outcome.ERROR]
+        return list(self._tally().errors)
 
     @property
     def total_weight(self) -> int:
-        return sum(c.weight for c in self.applicable)
+        return self._tally().total_weight
 
     def contribution(self, check: CheckResult) -> float:
         """This check's exact share of the score (contributions add up to the ungated score)."""
-        total = self.total_weight
+        total = self._tally().total_weight
         if not total or not check.applicable:
             return 0.0
         return check.weight * check.earned / total
 
     def loss(self, check: CheckResult) -> float:
         """Score lost by this check not passing fully."""
-        total = self.total_weight
+        total = self._tally().total_weight
         if not total or not check.applicable:
             return 0.0
         return check.weight * (1.0 - check.earned) / total
 
     @property
     def weighted_score(self) -> float:
-        return round(sum(self.contribution(c) for c in self.applicable), 6)
+        return self._tally().weighted_score
 
     @property
     def gated(self) -> bool:
-        return bool(self.gate_failures)
+        return bool(self._tally().gate_failures)
 
     @property
     def score(self) -> float:
-        return 0.0 if self.gated else self.weighted_score
+        tally = self._tally()
+        return 0.0 if tally.gate_failures else tally.weighted_score
 
     @property
     def grade(self) -> str:
-        if not self.applicable:
+        tally = self._tally()
+        if not tally.applicable:
             return "quarantined"
         grade = grade_for(self.score, self.gated, self.quality_threshold, self.nasa_threshold)
-        if grade == "nasa_grade" and (self.unexamined or self.errors or self.nonconformant):
+        if grade == "nasa_grade" and (self.unexamined or tally.errors or tally.nonconformant):
             # Trusted bytes, but nobody looked inside, a checker failed, or the content
             # breaks its standard: the shortfall is named, the grade is not nasa_grade.
             return "accepted"
@@ -178,22 +196,23 @@ class QualityReport:
     def nonconformant(self) -> list[CheckResult]:
         """Conformance checks that failed: the content breaks its format's standard (the
         bytes may still be trusted, the shortfall is named)."""
-        return [c for c in self.checks if c.tier == Tier.CONFORMANCE and c.outcome == Outcome.FAIL]
+        return list(self._tally().nonconformant)
 
     def reasons(self, limit: int = 8) -> list[str]:
         """Why the file did not score 1.0 (or is not nasa_grade), most costly first; gates
         lead, then content not examined and checker errors (which are not file defects)."""
-        out = [f"{c.check_id}{_at(c)}: {c.message}" for c in self.gate_failures]
+        tally = self._tally()
+        out = [f"{c.check_id}{_at(c)}: {c.message}" for c in tally.gate_failures]
         if self.unexamined:
             out.append(f"content not examined: {self.unexamined}")
         out += [
             f"{c.check_id}{_at(c)}: checker failed (not a defect of the file): {c.message}"
-            for c in self.errors
+            for c in tally.errors
         ]
         lossy = sorted(
             (
                 c
-                for c in self.applicable
+                for c in tally.applicable
                 if c.earned < 1.0 and not c.is_gate_failure and c.outcome != Outcome.ERROR
             ),
             key=self.loss,
@@ -219,6 +238,43 @@ class QualityReport:
                 {**c.to_dict(), "contribution": round(self.contribution(c), 6)} for c in self.checks
             ],
         }
+
+
+class _Tally:
+    """The sums and subsets of one state of a report's checks (see ``QualityReport._tally``).
+
+    The arithmetic is the model's definition, in the same order as ever: each applicable
+    check's contribution ``weight x earned / total weight``, summed in check order, rounded to
+    6 places."""
+
+    __slots__ = (
+        "applicable",
+        "checks",
+        "count",
+        "errors",
+        "gate_failures",
+        "nonconformant",
+        "total_weight",
+        "weighted_score",
+    )
+
+    def __init__(self, checks: list[CheckResult], count: int):
+        self.checks = checks
+        self.count = count
+        applicable = [c for c in checks if c.applicable]
+        self.applicable = tuple(applicable)
+        self.gate_failures = tuple(c for c in checks if c.is_gate_failure)
+        self.errors = tuple(c for c in checks if c.outcome == Outcome.ERROR)
+        self.nonconformant = tuple(
+            c for c in checks if c.tier == Tier.CONFORMANCE and c.outcome == Outcome.FAIL
+        )
+        weights = [c.weight for c in applicable]
+        total = sum(weights)
+        self.total_weight = total
+        # No applicable check: total is 0 and the sum is empty (0), as ever.
+        self.weighted_score = round(
+            sum(w * c.earned / total for w, c in zip(weights, applicable, strict=True)), 6
+        )
 
 
 def _at(check: CheckResult) -> str:

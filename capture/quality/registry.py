@@ -1,8 +1,10 @@
-"""Which scorer reads which file: by the item's format, by archive, or by sniffing content."""
+"""Which scorer reads which file: by the item's format, by archive, or by sniffing content;
+and which files may be scored in the crawl process (:func:`inline_safe`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Collection
 from importlib import import_module
 
 from capture.quality.scorers import container, domain, fits, genomics, netcdf, tables, text
@@ -40,6 +42,27 @@ BY_FORMAT: dict[str, Scorer] = {
 #: Formats whose scorer reads the compressed file itself (BGZF-aware genomics readers).
 READS_COMPRESSED = frozenset({"vcf.gz", "tabix", "csi", "bai", "crai"})
 
+#: Formats whose small files are scored in the crawl process rather than in a worker process
+#: (None: no content scorer, transport checks only). Their scorers are pure Python
+#: over the file's own bytes: no third-party C reader, no decompression, time linear in the
+#: size and memory at most ~30x it (a table's parsed rows), and no backtracking regular
+#: expression over unbounded text (a regex runs in C holding the GIL: a pathological match
+#: would freeze the whole crawl, not just its thread). Everything else is isolated:
+#:
+#: - fits, netcdf, hdf5, votable, ipac: third-party C readers (astropy, netCDF-C, HDF5);
+#: - gzip and every compressed wrapper, vcf.gz, tabix, csi, crai, zip: decompression (a small
+#:   file may inflate a thousandfold; zip's testzip has no time limit);
+#: - xml: a C parser (expat) on hostile markup, keeping every element (~25x the file's size);
+#: - vcf, psg, pds_table, pds_label: number regexes that backtrack quadratically on a long run
+#:   of digits (16 KB of them take seconds);
+#: - plugins (CAPTURE_QUALITY_PLUGINS): unknown code.
+INLINE_SAFE: frozenset[str | None] = frozenset(
+    {None, "text", "json", "csv", "tsv", "index", "kegg_flat", "bai"}
+)
+#: A delimited table whose first line is longer than this is isolated: its duplicate-column
+#: check is quadratic in the number of columns (20,000 columns: 5 s).
+TABLE_HEADER_INLINE_MAX = 16 * 1024
+
 
 def sniff(ctx: ScoreContext) -> str | None:
     head = ctx.head(8192)
@@ -56,13 +79,22 @@ def sniff(ctx: ScoreContext) -> str | None:
     return container.sniff_content(head)
 
 
+def plugin_key(ctx: ScoreContext) -> str | None:
+    """The key of the configured plugin (CAPTURE_QUALITY_PLUGINS) matching the format or
+    suffix, without importing it."""
+    for key in ctx.plugins:
+        if (key.startswith(".") and ctx.name.lower().endswith(key.lower())) or key == ctx.format:
+            return key
+    return None
+
+
 def plugin_for(ctx: ScoreContext) -> tuple[str, Scorer] | None:
     """A configured plugin scorer (CAPTURE_QUALITY_PLUGINS) matching the format or suffix."""
-    for key, target in ctx.plugins.items():
-        if (key.startswith(".") and ctx.name.lower().endswith(key.lower())) or key == ctx.format:
-            module, _, func = target.partition(":")
-            return key.lstrip("."), getattr(import_module(module), func)
-    return None
+    key = plugin_key(ctx)
+    if key is None:
+        return None
+    module, _, func = ctx.plugins[key].partition(":")
+    return key.lstrip("."), getattr(import_module(module), func)
 
 
 def resolve(ctx: ScoreContext) -> tuple[str | None, Scorer | None]:
@@ -97,3 +129,28 @@ def compressed_wrapper(ctx: ScoreContext, fmt: str | None) -> str | None:
     from capture.quality.scorers.container import compression_of
 
     return compression_of(ctx.head(8))
+
+
+def inline_safe(
+    ctx: ScoreContext, formats: Collection[str | None] = INLINE_SAFE, max_bytes: int = 1 << 20
+) -> bool:
+    """Whether ``ctx`` may be scored in the crawl process (see :data:`INLINE_SAFE`): a file of
+    an inline-safe format up to ``max_bytes``, or one with no content scorer at any size (its
+    transport checks read 8 KiB). A plugin only when its key is in ``formats``. Reads at most
+    the file's first 16 KiB."""
+    key = plugin_key(ctx)
+    if key is not None:
+        return key in formats and bool(ctx.path) and os.path.getsize(ctx.path) <= max_bytes
+    if not ctx.path:
+        return None in formats
+    fmt, scorer = resolve(ctx)
+    if scorer is None:
+        return None in formats
+    if fmt not in formats or os.path.getsize(ctx.path) > max_bytes:
+        return False
+    if compressed_wrapper(ctx, fmt) is not None:
+        return False
+    if fmt in ("csv", "tsv"):
+        head = ctx.head(TABLE_HEADER_INLINE_MAX)
+        return len(head) < TABLE_HEADER_INLINE_MAX or b"\n" in head or b"\r" in head
+    return True

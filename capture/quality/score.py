@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
+import pickle
+import signal
+import struct
+import sys
+import time
 import traceback
 from dataclasses import asdict, replace
 from typing import Any
@@ -150,12 +157,114 @@ def score_wrapped(ctx: ScoreContext, kind: str, report: QualityReport) -> None:
             remove(path)
 
 
+#: What a worker imports for a format before its time budget starts: the heavy readers are
+#: imported per format, on a file's first need, so a worker holds only what its files use.
+READERS: dict[str, tuple[str, ...]] = {
+    "fits": ("numpy", "astropy.io.fits"),
+    "netcdf": ("numpy", "netCDF4", "h5py"),
+    "hdf5": ("numpy", "h5py"),
+    "votable": ("astropy.io.votable",),
+    "ipac": ("astropy.table",),
+}
+#: Reader families by the top-level modules that show one is loaded. A worker holds one
+#: family (astropy ~22 MB, netCDF-C/HDF5 ~26 MB): a file of another family goes to a fresh
+#: worker, so a worker scoring a big file carries only its own readers.
+FAMILIES: dict[str, tuple[str, ...]] = {"astropy": ("astropy",), "hdf5": ("netCDF4", "h5py")}
+FAMILY_OF = {
+    "fits": "astropy",
+    "votable": "astropy",
+    "ipac": "astropy",
+    "netcdf": "hdf5",
+    "hdf5": "hdf5",
+}
+
+
 def score_file_dict(
     ctx_data: dict[str, Any], quality_threshold: float, nasa_threshold: float
 ) -> dict[str, Any]:
-    """Process-pool entry point: plain dicts in and out (picklable, version-proof)."""
+    """Worker-process entry point: plain dicts in and out (picklable, version-proof). The
+    format's readers are imported first, so no file's time budget pays for them.
+
+    Replies ``{"restart": True}`` without scoring when the file needs readers of another
+    family than the ones this process holds, and adds ``"retire": True`` when scoring left
+    two families loaded (a compressed file's content): the runner then uses a fresh worker."""
     ctx = ScoreContext(**ctx_data)
-    return score_file(ctx, quality_threshold, nasa_threshold).to_dict()
+    if ctx.path:
+        try:
+            fmt = resolve(ctx)[0] or ""
+        except Exception:  # unreadable: the scorer says so
+            fmt = ""
+        family = FAMILY_OF.get(fmt)
+        if family is not None and loaded_families() - {family}:
+            return {"restart": True}
+        try:
+            for module in READERS.get(fmt, ()):
+                importlib.import_module(module)
+        except Exception:  # a missing optional reader: its scorer says so
+            pass
+        ctx.started = time.monotonic()
+    reply = score_file(ctx, quality_threshold, nasa_threshold).to_dict()
+    if len(loaded_families()) > 1:
+        reply["retire"] = True
+    return reply
+
+
+def loaded_families() -> set[str]:
+    return {f for f, modules in FAMILIES.items() if any(m in sys.modules for m in modules)}
+
+
+#: Largest request or reply accepted on a worker's pipes (a report is a few KB).
+MESSAGE_MAX = 64 * 1024 * 1024
+_HEADER = struct.Struct("!Q")
+
+
+def serve(memory_limit: int = 0) -> None:
+    """A scorer worker process (started by :class:`capture.quality.runner.QualityRunner`):
+    length-prefixed pickled requests on stdin, JSON reports on the original stdout, until
+    stdin closes. Anything a C library prints to stdout goes to stderr instead, so it cannot
+    corrupt a reply; the parent owns the process's life, so Ctrl-C is left to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if memory_limit > 0:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    replies = os.dup(1)
+    os.dup2(2, 1)
+    while True:
+        header = _read_exactly(0, _HEADER.size)
+        if header is None:
+            return  # the parent closed the pipe: idle, closing, or gone
+        (size,) = _HEADER.unpack(header)
+        body = _read_exactly(0, size) if size <= MESSAGE_MAX else None
+        if body is None:
+            return
+        try:
+            request = pickle.loads(body)
+            reply = score_file_dict(request["ctx"], request["quality"], request["nasa"])
+        except Exception as exc:  # e.g. MemoryError under the address-space cap
+            reply = {"error": f"{type(exc).__name__}: {exc}"[:600]}
+        data = json.dumps(reply).encode()
+        try:
+            _write_all(replies, _HEADER.pack(len(data)) + data)
+        except BrokenPipeError:
+            return  # the parent is gone (killed mid-file)
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from ``fd``; None at end of file."""
+    buf = bytearray()
+    while len(buf) < size:
+        chunk = os.read(fd, size - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def context_dict(ctx: ScoreContext) -> dict[str, Any]:

@@ -19,9 +19,6 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
-from capture.netcdf_meta import NetCDFProblem, classic_minimum_size
 from capture.quality.model import Outcome, Severity, Tier
 from capture.quality.scorers.base import Checks, ScoreContext
 
@@ -177,6 +174,8 @@ def score_netcdf(ctx: ScoreContext) -> Checks:
 def _classic_size(ctx: ScoreContext, checks: Checks) -> None:
     """Gate: the classic header's data layout accounts for every byte (up to the 4-byte
     alignment the format pads to): fewer bytes is a cut file, more is junk appended."""
+    from capture.netcdf_meta import NetCDFProblem, classic_minimum_size
+
     try:
         with open(ctx.path, "rb") as fh:
             needed = classic_minimum_size(fh)
@@ -301,6 +300,8 @@ def _units(ds: Any, checks: Checks) -> None:
 
 def _monotonic(ds: Any, checks: Checks) -> None:
     """CF 1.x section 5: coordinate variables are strictly monotonic."""
+    import numpy as np
+
     dims = set(ds.dimensions)
     coords = [ds.variables[d] for d in dims if d in ds.variables]
     bad = []
@@ -344,6 +345,8 @@ def _plausibility(ds: Any, checks: Checks, ctx: ScoreContext) -> None:
     """One check over all numeric data variables: the share whose sampled values are not all
     fill/NaN and lie inside valid_min/valid_max (values outside are "missing" under CF, so a
     file full of them is suspect, never corrupt)."""
+    import numpy as np
+
     dims = set(ds.dimensions)
     looked, suspect = 0, []
     for name, var in ds.variables.items():
@@ -389,6 +392,8 @@ def _plausibility(ds: Any, checks: Checks, ctx: ScoreContext) -> None:
 
 
 def _scalar(var: Any, name: str) -> float | None:
+    import numpy as np
+
     if name not in var.ncattrs():
         return None
     value = np.ravel(np.asarray(var.getncattr(name), dtype="f8"))
