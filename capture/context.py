@@ -12,6 +12,7 @@ from typing import Any
 from scrapy.crawler import Crawler
 
 from capture.catalog import Catalog, CatalogWriter, catalog_url_for
+from capture.catalog.writer import GROUP_WAIT
 from capture.paths import DataRoot
 from capture.storage.local import LocalStore
 from capture.transfer.io import IOPool
@@ -95,7 +96,8 @@ class CaptureContext:
         settings = crawler.settings
         data = DataRoot.at(settings.get("CAPTURE_DATA_DIR") or "./data")
         catalog, writer = _shared_catalog(
-            catalog_url_for(data.root, settings.get("CAPTURE_CATALOG_URL"))
+            catalog_url_for(data.root, settings.get("CAPTURE_CATALOG_URL")),
+            settings.getfloat("CAPTURE_CATALOG_GROUP_WAIT", GROUP_WAIT),
         )
         spider_name = (
             crawler.spider.name if crawler.spider else (crawler.spidercls.name or "capture")
@@ -141,11 +143,11 @@ class CaptureContext:
 _CATALOGS: dict[str, list] = {}
 
 
-def _shared_catalog(url: str) -> tuple[Catalog, CatalogWriter]:
+def _shared_catalog(url: str, group_wait: float = GROUP_WAIT) -> tuple[Catalog, CatalogWriter]:
     entry = _CATALOGS.get(url)
     if entry is None:
         catalog = Catalog(url)
-        entry = _CATALOGS[url] = [catalog, CatalogWriter(catalog), 0]
+        entry = _CATALOGS[url] = [catalog, CatalogWriter(catalog, group_wait), 0]
     entry[2] += 1
     return entry[0], entry[1]
 

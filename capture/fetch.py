@@ -89,6 +89,10 @@ class Fetcher:
             META_KEY: spec.to_meta(),
             EVENTS_KEY: work.events,
             "dont_cache": True,
+            # A file body never sets or needs session cookies here (credentials are headers or
+            # form fields, capture/credentials.py); skipping the cookie jar saves its per-request
+            # domain matching on every file.
+            "dont_merge_cookies": True,
             "capture_archive": item.archive,
         }
         how = item.fetch or {}

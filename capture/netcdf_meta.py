@@ -20,8 +20,6 @@ import struct
 import threading
 from typing import Any, BinaryIO
 
-import numpy as np
-
 _LOCK = threading.Lock()
 
 #: Limits that keep one file's catalog record bounded (ModelE ``aij`` files carry ~500 vars).
@@ -48,6 +46,8 @@ def json_value(value: Any) -> Any:
         value = value.decode("utf-8", "replace")
     if isinstance(value, str):
         return value if len(value) <= MAX_STRING else value[:MAX_STRING] + "…"
+    import numpy as np  # here, not at import: spiders load this module at every crawl's start
+
     if isinstance(value, np.ndarray):
         items = [json_value(v) for v in value.ravel()[:MAX_ARRAY].tolist()]
         return items[0] if value.size == 1 else items

@@ -11,6 +11,7 @@ no-follow walks of :mod:`capture.safefs`.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import unicodedata
@@ -35,6 +36,16 @@ def _segments_ok(text: str, original: str) -> None:
 
 
 def safe_relpath(path: str) -> str:
+    """Return ``path`` as a normalised relative POSIX path, or raise :class:`UnsafePathError`
+    (see :func:`_safe_relpath`; answers are cached: a file's path is checked several times on
+    its way, and domain and archive names repeat for every file)."""
+    if not isinstance(path, str) or not path:
+        raise UnsafePathError(f"empty or non-string path: {path!r}")
+    return _safe_relpath(path)
+
+
+@functools.lru_cache(maxsize=8192)
+def _safe_relpath(path: str) -> str:
     """Return ``path`` as a normalised relative POSIX path, or raise :class:`UnsafePathError`.
 
     Leading ``./`` and duplicate slashes are tolerated (they are common in listings); traversal,

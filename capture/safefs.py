@@ -167,8 +167,12 @@ def replace(
     dst: str | os.PathLike[str],
     src_base: Path = ROOT,
     dst_base: Path = ROOT,
+    *,
+    durable: bool = True,
+    sync_data: bool = False,
 ) -> None:
-    """Atomically rename ``src`` onto ``dst`` and make it durable.
+    """Atomically rename ``src`` onto ``dst`` and make it durable (``durable``: fsync the
+    directory; ``sync_data``: fsync the file's data first, for a file closed without fsync).
 
     A symlink already at ``dst`` is refused rather than replaced: our tree never holds links,
     so one there was planted, and failing loudly beats silently hiding it.
@@ -184,8 +188,42 @@ def replace(
         st = os.stat(sname, dir_fd=sfd, follow_symlinks=False)
         if not stat.S_ISREG(st.st_mode):
             raise UnsafePathError(f"unsafe path: {src} is not a regular file")
+        if sync_data:
+            fd = os.open(sname, os.O_RDONLY | FILE_FLAGS, dir_fd=sfd)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
-        fsync_fd_dir(dfd)
+        if durable:
+            fsync_fd_dir(dfd)
+
+
+def sync_files(paths: list[str | os.PathLike[str]], base: Path = ROOT) -> None:
+    """fsync each file, then each of their directories once (a batch made durable at once).
+
+    Files are opened by the same no-follow walk as every write; a file that vanished meanwhile
+    (discarded, moved by another process) is skipped: there is nothing of it left to keep.
+    """
+    dirs: dict[str, Path] = {}
+    for path in paths:
+        try:
+            fd = open_file(path, os.O_RDONLY, base)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        parent = Path(path).parent
+        dirs.setdefault(os.fspath(parent), parent)
+    for parent in dirs.values():
+        parts = _parts(parent, base)
+        fd = _open_dir(base, parts, len(parts), False)
+        try:
+            fsync_fd_dir(fd)
+        finally:
+            os.close(fd)
 
 
 def link(src: str | os.PathLike[str], dst: str | os.PathLike[str], base: Path = ROOT) -> None:

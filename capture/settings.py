@@ -125,6 +125,16 @@ CAPTURE_WRITE_BUFFER = 4 * 1024 * 1024
 # Every this many bytes a partial file is fsync'ed and its offset recorded as durable; a hard
 # kill re-downloads at most this much of a file.
 CAPTURE_CHECKPOINT_BYTES = 64 * 1024 * 1024
+# Files new to the catalog are made durable in batches: the part file is closed without
+# fsync, published by rename, and the metadata stage fsyncs every file of a catalog group
+# (and each of their directories once) right before the commit that records them as stored.
+# A hard kill or power loss before that commit leaves their rows "discovered": the resume
+# fetches them again. False: fsync each file and its directory as it completes.
+CAPTURE_GROUP_DURABILITY = True
+# Seconds the catalog's writer thread waits for more files to join a group commit (each
+# file's catalog latency, against far fewer statements per file: about 20 files per group on a
+# small-file crawl at 0.02).
+CAPTURE_CATALOG_GROUP_WAIT = 0.02
 # Threads for disk writes, hashing, fsync and renames (never on the reactor thread).
 CAPTURE_IO_THREADS = 8
 # Maximum body kept in memory for a non-2xx answer to a file request (error pages).
@@ -226,11 +236,25 @@ CAPTURE_QUALITY_ENABLED = True
 # nasa_grade, in between accepted. Both settable per run (-s) and per spider (custom_settings).
 CAPTURE_QUALITY_THRESHOLD = 0.90
 CAPTURE_NASA_GRADE_THRESHOLD = 0.92
-# Scorers run in worker processes ("process"), or "thread" / "inline".
+# "process": scoring sized to the file. A file of at most QUALITY_INLINE_MAX_BYTES whose
+# scorer is pure Python (text, JSON, CSV/TSV, KEGG, 1000 Genomes index tables, no content
+# scorer: capture.quality.registry.INLINE_SAFE) is scored on a thread of the crawl process;
+# any other (FITS, netCDF/HDF5, VOTable, compressed, plugins, bigger) in a worker process,
+# started when a file needs one and stopped after QUALITY_WORKER_IDLE_SECONDS without work.
+# "thread" / "inline": every file in the crawl process, no isolation.
 CAPTURE_QUALITY_MODE = "process"
-CAPTURE_QUALITY_WORKERS = 2
-# Seconds a scorer may spend per file (it samples data to stay within it); a worker still
-# busy after budget x HARD_TIMEOUT_FACTOR (+10 s) is killed and the file quarantined.
+# Worker processes at most. One: a worker scoring a big FITS or netCDF file holds ~70 MB
+# (Python, numpy, astropy or netCDF-C/HDF5, sampled data) on top of the crawl's own memory.
+CAPTURE_QUALITY_WORKERS = 1
+# In-process scoring of a table parses its rows: memory up to ~30x the file (a 4 MiB CSV:
+# +80 MB), hence 1 MiB (0: every file goes to a worker process).
+CAPTURE_QUALITY_INLINE_MAX_BYTES = 1024 * 1024
+# An idle worker process exits after this many seconds (0: never); the next file restarts one.
+CAPTURE_QUALITY_WORKER_IDLE_SECONDS = 30.0
+# Seconds a scorer may spend per file (it samples data to stay within it); a file still being
+# scored after budget x HARD_TIMEOUT_FACTOR + HARD_TIMEOUT_GRACE is quarantined (its worker
+# process killed; an in-process thread, which cannot be killed, left to finish while every
+# file goes to worker processes).
 CAPTURE_QUALITY_TIME_BUDGET = 30.0
 CAPTURE_QUALITY_HARD_TIMEOUT_FACTOR = 3.0
 CAPTURE_QUALITY_HARD_TIMEOUT_GRACE = 10.0

@@ -14,10 +14,12 @@ import json
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from jsonschema import Draft202012Validator, FormatChecker
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 DRAFT7 = "http://json-schema.org/draft-07/schema#"
 
@@ -30,6 +32,8 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator, FormatChecker  # only for invalid items
+
     Draft202012Validator.check_schema(schema())
     return Draft202012Validator(schema(), format_checker=FormatChecker())
 

@@ -34,6 +34,9 @@ class Work:
     frontier_keep: bool = False
     # Content version published by this capture, and the version it superseded (if any).
     version: int | None = None
+    # A published file whose data and directory are still to be fsync'ed (group durability):
+    # the metadata stage syncs it with its catalog group, before the commit.
+    sync_later: str | None = None
     superseded: dict[str, Any] | None = None
 
 

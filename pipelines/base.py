@@ -16,6 +16,7 @@ import functools
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
 
@@ -31,6 +32,10 @@ from capture.work import work_of
 
 logger = logging.getLogger(__name__)
 DEFAULT_MIN_FREE_BYTES = 1024**3
+#: Seconds a free-space reading is reused, and how many CAPTURE_MIN_FREE_BYTES of headroom
+#: make a fresh reading unnecessary.
+FREE_SPACE_TTL = 0.5
+FREE_SPACE_MARGIN = 4
 #: Decisions (pipelines/register.py) that lead to a fetch; set before the download stage.
 _FETCHED = frozenset({"new", "resume", "retry", "changed", "conditional", "refetch"})
 
@@ -98,6 +103,8 @@ class DiskRoom:
     def __init__(self, crawler: Crawler):
         self.min_free = crawler.settings.getint("CAPTURE_MIN_FREE_BYTES", DEFAULT_MIN_FREE_BYTES)
         self.reserved: dict[int, tuple[str, int]] = {}  # id(item) -> (path, listed size)
+        self.promised = 0  # sum of the reserved sizes
+        self._free_at: tuple[float, int | None] | None = None  # (monotonic time, free bytes)
         for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
             crawler.signals.connect(self.release, signal=sig)
 
@@ -109,17 +116,25 @@ class DiskRoom:
         return room
 
     def release(self, item: Any, **_: Any) -> None:
-        self.reserved.pop(id(item), None)
+        entry = self.reserved.pop(id(item), None)
+        if entry is not None:
+            self.promised -= entry[1]
 
     def shortfall(self, item: CapturedFile, ctx: CaptureContext) -> str | None:
         """Why ``item`` must not start (None: it fits); reserves its size when it fits."""
         if id(item) in self.reserved or self.min_free <= 0:
             return None
-        free = free_bytes(ctx.data.root)
+        free = self._free(ctx)
         if free is None:
             return None
-        need = max(0, (item.expected_size or 0) - _partial_size(ctx, item.path))
-        promised = sum(due for _, due in self.reserved.values())
+        # A file new to the catalog has no part file worth counting (its sink starts clean).
+        held = 0 if work_of(item).decision == "new" else _partial_size(ctx, item.path)
+        need = max(0, (item.expected_size or 0) - held)
+        promised = self.promised
+        if free - promised - need < FREE_SPACE_MARGIN * self.min_free and self._free_age() > 0:
+            free = self._free(ctx, fresh=True)  # close to the line: never decide on a stale read
+            if free is None:
+                return None
         if free - promised - need < self.min_free:
             promised = sum(
                 max(0, due - _partial_size(ctx, path)) for path, due in self.reserved.values()
@@ -131,7 +146,21 @@ class DiskRoom:
                 f"CAPTURE_MIN_FREE_BYTES keeps {human_bytes(self.min_free)} free"
             )
         self.reserved[id(item)] = (item.path, item.expected_size or 0)
+        self.promised += item.expected_size or 0
         return None
+
+    def _free(self, ctx: CaptureContext, *, fresh: bool = False) -> int | None:
+        """Free bytes of the data root, read at most every ``FREE_SPACE_TTL`` seconds (a
+        ``statvfs`` per file was a measurable share of a small-file crawl); files reserved
+        since the read are counted in ``promised``, files finished since then are covered by
+        the refresh near the limit and by ``CAPTURE_MIN_FREE_BYTES``."""
+        now = time.monotonic()
+        if fresh or self._free_at is None or now - self._free_at[0] > FREE_SPACE_TTL:
+            self._free_at = (now, free_bytes(ctx.data.root))
+        return self._free_at[1]
+
+    def _free_age(self) -> float:
+        return time.monotonic() - self._free_at[0] if self._free_at is not None else 0.0
 
 
 def _partial_size(ctx: CaptureContext, rel: str) -> int:

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from itemadapter import ItemAdapter
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DropItem
+from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
-from capture.items import CapturedFile
+from capture.items import CapturedFile, item_dict
 from capture.work import work_of
 from pipelines.base import CaptureStage
 
 
 class FrontierPipeline(CaptureStage):
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Any:
+        # Without a shared frontier the stage has nothing to do: out of the item chain (a
+        # no-op async stage still costs a coroutine and a Deferred per file).
+        if not crawler.settings.get("CAPTURE_FRONTIER_URL"):
+            raise NotConfigured  # no message: Scrapy would log a warning per crawl
+        return cls(crawler)
+
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
         for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
@@ -42,9 +49,7 @@ class FrontierPipeline(CaptureStage):
         work = work_of(item)
         if work.frontier_entry is not None or item.status != "discovered":
             return item
-        queued = await frontier.offer(
-            f"{item.archive}:{item.archive_path}", ItemAdapter(item).asdict()
-        )
+        queued = await frontier.offer(f"{item.archive}:{item.archive_path}", item_dict(item))
         self.inc("frontier/offered" if queued else "frontier/already_queued")
         raise DropItem(
             f"{item.archive}:{item.archive_path} queued on the shared frontier", log_level="DEBUG"

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from scrapy import Spider
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
 
 from capture.items import CapturedFile
 from capture.work import work_of
@@ -28,6 +30,15 @@ class InspectionProblem(Exception):
 
 
 class InspectPipeline(CaptureStage):
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Any:
+        # A spider without an inspector leaves this stage out of the item chain (a no-op
+        # async stage still costs a coroutine and a Deferred per file).
+        spider = getattr(crawler, "spider", None)
+        if spider is not None and getattr(spider, "inspect_file", None) is None:
+            raise NotConfigured  # no message: Scrapy would log a warning per crawl
+        return cls(crawler)
+
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, CapturedFile) or item.status != "discovered":
             return item

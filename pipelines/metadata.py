@@ -15,12 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from itemadapter import ItemAdapter
 from scrapy import Spider
 
 from capture import safefs
 from capture.catalog.derive import target_of
-from capture.items import FINAL_STATUSES, CapturedFile
+from capture.catalog.store import Finish
+from capture.items import FINAL_STATUSES, CapturedFile, item_dict
 from capture.outcomes import is_disk_full
 from capture.storage.local import LocalStore
 from capture.transfer.sink import fsync_dir
@@ -38,7 +38,7 @@ class MetadataPipeline(CaptureStage):
             # A stage left the item undecided: that is a bug, never a silent success.
             item.status = "failed"
             item.error = item.error or "internal error: no stage settled this file"
-        data = ItemAdapter(item).asdict()
+        data = item_dict(item)
         # The catalog state is the file's own; "unchanged" is only this run's observation of a
         # stored file, recorded as the run's outcome event.
         values: dict[str, Any] = {
@@ -90,17 +90,19 @@ class MetadataPipeline(CaptureStage):
                 "error": item.error,
             }
             try:
-                await ctx.writer.run(
-                    _finish,
-                    ctx.catalog,
-                    work.file_id,
-                    values,
-                    [*work.events, outcome],
-                    ctx.run_id,
-                    item.bytes_transferred,
-                    work.quality.to_dict() if work.quality is not None else None,
-                    version,
-                    work.superseded,
+                await ctx.writer.run_grouped(
+                    self._record_group,
+                    Finish(
+                        file_id=work.file_id,
+                        values=values,
+                        events=[*work.events, outcome],
+                        run_id=ctx.run_id,
+                        added_bytes=item.bytes_transferred,
+                        report=work.quality.to_dict() if work.quality is not None else None,
+                        version=version,
+                        superseded=work.superseded,
+                        sync=work.sync_later,
+                    ),
                 )
             except Exception as exc:
                 if is_disk_full(exc) and item.status == "stored" and work.published:
@@ -112,6 +114,16 @@ class MetadataPipeline(CaptureStage):
             self.inc("invalid_final_item")
             self.logger.error("Item for %s violates the schema: %s", item.url, "; ".join(errors))
         return item
+
+    def _record_group(self, conn: Any, ops: list[Finish]) -> list[None]:
+        """On the catalog's writer thread: fsync the group's files published without fsync
+        (their data, then each directory once), then record the whole group in the catalog,
+        in that order: a row says ``stored`` only for bytes already durable, and a kill before
+        the commit leaves the group ``discovered`` for the resume to fetch again."""
+        paths = [op.sync for op in ops if op.sync]
+        if paths:
+            safefs.sync_files(paths, self.ctx.data.root)
+        return self.ctx.catalog.finish_many(conn, ops)
 
     async def unpublish(self, item: CapturedFile) -> None:
         """Take back a publication the catalog could not record (see the module docstring)."""
@@ -156,23 +168,3 @@ def _quality_record(item: CapturedFile, report: Any) -> dict[str, Any] | None:
             thresholds={"quality": report.quality_threshold, "nasa_grade": report.nasa_threshold},
         )
     return record
-
-
-def _finish(
-    conn: Any,
-    catalog: Any,
-    file_id: int,
-    values: dict[str, Any],
-    events: list[Any],
-    run_id: str,
-    added_bytes: int,
-    report: dict[str, Any] | None,
-    version: dict[str, Any] | None = None,
-    superseded: dict[str, Any] | None = None,
-) -> None:
-    """One transaction: final state, transfer events, quality checks and the new version."""
-    catalog.finish(conn, file_id, values, events, run_id, added_bytes)
-    if report is not None:
-        catalog.record_quality(conn, file_id, run_id, report)
-    if version is not None:
-        catalog.record_version(conn, file_id, version, superseded)

@@ -11,20 +11,19 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from itemadapter import ItemAdapter
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from capture.__version__ import __version__
-from capture.items import CapturedFile
+from capture.items import CapturedFile, item_dict
 from capture.work import work_of
 from pipelines.base import CaptureStage
 
 
 def catalog_record(item: CapturedFile, run_id: str) -> dict[str, Any]:
     """The columns a listing entry contributes to its catalog row."""
-    data = ItemAdapter(item).asdict()
+    data = item_dict(item)
     return {
         "archive": item.archive,
         "archive_path": item.archive_path,
@@ -83,10 +82,9 @@ class RegisterPipeline(CaptureStage):
             self._inflight.add(key)
             work.holds_inflight_key = True
         try:
-            (reg,) = await ctx.writer.run(
-                ctx.catalog.register,
-                [catalog_record(item, ctx.run_id)],
-                None if ctx.remote else self._exists,
+            reg = await ctx.writer.run_grouped(
+                ctx.catalog.register_each,
+                (catalog_record(item, ctx.run_id), None if ctx.remote else self._exists),
             )
         except BaseException:
             if work.holds_inflight_key:

@@ -8,6 +8,7 @@ propagate to the stage guard of :mod:`pipelines.base`.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from scrapy import Spider
@@ -70,7 +71,15 @@ class StorePipeline(CaptureStage):
                 "checksum": item.checksum,
                 "quality": item.quality,
             }
-            target = await io.run(self.store.quarantine, transfer.part, item.path, reason)
+            target = await io.run(
+                functools.partial(
+                    self.store.quarantine,
+                    transfer.part,
+                    item.path,
+                    reason,
+                    sync_data=not transfer.synced,
+                )
+            )
             work.quarantine_path = (
                 str(target.relative_to(self.ctx.data.root))
                 if hasattr(target, "relative_to")
@@ -104,7 +113,9 @@ class StorePipeline(CaptureStage):
         else:
             work.version = 1
         if self.dedup and item.sha256:
-            copy = await ctx.writer.run(ctx.catalog.find_copy, item.sha256, item.size, work.file_id)
+            copy = await ctx.writer.run_grouped(
+                ctx.catalog.find_copies, (item.sha256, item.size, work.file_id)
+            )
             if (
                 copy
                 and copy["path"] != item.path
@@ -123,4 +134,23 @@ class StorePipeline(CaptureStage):
             )
             if k and v
         }
-        await io.run(self.store.publish, transfer.part, item.path, digests)
+        if self.ctx.remote:
+            await io.run(self.store.publish, transfer.part, item.path, digests)
+            return
+        # A part closed without fsync (a file new to the catalog) is published without a
+        # directory fsync: the metadata stage syncs it in a batch before the catalog commit.
+        # Replacing a stored version is made durable at once (the old bytes moved aside).
+        deferred = not transfer.synced and work.version == 1
+        await io.run(
+            functools.partial(
+                self.store.publish,
+                transfer.part,
+                item.path,
+                digests,
+                durable=not deferred,
+                sync_data=not transfer.synced and not deferred,
+                journal=transfer.journaled,
+            )
+        )
+        if deferred:
+            work.sync_later = str(self.ctx.data.resolve(item.path, check=False))

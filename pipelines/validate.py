@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from itemadapter import ItemAdapter
 from scrapy import Spider
 from scrapy.exceptions import DropItem
 
 from capture.formats import guess_format
 from capture.hosts import host_allowed
-from capture.items import CapturedFile
+from capture.items import CapturedFile, item_dict
 from capture.paths import UnsafePathError
 from capture.validation import item_errors
 from pipelines.base import CaptureStage
@@ -37,7 +36,7 @@ class SchemaValidationPipeline(CaptureStage):
             self._drop(
                 "offsite", item, f"URL host is not one of the archive's hosts {sorted(allowed)}"
             )
-        errors = item_errors(ItemAdapter(item).asdict())
+        errors = item_errors(item_dict(item))
         if errors:
             self._drop("invalid_item", item, "; ".join(errors[:5]))
         return item

@@ -221,3 +221,47 @@ def test_sidecar_journal_is_never_read_or_written_through_a_link(tmp_path: Path)
     with pytest.raises(UnsafePathError):
         PartialState(url="u", etag=None, last_modified="d", length=3).save(part)
     assert victim.read_bytes() == original
+
+
+def test_group_sync_skips_vanished_files_and_refuses_links(tmp_path: Path) -> None:
+    """The batch fsync before a group commit (pipelines/metadata.py) walks like every write:
+    a file gone meanwhile is skipped, a link planted at a file or a directory is refused."""
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "a").write_bytes(b"a")
+    (root / "d" / "b").write_bytes(b"b")
+    safefs.sync_files([root / "d" / "a", root / "d" / "gone", root / "d" / "b"], root)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "c").write_bytes(b"c")
+    os.symlink(outside / "c", root / "d" / "c")
+    with pytest.raises(UnsafePathError):
+        safefs.sync_files([root / "d" / "c"], root)
+    os.symlink(outside, root / "e")
+    with pytest.raises(UnsafePathError):
+        safefs.sync_files([root / "e" / "c"], root)
+
+
+def test_a_deferred_sink_closes_without_fsync_and_says_so(tmp_path: Path) -> None:
+    """A clean sink with ``sync=False`` (a file new to the catalog) leaves the fsync to the
+    group commit; an ordinary sink fsyncs at finish."""
+    part = tmp_path / ".partial" / "x.part"
+    calls: list[int] = []
+    real = os.fsync
+
+    def counting(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    for sync, expected in ((False, 0), (True, 1)):
+        calls.clear()
+        sink = FileSink(str(part), [], 1 << 20, sync=sync)
+        sink.start_clean()
+        os.fsync = counting  # type: ignore[assignment]
+        try:
+            digests = sink.complete([b"hello"])
+        finally:
+            os.fsync = real  # type: ignore[assignment]
+        assert len(calls) == expected
+        assert digests["sha256"] == hashlib.sha256(b"hello").hexdigest()
+        assert part.read_bytes() == b"hello" and sink.journaled is False

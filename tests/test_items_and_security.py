@@ -138,3 +138,21 @@ def test_guard_refuses_other_hosts() -> None:
 def test_bad_base_url_is_a_clear_error(base: str) -> None:
     with pytest.raises(SpiderArgumentError, match="base_url"):
         TokenSpider(base_url=base)
+
+
+def test_item_dict_is_itemadapters_dict_and_a_deep_copy() -> None:
+    """The hot-path conversion gives exactly what ItemAdapter gives, detached from the item."""
+    from itemadapter import ItemAdapter
+
+    from capture.items import CapturedFile, item_dict
+
+    item = CapturedFile("arc", "genomics", "http://h/a", "a/b.vcf", expected_size=5)
+    item.expect_digest("MD5", "AB" * 16, "current.tree")
+    item.metadata = {"nested": {"list": [1, {"k": "v"}], "t": (1, 2)}, "n": None}
+    item.quality = {"score": 1.0, "reasons": ["x"]}
+    data = item_dict(item)
+    assert data == ItemAdapter(item).asdict()
+    data["metadata"]["nested"]["list"][1]["k"] = "changed"
+    data["checksum"]["expected"] = "changed"
+    assert item.metadata["nested"]["list"][1]["k"] == "v"
+    assert item.checksum["expected"] == "ab" * 16

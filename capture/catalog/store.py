@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
+    Integer,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -49,6 +52,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+@dataclass
+class Finish:
+    """One file's final record for :meth:`Catalog.finish_many`."""
+
+    file_id: int
+    values: dict[str, Any]
+    events: list[dict[str, Any]]
+    run_id: str | None = None
+    added_bytes: int = 0
+    report: dict[str, Any] | None = None
+    version: dict[str, Any] | None = None
+    superseded: dict[str, Any] | None = None
+    #: A local file to make durable before this record is committed (see pipelines/metadata).
+    sync: str | None = None
 
 
 @dataclass
@@ -147,17 +166,50 @@ class Catalog:
         if new_rows:
             # Another crawler process may register the same file at the same moment: insert
             # what is still missing (ON CONFLICT DO NOTHING) and treat the rest as known.
-            mine: set[tuple[str, str]] = set()
+            mine: dict[tuple[str, str], int] = {}
             stmt = _insert_ignoring_duplicates(conn).returning(
-                files.c.archive, files.c.archive_path
+                files.c.id, files.c.archive, files.c.archive_path
             )
             for i in range(0, len(new_rows), CHUNK):
-                mine.update(tuple(r) for r in conn.execute(stmt, new_rows[i : i + CHUNK]))
+                for fid, archive, path in conn.execute(stmt, new_rows[i : i + CHUNK]):
+                    mine[(archive, path)] = fid
             keys = [(r["archive"], r["archive_path"]) for r in new_rows]
-            ids = self._ids(conn, keys)
+            # Rows another process inserted first (ON CONFLICT DO NOTHING returned nothing).
+            theirs = (
+                self._ids(conn, [k for k in keys if k not in mine]) if len(mine) < len(keys) else {}
+            )
             for idx, key in zip(new_index, keys, strict=True):
-                out[idx] = Registration(ids[key], "new" if key in mine else "resume", None)
+                if key in mine:
+                    out[idx] = Registration(mine[key], "new", None)
+                else:
+                    out[idx] = Registration(theirs[key], "resume", None)
         return [r for r in out if r is not None]
+
+    def register_each(
+        self,
+        conn: Connection,
+        calls: list[tuple[dict[str, Any], Callable[[str, int | None], bool] | None]],
+    ) -> list[Registration]:
+        """:meth:`register` for grouped calls (``(record, exists)`` each), one result per call.
+
+        Records go in as few :meth:`register` calls as possible: a new call starts where the
+        ``exists`` check differs or a file repeats (a repeat must see its first registration).
+        """
+        out: list[Registration] = []
+        run: list[dict[str, Any]] = []
+        run_exists: Any = None
+        keys: set[tuple[str, str]] = set()
+        for record, exists in calls:
+            key = (record["archive"], record["archive_path"])
+            if run and (exists is not run_exists or key in keys):
+                out.extend(self.register(conn, run, run_exists))
+                run, keys = [], set()
+            run.append(record)
+            run_exists = exists
+            keys.add(key)
+        if run:
+            out.extend(self.register(conn, run, run_exists))
+        return out
 
     def _ids(self, conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
         ids: dict[tuple[str, str], int] = {}
@@ -251,16 +303,7 @@ class Catalog:
                 **values,
             )
         )
-        rows = [
-            {
-                "file_id": file_id,
-                "run_id": run_id,
-                "at": e.get("at") or utcnow(),
-                "kind": e.get("kind", "event"),
-                "detail": {k: v for k, v in e.items() if k not in ("at", "kind")},
-            }
-            for e in file_events
-        ]
+        rows = _event_rows(file_id, run_id, file_events)
         if rows:
             conn.execute(insert(events), rows)
         if "file_metadata" in values:
@@ -289,6 +332,94 @@ class Catalog:
         row = conn.execute(q.limit(1)).mappings().first()
         return dict(row) if row else None
 
+    def find_copies(
+        self, conn: Connection, calls: list[tuple[str, int | None, int | None]]
+    ) -> list[dict[str, Any] | None]:
+        """:meth:`find_copy` for grouped calls ``(sha256, size, exclude_id)``: one query."""
+        wanted = sorted({sha for sha, _, _ in calls if sha})
+        found: dict[str, list[dict[str, Any]]] = {}
+        for i in range(0, len(wanted), CHUNK):
+            q = (
+                select(files.c.id, files.c.path, files.c.size, files.c.sha256)
+                .where(files.c.sha256.in_(wanted[i : i + CHUNK]), files.c.state == "stored")
+                .order_by(files.c.id)
+            )
+            for row in conn.execute(q).mappings():
+                found.setdefault(row["sha256"], []).append(dict(row))
+        out: list[dict[str, Any] | None] = []
+        for sha, size, exclude in calls:
+            match = next(
+                (
+                    {k: r[k] for k in ("id", "path", "size")}
+                    for r in found.get(sha, ())
+                    if r["id"] != exclude and (size is None or r["size"] == size)
+                ),
+                None,
+            )
+            out.append(match)
+        return out
+
+    def finish_many(self, conn: Connection, ops: list[Finish]) -> list[None]:
+        """Record many files' final states (what :meth:`finish`, :meth:`record_quality` and
+        :meth:`record_version` do for one) with a few statements for the whole group."""
+        now = utcnow()
+        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        event_rows: list[dict[str, Any]] = []
+        param_ids: list[int] = []
+        param_rows: list[dict[str, Any]] = []
+        check_rows: list[dict[str, Any]] = []
+        for op in ops:
+            values = {**op.values, "updated_at": now}
+            row = {f"v_{k}": v for k, v in values.items()}
+            row["b_fid"] = op.file_id
+            row["b_attempts"] = sum(1 for e in op.events if e.get("kind") == "attempt")
+            row["b_resumes"] = sum(1 for e in op.events if e.get("kind") == "resume")
+            row["b_bytes"] = op.added_bytes
+            by_keys.setdefault(tuple(sorted(values)), []).append(row)
+            event_rows.extend(_event_rows(op.file_id, op.run_id, op.events))
+            if "file_metadata" in op.values:
+                param_ids.append(op.file_id)
+                param_rows.extend(
+                    {"file_id": op.file_id, "name": k, "value": v}
+                    for k, v in params_of(op.values["file_metadata"]).items()
+                )
+            if op.report is not None:
+                check_rows.extend(_check_rows(op.file_id, op.run_id, op.report, now))
+        for keys, rows in by_keys.items():
+            stmt = (
+                update(files)
+                .where(files.c.id == bindparam("b_fid"))
+                .values(
+                    attempts=files.c.attempts + bindparam("b_attempts", type_=Integer),
+                    resumes=files.c.resumes + bindparam("b_resumes", type_=Integer),
+                    bytes_transferred=files.c.bytes_transferred
+                    + bindparam("b_bytes", type_=BigInteger),
+                    **{k: bindparam(f"v_{k}", type_=files.c[k].type) for k in keys},
+                )
+            )
+            conn.execute(stmt, rows)
+        if event_rows:
+            conn.execute(insert(events), event_rows)
+        for i in range(0, len(param_ids), CHUNK):
+            conn.execute(
+                delete(file_params).where(file_params.c.file_id.in_(param_ids[i : i + CHUNK]))
+            )
+        if param_rows:
+            conn.execute(insert(file_params), param_rows)
+        if check_rows:
+            conn.execute(insert(quality_checks), check_rows)
+        versions: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for op in ops:
+            if op.version is None:
+                continue
+            if op.superseded is not None:
+                self._supersede(conn, op.file_id, op.superseded)
+            row = {"file_id": op.file_id, **op.version}
+            versions.setdefault(tuple(sorted(row)), []).append(row)
+        for rows in versions.values():
+            conn.execute(insert(file_versions), rows)
+        return [None] * len(ops)
+
     def record_version(
         self,
         conn: Connection,
@@ -299,15 +430,19 @@ class Catalog:
         """Append a content version; the previous one is marked superseded (and where its
         bytes now live)."""
         if previous is not None:
-            conn.execute(
-                update(file_versions)
-                .where(
-                    file_versions.c.file_id == file_id,
-                    file_versions.c.version == previous["version"],
-                )
-                .values(superseded_at=utcnow(), stored_at=previous.get("stored_at"))
-            )
+            self._supersede(conn, file_id, previous)
         conn.execute(insert(file_versions).values(file_id=file_id, **version))
+
+    @staticmethod
+    def _supersede(conn: Connection, file_id: int, previous: dict[str, Any]) -> None:
+        conn.execute(
+            update(file_versions)
+            .where(
+                file_versions.c.file_id == file_id,
+                file_versions.c.version == previous["version"],
+            )
+            .values(superseded_at=utcnow(), stored_at=previous.get("stored_at"))
+        )
 
     def history(self, conn: Connection, file_id: int) -> list[dict[str, Any]]:
         q = (
@@ -321,27 +456,7 @@ class Catalog:
         self, conn: Connection, file_id: int, run_id: str | None, report: dict[str, Any]
     ) -> None:
         """Store every check of a quality report (history is kept: one set per scoring)."""
-        now = utcnow()
-        rows = [
-            {
-                "file_id": file_id,
-                "run_id": run_id,
-                "scored_at": now,
-                "check_id": c["check_id"],
-                "tier": c["tier"],
-                "severity": c["severity"],
-                "weight": c["weight"],
-                "outcome": c["outcome"],
-                "credit": c.get("credit"),
-                "contribution": c.get("contribution"),
-                "message": c.get("message"),
-                "location": c.get("location"),
-                "tool": c.get("tool"),
-                "tool_version": c.get("tool_version"),
-                "duration_ms": c.get("duration_ms"),
-            }
-            for c in report.get("checks", [])
-        ]
+        rows = _check_rows(file_id, run_id, report, utcnow())
         if rows:
             conn.execute(insert(quality_checks), rows)
 
@@ -421,6 +536,47 @@ class Catalog:
             .where(runs.c.run_id == run_id, runs.c.spider == spider)
             .values(status=status, finished_at=utcnow(), stats=stats)
         )
+
+
+def _event_rows(
+    file_id: int, run_id: str | None, file_events: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "file_id": file_id,
+            "run_id": run_id,
+            "at": e.get("at") or utcnow(),
+            "kind": e.get("kind", "event"),
+            "detail": {k: v for k, v in e.items() if k not in ("at", "kind")},
+        }
+        for e in file_events
+    ]
+
+
+def _check_rows(
+    file_id: int, run_id: str | None, report: dict[str, Any], now: str
+) -> list[dict[str, Any]]:
+    """One ``quality_checks`` row per check of a report (history: one set per scoring)."""
+    return [
+        {
+            "file_id": file_id,
+            "run_id": run_id,
+            "scored_at": now,
+            "check_id": c["check_id"],
+            "tier": c["tier"],
+            "severity": c["severity"],
+            "weight": c["weight"],
+            "outcome": c["outcome"],
+            "credit": c.get("credit"),
+            "contribution": c.get("contribution"),
+            "message": c.get("message"),
+            "location": c.get("location"),
+            "tool": c.get("tool"),
+            "tool_version": c.get("tool_version"),
+            "duration_ms": c.get("duration_ms"),
+        }
+        for c in report.get("checks", [])
+    ]
 
 
 def _listing_date(metadata: Any) -> str | None:

@@ -2,7 +2,13 @@
 
 SQLite has one writer at a time anyway; funnelling writes through a single thread keeps the
 reactor free and lets a burst of small operations (thousands of files finishing per second)
-share one commit. If a grouped transaction fails, each operation is replayed alone so one bad
+share one commit. The per-file operations (register, find a copy, finish) are *grouped*
+(:meth:`CatalogWriter.run_grouped`): calls queued together are merged into one call of a
+``*_many`` function, so a batch of files costs a few statements, not a few per file (measured:
+registering one file alone costs 0.9 ms of CPU, in a group of 16 0.12 ms). The writer waits up
+to ``group_wait`` seconds after a grouped operation arrives for more to join it.
+
+If a grouped transaction fails, each operation is replayed alone so one bad
 record cannot take its neighbours down with it, except when the database's disk is full
 (SQLITE_FULL, ENOSPC): then every operation of the group fails with that error, since replaying
 them alone would only fail again. Callers recognise it with
@@ -14,7 +20,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
@@ -24,13 +31,22 @@ from capture.outcomes import is_disk_full
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+A = TypeVar("A")
 _STOP = object()
+_GROUPED = object()
 MAX_GROUP = 512
+#: Seconds the writer waits for more grouped operations to join a group (its latency cost).
+GROUP_WAIT = 0.02
 
 
 class CatalogWriter:
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, group_wait: float = GROUP_WAIT):
         self.catalog = catalog
+        self.group_wait = max(0.0, group_wait)
+        #: Merged ``*_many`` calls and the grouped calls they carried (written by the writer
+        #: thread only; read for the run's stats).
+        self.groups = 0
+        self.grouped_calls = 0
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="capture-catalog", daemon=True)
         self._thread.start()
@@ -45,6 +61,26 @@ class CatalogWriter:
         from scrapy.utils.defer import maybe_deferred_to_future
 
         return await maybe_deferred_to_future(self.submit(fn, *args, **kwargs))
+
+    def submit_grouped(
+        self, many: Callable[[Any, list[A]], list[T]], arg: A, group: Hashable = None
+    ) -> Deferred[T]:
+        """Queue ``arg`` for ``many(conn, [arg, ...])``, merged with the other calls of ``many``
+        (and the same ``group``) that share its transaction; fires with this call's result.
+
+        ``many`` must return one result per argument, in order, and must be correct for any
+        subset of its arguments (a failed group is replayed one argument at a time).
+        """
+        d: Deferred[T] = Deferred()
+        self._queue.put((_GROUPED, many, group, arg, d))
+        return d
+
+    async def run_grouped(
+        self, many: Callable[[Any, list[A]], list[T]], arg: A, group: Hashable = None
+    ) -> T:
+        from scrapy.utils.defer import maybe_deferred_to_future
+
+        return await maybe_deferred_to_future(self.submit_grouped(many, arg, group))
 
     def call_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """For use off the reactor (CLI, tests): run in the caller's thread, own transaction."""
@@ -63,41 +99,64 @@ class CatalogWriter:
             if first is _STOP:
                 return
             batch = [first]
-            stop = False
-            while len(batch) < MAX_GROUP:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                batch.append(nxt)
+            stop = self._gather(batch)
             self._execute(batch)
             if stop:
                 return
 
+    def _gather(self, batch: list[Any]) -> bool:
+        """Add what is queued to ``batch``, waiting up to ``group_wait`` for more when it holds
+        grouped operations; True when the stop marker was met."""
+        grouped = batch[0][0] is _GROUPED
+        deadline = None
+        while len(batch) < MAX_GROUP:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                if not grouped or not self.group_wait:
+                    return False
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.group_wait
+                if now >= deadline:
+                    return False
+                try:
+                    nxt = self._queue.get(timeout=deadline - now)
+                except queue.Empty:
+                    return False
+            if nxt is _STOP:
+                return True
+            batch.append(nxt)
+            grouped = grouped or nxt[0] is _GROUPED
+        return False
+
     def _execute(self, batch: list[tuple[Any, ...]]) -> None:
+        units = _plan(batch)
+        for unit in units:
+            if unit[0] is _GROUPED:
+                self.groups += 1
+                self.grouped_calls += len(unit[2])
         results: list[tuple[Deferred[Any], bool, Any]] = []
         try:
             with self.catalog.engine.begin() as conn:
-                for fn, args, kwargs, d in batch:
-                    results.append((d, True, fn(conn, *args, **kwargs)))
+                for unit in units:
+                    results.extend(_apply(conn, unit))
         except Exception as exc:
             if len(batch) == 1 or is_disk_full(exc):
-                self._resolve([(op[3], False, exc) for op in batch])
+                self._resolve([(op[-1], False, exc) for op in batch])
                 return
-            results = [self._alone(op) for op in batch]
+            results = [r for op in batch for r in self._alone(op)]
         self._resolve(results)
 
-    def _alone(self, op: tuple[Any, ...]) -> tuple[Deferred[Any], bool, Any]:
-        fn, args, kwargs, d = op
+    def _alone(self, op: tuple[Any, ...]) -> list[tuple[Deferred[Any], bool, Any]]:
+        unit = _plan([op])[0]
         try:
             with self.catalog.engine.begin() as conn:
-                return (d, True, fn(conn, *args, **kwargs))
+                return _apply(conn, unit)
         except Exception as exc:  # reported to the caller's errback
-            logger.debug("catalog operation %s failed: %s", getattr(fn, "__name__", fn), exc)
-            return (d, False, exc)
+            name = getattr(op[1] if op[0] is _GROUPED else op[0], "__name__", op[0])
+            logger.debug("catalog operation %s failed: %s", name, exc)
+            return [(op[-1], False, exc)]
 
     @staticmethod
     def _resolve(results: list[tuple[Deferred[Any], bool, Any]]) -> None:
@@ -111,3 +170,33 @@ class CatalogWriter:
                     d.errback(value)
 
         reactor.callFromThread(fire)
+
+
+def _plan(batch: list[tuple[Any, ...]]) -> list[Any]:
+    """The batch as units in submission order: a plain operation, or every grouped call of
+    one ``(many, group)`` merged at the place of its first call (calls of one kind never
+    depend on one another: each is awaited by its own file)."""
+    units: list[Any] = []
+    buckets: dict[tuple[Any, Any], list[Any]] = {}
+    for op in batch:
+        if op[0] is not _GROUPED:
+            units.append(op)
+            continue
+        _, many, group, arg, d = op
+        bucket = buckets.get((many, group))
+        if bucket is None:
+            bucket = buckets[(many, group)] = [_GROUPED, many, []]
+            units.append(bucket)
+        bucket[2].append((arg, d))
+    return units
+
+
+def _apply(conn: Any, unit: Any) -> list[tuple[Deferred[Any], bool, Any]]:
+    if unit[0] is not _GROUPED:
+        fn, args, kwargs, d = unit
+        return [(d, True, fn(conn, *args, **kwargs))]
+    _, many, calls = unit
+    values = many(conn, [arg for arg, _ in calls])
+    if len(values) != len(calls):
+        raise RuntimeError(f"{many!r} returned {len(values)} results for {len(calls)} calls")
+    return [(d, True, v) for (_, d), v in zip(calls, values, strict=True)]

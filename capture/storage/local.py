@@ -31,24 +31,43 @@ class LocalStore:
     def _root(self) -> Path:
         return self.data.root
 
-    def _replace(self, src: str | os.PathLike[str], dst: Path) -> None:
-        safefs.replace(src, dst, trusted_base(src), self._root)
+    def _replace(self, src: str | os.PathLike[str], dst: Path, **durability: bool) -> None:
+        safefs.replace(src, dst, trusted_base(src), self._root, **durability)
 
-    def publish(self, part: str, rel: str, metadata: dict[str, str] | None = None) -> Path:
-        """Rename the complete, fsync'ed part file into place and make the rename durable."""
-        final = self.data.final(rel)
-        self._replace(part, final)
-        PartialState.remove(part)
+    def publish(
+        self,
+        part: str,
+        rel: str,
+        metadata: dict[str, str] | None = None,
+        *,
+        durable: bool = True,
+        sync_data: bool = False,
+        journal: bool = True,
+    ) -> Path:
+        """Rename the complete part file into place.
+
+        ``durable``: fsync the directory now (False: the caller syncs a batch of published
+        files, :func:`capture.safefs.sync_files`, before recording them); ``sync_data``: the
+        part was closed without fsync and must be synced first; ``journal``: a resume journal
+        may exist and is removed. The destination is not pre-checked for links: the rename's
+        no-follow walk refuses them (:class:`UnsafePathError`) at the moment it acts.
+        """
+        final = self.data.resolve(rel, check=False)
+        self._replace(part, final, durable=durable, sync_data=sync_data)
+        if journal:
+            PartialState.remove(part)
         return final
 
-    def quarantine(self, part: str, rel: str, reason: dict[str, Any]) -> Path:
+    def quarantine(
+        self, part: str, rel: str, reason: dict[str, Any], *, sync_data: bool = False
+    ) -> Path:
         """Move a file that failed verification aside, never into the published tree.
 
         Both names are checked before anything moves, so a refused quarantine leaves the part
         where it was."""
         target = self.data.quarantine(rel)
         note = self.data.resolve(rel, area="quarantine", suffix=NOTE_SUFFIX)
-        self._replace(part, target)
+        self._replace(part, target, sync_data=sync_data)
         text = json.dumps(reason, indent=2, sort_keys=True, default=str)
         safefs.write_atomic(note, text.encode(), self._root)
         PartialState.remove(part)

@@ -306,11 +306,15 @@ class S3Store:
         self.s3.delete_object(Bucket=bucket, Key=key)
         self.s3.delete_object(Bucket=bucket, Key=key + ".json")
 
-    def publish(self, part: str, rel: str, metadata: dict[str, str] | None = None) -> str:
+    def publish(
+        self, part: str, rel: str, metadata: dict[str, str] | None = None, **_: bool
+    ) -> str:
+        """Server-side move into place (durability flags of the local store do not apply:
+        S3 acknowledges a completed object durably)."""
         self._move(part, self.key(rel), metadata or {})
         return self.uri(rel)
 
-    def quarantine(self, part: str, rel: str, reason: dict[str, Any]) -> str:
+    def quarantine(self, part: str, rel: str, reason: dict[str, Any], **_: bool) -> str:
         meta = {"sha256": str(reason.get("sha256") or "")}
         self._move(part, self.key(rel, "quarantine"), meta)
         self.s3.put_object(

@@ -130,6 +130,8 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         self._max_seconds = settings.getfloat("CAPTURE_MAX_TRANSFER_SECONDS", 86400.0)
         self._min_speed = settings.getfloat("CAPTURE_MIN_SPEED", 1024.0)
         self._speed_window = settings.getfloat("CAPTURE_MIN_SPEED_WINDOW", 60.0)
+        self._group_durability = settings.getbool("CAPTURE_GROUP_DURABILITY", True)
+        self._agents: dict[Any, Any] = {}
         self._stats = crawler.stats
         # In-flight ordinary downloads, cancelled when the crawl stops (see _ordinary).
         self._ordinary_inflight: set[defer.Deferred[Response]] = set()
@@ -143,7 +145,10 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             from capture.storage.s3 import S3Sink
 
             return S3Sink(spec.part, spec.algorithms, s3_settings(self._crawler.settings))
-        return FileSink(spec.part, spec.algorithms, self._checkpoint_bytes)
+        # A file new to the catalog: its fsync joins the batch the metadata stage syncs before
+        # the catalog commit that records it (CAPTURE_GROUP_DURABILITY).
+        sync = not (spec.clean and self._group_durability)
+        return FileSink(spec.part, spec.algorithms, self._checkpoint_bytes, sync=sync)
 
     async def download_request(self, request: Request) -> Response:
         wire = self._wire_request(request)
@@ -461,6 +466,8 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             bytes_transferred=received,
             head=head if offset == 0 else None,
             length_verified=total is not None,
+            synced=getattr(sink, "sync", True),
+            journaled=getattr(sink, "journaled", True),
         )
         return self._streamed(request, tx, result)
 
@@ -527,12 +534,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         from twisted.internet import reactor
 
         timeout = request.meta.get("download_timeout") or 180
-        agent = _ScrapyAgent(
-            contextFactory=self._contextFactory,
-            bindAddress=self._bind_address,
-            pool=self._pool,
-            crawler=self._crawler,
-        )._get_agent(request, timeout)
+        agent = self._agent(request, timeout)
         headers = TxHeaders({k: list(v) for k, v in request.headers.items()})
         headers.setRawHeaders(b"Accept-Encoding", [b"identity"])
         for name in (b"Range", b"If-Range", b"If-None-Match", b"If-Modified-Since"):
@@ -569,6 +571,26 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                 timer.cancel()
         request.meta["download_latency"] = monotonic() - started
         return tx
+
+    def _agent(self, request: Request, timeout: float) -> Any:
+        """Scrapy's agent for ``request`` (proxy, tunnel or direct, over the shared pool).
+        Direct agents are kept per (bind address, timeout): building one per file was a
+        measurable share of a small-file crawl, and they hold no per-request state."""
+        key = None
+        if not request.meta.get("proxy"):
+            key = (repr(request.meta.get("bindaddress")), timeout)
+            agent = self._agents.get(key)
+            if agent is not None:
+                return agent
+        agent = _ScrapyAgent(
+            contextFactory=self._contextFactory,
+            bindAddress=self._bind_address,
+            pool=self._pool,
+            crawler=self._crawler,
+        )._get_agent(request, timeout)
+        if key is not None:
+            self._agents[key] = agent
+        return agent
 
     def _streamed(self, request: Request, tx: TxResponse, result: TransferResult) -> Response:
         headers = Headers(tx.headers.getAllRawHeaders())

@@ -34,7 +34,18 @@ class StreamSpec:
     elapsed: float = 0.0
 
     def to_meta(self) -> dict[str, Any]:
-        return asdict(self)
+        # Field by field, not dataclasses.asdict (a deepcopy walk): once per file transfer.
+        return {
+            "part": self.part,
+            "algorithms": list(self.algorithms),
+            "fresh": self.fresh,
+            "expected_size": self.expected_size,
+            "conditional": dict(self.conditional) if self.conditional else self.conditional,
+            "budget_key": self.budget_key,
+            "clean": self.clean,
+            "size_estimate": self.size_estimate,
+            "elapsed": self.elapsed,
+        }
 
     @classmethod
     def from_meta(cls, value: dict[str, Any] | StreamSpec) -> StreamSpec:
@@ -64,6 +75,11 @@ class TransferResult:
     length_verified: bool = True
     # The first bytes of the body (when it was received from byte 0), for content sniffing.
     head: bytes | None = None
+    # False when the part file was closed without fsync (a file new to the catalog: its
+    # durability is batched with the catalog commit that records it, see pipelines/metadata.py).
+    synced: bool = True
+    # Whether a resume journal (sidecar) may exist next to the part file.
+    journaled: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

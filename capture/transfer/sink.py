@@ -33,7 +33,9 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
 
 
 class FileSink:
-    def __init__(self, part: str, algorithms: list[str], checkpoint_bytes: int):
+    def __init__(
+        self, part: str, algorithms: list[str], checkpoint_bytes: int, *, sync: bool = True
+    ):
         # A sink for a file known to have no partial data yet (``start_clean``) opens its file
         # lazily, in the first IO job, so a small file costs one thread hand-off in total.
         self._lazy = False
@@ -44,6 +46,12 @@ class FileSink:
         self.fd: int | None = None
         self.size = 0
         self._last_checkpoint = 0
+        #: fsync at :meth:`finish`; False defers it to whoever records the file (the metadata
+        #: stage fsyncs a batch of files before the catalog commit that says they are stored).
+        self.sync = sync
+        #: Whether a journal may exist next to the part (a clean sink removed any stray one
+        #: when it opened the part, and writes one only at a checkpoint).
+        self.journaled = True
 
     # -- preparation -----------------------------------------------------------------------
     def prepare(self, fresh: bool) -> tuple[int, PartialState | None]:
@@ -88,12 +96,11 @@ class FileSink:
     def _ensure_open(self) -> None:
         if self.fd is None and self._lazy:
             self._lazy = False
-            self.fd = self._open(os.O_RDWR | os.O_CREAT | os.O_TRUNC)
-            state, self.state = self.state, None
-            PartialState.remove(self.part)  # a stale journal must not outlive its data
-            self.state = state
+            # A stale journal must not outlive its data: removed in the same directory walk.
+            self.fd = self._open(os.O_RDWR | os.O_CREAT | os.O_TRUNC, drop_journal=True)
+            self.journaled = False
 
-    def _open(self, flags: int) -> int:
+    def _open(self, flags: int, *, drop_journal: bool = False) -> int:
         """Open the part file (creating its directories) without following any link; a link
         planted at its journal's path is refused as well (journals are only replaced, never
         followed, but a link there means someone is tampering with the partial area)."""
@@ -102,6 +109,11 @@ class FileSink:
         try:
             with safefs.parent_dir(self.part, base, create=True) as (dfd, name):
                 safefs.refuse_link(dfd, journal.name, journal, base)
+                if drop_journal:
+                    try:
+                        os.unlink(journal.name, dir_fd=dfd)
+                    except FileNotFoundError:
+                        pass
                 return safefs.open_at(dfd, name, flags, self.part, base)
         except UnsafePathError as exc:
             raise UnsafeLocalPath(str(exc)) from exc
@@ -153,6 +165,7 @@ class FileSink:
             return
         os.fdatasync(self.fd)
         self.state.durable_offset = self.size
+        self.journaled = True
         self.state.save(self.part)
         self._last_checkpoint = self.size
 
@@ -176,14 +189,16 @@ class FileSink:
         return self.finish()
 
     def finish(self) -> dict[str, str]:
-        """fsync and close the complete part file; return its digests."""
+        """fsync (unless deferred, see ``sync``) and close the complete part file; return its
+        digests."""
         try:
             self._ensure_open()
         except OSError as exc:
             raise LocalStorageError(f"cannot create {self.part}: {exc}") from exc
         assert self.fd is not None
         try:
-            os.fsync(self.fd)
+            if self.sync:
+                os.fsync(self.fd)
         except OSError as exc:
             raise LocalStorageError(f"cannot fsync {self.part}: {exc}") from exc
         finally:
