@@ -11,6 +11,7 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.defer import maybe_deferred_to_future
 
 from capture.concurrency import TransferLimiter
 from capture.context import CaptureContext
@@ -19,7 +20,7 @@ from capture.outcomes import is_disk_full
 from capture.run.budget import Budget
 from capture.transfer import EVENTS_KEY, META_KEY, StreamSpec, TransferAborted, TransferResult
 from capture.transfer.errors import ArchiveUnreachable, BudgetExceeded, UnsafeLocalPath
-from capture.transfer.handler import StreamedResponse
+from capture.transfer.handler import WRITE_AFTER_KEY, StreamedResponse
 from capture.work import work_of
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,9 @@ class Fetcher:
             # form fields, capture/credentials.py); skipping the cookie jar saves its per-request
             # domain matching on every file.
             "dont_merge_cookies": True,
+            # We await the body's write ourselves (see _fetch): a small one may be written
+            # after the response returns, freeing the connection for the next file.
+            WRITE_AFTER_KEY: True,
             "capture_archive": item.archive,
         }
         how = item.fetch or {}
@@ -140,6 +144,9 @@ class Fetcher:
         request = self.request_for(item, fresh=fresh, budget_key=budget_key)
         try:
             response = await self.limiter.run(request, lambda: self._download(request))
+            written = getattr(response, "written", None)
+            if written is not None:  # outside the transfer slot: the next file is on its way
+                await maybe_deferred_to_future(written)
         except BudgetExceeded as exc:
             return FetchOutcome(aborted=True, budget=str(exc))
         except TransferAborted:

@@ -17,11 +17,14 @@ data root, which :meth:`capture.paths.DataRoot.at` resolves once when the crawl 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from capture.paths import UnsafePathError
 
@@ -199,31 +202,44 @@ def replace(
             fsync_fd_dir(dfd)
 
 
-def sync_files(paths: list[str | os.PathLike[str]], base: Path = ROOT) -> None:
+def sync_files(
+    paths: list[str | os.PathLike[str]], base: Path = ROOT, executor: Executor | None = None
+) -> None:
     """fsync each file, then each of their directories once (a batch made durable at once).
 
     Files are opened by the same no-follow walk as every write; a file that vanished meanwhile
     (discarded, moved by another process) is skipped: there is nothing of it left to keep.
+    With an ``executor`` the fsyncs of a batch run side by side: the filesystem journal
+    commits concurrent fsyncs together (ext4/jbd2), where one after another each waits for
+    its own commit.
     """
-    dirs: dict[str, Path] = {}
-    for path in paths:
-        try:
-            fd = open_file(path, os.O_RDONLY, base)
-        except FileNotFoundError:
-            continue
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        parent = Path(path).parent
-        dirs.setdefault(os.fspath(parent), parent)
-    for parent in dirs.values():
-        parts = _parts(parent, base)
+    dirs = list({os.fspath(Path(p).parent): Path(p).parent for p in paths}.values())
+    run: Callable[..., Any] = map if executor is None or len(paths) < 2 else executor.map
+    list(run(functools.partial(_sync_file, base=base), paths))
+    list(run(functools.partial(_sync_dir, base=base), dirs))
+
+
+def _sync_file(path: str | os.PathLike[str], base: Path) -> None:
+    try:
+        fd = open_file(path, os.O_RDONLY, base)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_dir(parent: Path, base: Path) -> None:
+    parts = _parts(parent, base)
+    try:
         fd = _open_dir(base, parts, len(parts), False)
-        try:
-            fsync_fd_dir(fd)
-        finally:
-            os.close(fd)
+    except FileNotFoundError:
+        return
+    try:
+        fsync_fd_dir(fd)
+    finally:
+        os.close(fd)
 
 
 def link(src: str | os.PathLike[str], dst: str | os.PathLike[str], base: Path = ROOT) -> None:

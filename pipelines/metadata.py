@@ -122,7 +122,7 @@ class MetadataPipeline(CaptureStage):
         the commit leaves the group ``discovered`` for the resume to fetch again."""
         paths = [op.sync for op in ops if op.sync]
         if paths:
-            safefs.sync_files(paths, self.ctx.data.root)
+            safefs.sync_files(paths, self.ctx.data.root, self.ctx.io.executor)
         return self.ctx.catalog.finish_many(conn, ops)
 
     async def unpublish(self, item: CapturedFile) -> None:

@@ -78,6 +78,7 @@ except ImportError:  # pragma: no cover
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
+    from twisted.python.failure import Failure
     from twisted.web.client import Response as TxResponse
 
 logger = logging.getLogger(__name__)
@@ -90,14 +91,21 @@ SHUTDOWN_POLL = 0.5
 MiB = 1024 * 1024
 
 
+#: Request meta key: the requester awaits ``StreamedResponse.written`` (capture.fetch does), so
+#: a small body may be written after the response returns.
+WRITE_AFTER_KEY = "capture_write_after"
+
+
 class StreamedResponse(Response):
-    """A response whose body is on disk; ``transfer`` describes the file."""
+    """A response whose body is on disk; ``transfer`` describes the file. ``written``, when
+    set, is a Deferred that fires once the body is on disk (or fails with the local error)."""
 
     attributes: tuple[str, ...] = (*Response.attributes, "transfer")
 
     def __init__(self, *args: Any, transfer: TransferResult | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.transfer = transfer
+        self.written: defer.Deferred[Any] | None = None
 
 
 class _Restart(Exception):
@@ -131,6 +139,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         self._min_speed = settings.getfloat("CAPTURE_MIN_SPEED", 1024.0)
         self._speed_window = settings.getfloat("CAPTURE_MIN_SPEED_WINDOW", 60.0)
         self._group_durability = settings.getbool("CAPTURE_GROUP_DURABILITY", True)
+        self._write_after_max = settings.getint("CAPTURE_WRITE_AFTER_MAX_BYTES", 256 * 1024)
         self._agents: dict[Any, Any] = {}
         self._stats = crawler.stats
         # In-flight ordinary downloads, cancelled when the crawl stops (see _ordinary).
@@ -448,12 +457,23 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             attempt["outcome"] = "restart"
             raise _Restart("body_longer_than_announced")
 
-        digests = await self._io.run(sink.complete, pending)
+        written = None
+        if self._write_after(request, sink, offset, size):
+            # Small body, all of it in memory: hashed here (well under a millisecond) and
+            # written by an IO thread after the response returns, so the connection and the
+            # transfer slot go to the next file at once instead of waiting for the thread
+            # hand-off (measured: 3.5 ms per file, 18% of a 50 ms round trip). The fetcher
+            # awaits ``written`` before the file goes on (capture.fetch).
+            digests = sink.hash_all(pending)
+            written = self._io.defer(sink.complete_hashed, pending)
+            written.addErrback(_note_local_error, attempt)
+        else:
+            digests = await self._io.run(sink.complete, pending)
         attempt["outcome"] = "complete"
         state = sink.state
         result = TransferResult(
             part=spec.part,
-            size=sink.size,
+            size=size,
             digests=digests,
             status=tx.code,
             etag=state.etag if state else _header(tx, b"ETag"),
@@ -469,7 +489,21 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             synced=getattr(sink, "sync", True),
             journaled=getattr(sink, "journaled", True),
         )
-        return self._streamed(request, tx, result)
+        response = self._streamed(request, tx, result)
+        response.written = written
+        return response
+
+    def _write_after(self, request: Request, sink: Any, offset: int, size: int) -> bool:
+        """Whether this body may be written after the response returns (see ``_receive``):
+        a fetcher request that awaits it, a fresh local part with nothing on disk yet, and a
+        body small enough to hash on the reactor thread."""
+        return (
+            bool(request.meta.get(WRITE_AFTER_KEY))
+            and isinstance(sink, FileSink)
+            and offset == 0
+            and sink.size == 0
+            and size <= self._write_after_max
+        )
 
     # -- limits ----------------------------------------------------------------------------
     def _limits(self, request: Request, spec: StreamSpec, total: int | None) -> TransferLimits:
@@ -622,6 +656,13 @@ _OUTCOMES = {
     "TransferTooSlow": "too_slow",
     "TransferTooLong": "too_long",
 }
+
+
+def _note_local_error(failure: Failure, attempt: dict[str, Any]) -> Failure:
+    """A body written after its response returned could not be written: say so in its
+    attempt event, and pass the error on to the fetcher awaiting it."""
+    attempt["outcome"] = "local_error"
+    return failure
 
 
 def _discard_part(sink: FileSink) -> None:

@@ -42,6 +42,11 @@ class IOPool:
             crawler.signals.connect(pool.stop, signal=signals.engine_stopped)
         return pool
 
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The threads themselves, for work that fans out (a batch of fsyncs)."""
+        return self._executor
+
     def defer(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
         """Run ``fn`` on the pool; a Deferred that fires on the reactor thread."""
         from twisted.internet import reactor

@@ -134,11 +134,13 @@ class FileSink:
         PartialState.remove(self.part)
 
     # -- streaming -------------------------------------------------------------------------
-    def write(self, chunks: list[bytes]) -> None:
+    def write(self, chunks: list[bytes], *, hashed: bool = False) -> None:
+        """Append ``chunks`` (hashing them on the way unless ``hashed``: already done)."""
         try:
             self._ensure_open()
             assert self.fd is not None
-            hashing = self.hasher.update_many(chunks)  # runs alongside the write below
+            # Hashing runs alongside the write below.
+            hashing = None if hashed else self.hasher.update_many(chunks)
             for i in range(0, len(chunks), IOV_MAX):
                 batch = chunks[i : i + IOV_MAX]
                 total = sum(len(c) for c in batch)
@@ -187,6 +189,23 @@ class FileSink:
         if pending:
             self.write(pending)
         return self.finish()
+
+    def hash_all(self, chunks: list[bytes]) -> dict[str, str]:
+        """Digests of a whole small body held in memory (no IO: safe on the reactor thread);
+        :meth:`complete_hashed` then writes it."""
+        for c in chunks:
+            self.hasher.update(c)
+        return self.hasher.hexdigests()
+
+    def complete_hashed(self, chunks: list[bytes]) -> None:
+        """Write a body :meth:`hash_all` already hashed, then :meth:`finish` (IO thread)."""
+        try:
+            if chunks:
+                self.write(chunks, hashed=True)
+        except BaseException:
+            self.close()
+            raise
+        self.finish()
 
     def finish(self) -> dict[str, str]:
         """fsync (unless deferred, see ``sync``) and close the complete part file; return its
