@@ -134,7 +134,8 @@ def build_scenarios(args: argparse.Namespace, corpus: Corpus, ctx: Context) -> l
             stock_contender(ctx, corpus.small),
         ]
         notes = [
-            "capture: -a prefix=ftp/bench/small; catalog (SQLite), md5 + sha256, fsync per file",
+            "capture: -a prefix=ftp/bench/small; catalog (SQLite), md5 + sha256, quality, every "
+            "file and directory fsync'ed (in groups, before the catalog commit)",
             "stock FilesPipeline: in-memory bodies, md5 of the body only (not compared), "
             "no fsync, no catalog",
             f"concurrency (capture's effective thousand_genomes settings, also given to stock): "
