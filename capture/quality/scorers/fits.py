@@ -30,6 +30,10 @@ BLOCK = 2880
 # Bytes summed per read when verifying CHECKSUM/DATASUM (a whole number of FITS blocks; 2.9 MB
 # keeps a worker scoring a 200 MB file under ~65 MB, the same speed as 11.8 MB reads).
 CHUNK = BLOCK * 1024
+# Bytes of each HDU's data read for the finite-value and wavelength checks: 2 M float32 values
+# say as much as 4 M, and the pages read count in the worker's memory (a 16 MiB sample put a
+# worker scoring a 200 MB image at 73 MB, and the crawl's process tree over 200 MB).
+PLAUSIBILITY_SAMPLE = 8 * 1024 * 1024
 # Keywords a file from a given archive must carry (metadata completeness, T4).
 REQUIRED_KEYWORDS: dict[str, tuple[str, ...]] = {
     "jwst_mast": ("TELESCOP", "INSTRUME", "DATE-OBS"),
@@ -662,7 +666,7 @@ def _plausibility(hdul: Any, checks: Checks, ctx: ScoreContext) -> None:
         if ctx.time_left < 0 or _is_tiled(hdu) or not hdu._data_size:
             continue
         with checks.run("fits.finite_data", Tier.PLAUSIBILITY, Severity.LOW, where):
-            for name, sample in _samples(hdu, ctx.sample_bytes):
+            for name, sample in _samples(hdu, min(ctx.sample_bytes, PLAUSIBILITY_SAMPLE)):
                 loc = f"{where} {name}"
                 _finite(checks, sample, loc)
                 if "WAVE" in name.upper() or ("WAVE" in ctx.name.upper() and name == "data"):
