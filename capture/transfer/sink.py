@@ -91,6 +91,8 @@ class FileSink:
         self._lazy = True
         self.state = None
         self.size = self._last_checkpoint = 0
+        # No journal will exist unless a checkpoint writes one: opening removes a stray one.
+        self.journaled = False
         return 0, None
 
     def _ensure_open(self) -> None:
