@@ -32,6 +32,7 @@ from bench.corpus import SMALL_PREFIX, Corpus, CorpusFile, generate
 from bench.latency_server import LatencyServer
 from bench.machine import load_snapshot, machine_info
 from bench.measure import Measurement, clean_env
+from bench.report import load_lines, verdict_lines
 from bench.scenarios import (
     REPO,
     Contender,
@@ -41,8 +42,8 @@ from bench.scenarios import (
     _problem,
     aria2c_input,
     capture_concurrency,
+    capture_plan,
     run_scenario,
-    verify_capture,
 )
 
 TARGET = 1.2
@@ -118,16 +119,8 @@ def capture_at(base_url: str, files: list[CorpusFile], n: int) -> Contender:
     """The crawl of ``bench run``'s capture contender, with N as both concurrency limits."""
 
     def plan(run_dir: Path) -> Plan:
-        run_dir.mkdir(parents=True)
-        data_dir, items = run_dir / "data", run_dir / "items.jsonl"
-        cmd = [
-            sys.executable, "-m", "scrapy", "crawl", "thousand_genomes",
-            "-a", f"base_url={base_url}", "-a", f"prefix={SMALL_PREFIX}",
-            "-s", f"CAPTURE_DATA_DIR={data_dir}", "-s", "LOG_LEVEL=WARNING",
-            "-s", f"CONCURRENT_REQUESTS_PER_DOMAIN={n}", "-s", f"CONCURRENT_REQUESTS={n}",
-            "-O", str(items),
-        ]  # fmt: skip
-        return Plan([[cmd]], REPO, lambda m: verify_capture(m, files, items, data_dir))
+        limits = {"CONCURRENT_REQUESTS_PER_DOMAIN": str(n), "CONCURRENT_REQUESTS": str(n)}
+        return capture_plan(base_url, SMALL_PREFIX, files, run_dir, limits)
 
     note = f"scrapy crawl thousand_genomes, CONCURRENT_REQUESTS(_PER_DOMAIN)={n}"
     return Contender("capture", plan, note)
@@ -260,17 +253,8 @@ def render(results: dict[str, Any]) -> str:
             f"{srv['peak_conns_max']:>10} {srv['waited_max']:>6} "
             f"{'yes' if s['all_ok'] else 'NO':>8}"
         )
-    for ratio, value in scen["ratios"].items():
-        lines.append(f"  ratio {ratio:<32} {'-' if value is None else f'{value:.3f}'}")
-    for target, passed in scen["targets"].items():
-        lines.append(f"  target {target:<60} {'PASS' if passed else 'FAIL'}")
-    for note in scen["notes"]:
-        lines.append(f"  note: {note}")
-    for when in ("load_at_start", "load_at_end"):
-        snap = results["machine"].get(when)
-        if snap:
-            loads = ", ".join(f"{x:.2f}" for x in snap["loadavg"])
-            lines.append(f"{when.replace('_', ' ')}: loadavg {loads}")
+    lines += verdict_lines(scen)
+    lines += load_lines(results)
     return "\n".join(lines)
 
 

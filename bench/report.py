@@ -58,6 +58,31 @@ def table(scenario: dict[str, Any], columns: tuple[tuple[str, str, int], ...]) -
     return "\n".join(lines)
 
 
+def verdict_lines(scenario: dict[str, Any]) -> list[str]:
+    """A scenario's ratios, targets (PASS/FAIL) and notes, one line each."""
+    out = [
+        f"  ratio {ratio:<32} {'-' if value is None else f'{value:.3f}'}"
+        for ratio, value in scenario["ratios"].items()
+    ]
+    out += [
+        f"  target {target:<62} {'PASS' if passed else 'FAIL'}"
+        for target, passed in scenario["targets"].items()
+    ]
+    return out + [f"  note: {note}" for note in scenario["notes"]]
+
+
+def load_lines(results: dict[str, Any]) -> list[str]:
+    """The machine's load when the measurements started and ended."""
+    out = []
+    for when in ("load_at_start", "load_at_end"):
+        snap = results["machine"].get(when)
+        if snap:
+            loads = ", ".join(f"{x:.2f}" for x in snap["loadavg"])
+            psi = " ".join(f"{k[4:].split('_')[0]}={v:g}%" for k, v in snap.items() if "psi" in k)
+            out.append(f"{when.replace('_', ' ')}: loadavg {loads}; PSI some avg60 {psi}")
+    return out
+
+
 def render(results: dict[str, Any]) -> str:
     out: list[str] = []
     server = results["server"]
@@ -78,18 +103,8 @@ def render(results: dict[str, Any]) -> str:
                 f"  capture split: crawl {cap['crawl_elapsed_s']:.2f} s (Scrapy elapsed time) "
                 f"+ process start-up/shutdown {cap['startup_shutdown_s']:.2f} s"
             )
-        for ratio, value in scenario["ratios"].items():
-            out.append(f"  ratio {ratio:<32} {'-' if value is None else f'{value:.3f}'}")
-        for target, passed in scenario["targets"].items():
-            out.append(f"  target {target:<62} {'PASS' if passed else 'FAIL'}")
-        for note in scenario["notes"]:
-            out.append(f"  note: {note}")
-    for when in ("load_at_start", "load_at_end"):
-        snap = results["machine"].get(when)
-        if snap:
-            loads = ", ".join(f"{x:.2f}" for x in snap["loadavg"])
-            psi = " ".join(f"{k[4:].split('_')[0]}={v:g}%" for k, v in snap.items() if "psi" in k)
-            out.append(f"{when.replace('_', ' ')}: loadavg {loads}; PSI some avg60 {psi}")
+        out += verdict_lines(scenario)
+    out += load_lines(results)
     for note in results["notes"]:
         out.append(f"note: {note}")
     return "\n".join(out)

@@ -153,17 +153,31 @@ def verify_capture(
     return extra
 
 
+def capture_plan(
+    base_url: str,
+    prefix: str,
+    files: list[CorpusFile],
+    run_dir: Path,
+    settings: dict[str, str] | None = None,
+) -> Plan:
+    """One measured ``scrapy crawl thousand_genomes`` into a fresh data root under ``run_dir``
+    (extra ``-s`` settings from ``settings``), verified file by file."""
+    run_dir.mkdir(parents=True)
+    data_dir, items = run_dir / "data", run_dir / "items.jsonl"
+    cmd = [
+        sys.executable, "-m", "scrapy", "crawl", "thousand_genomes",
+        "-a", f"base_url={base_url}", "-a", f"prefix={prefix}",
+        "-s", f"CAPTURE_DATA_DIR={data_dir}", "-s", "LOG_LEVEL=WARNING",
+    ]  # fmt: skip
+    for key, value in (settings or {}).items():
+        cmd += ["-s", f"{key}={value}"]
+    cmd += ["-O", str(items)]
+    return Plan([[cmd]], REPO, lambda m: verify_capture(m, files, items, data_dir))
+
+
 def capture_contender(ctx: Context, prefix: str, files: list[CorpusFile]) -> Contender:
     def plan(run_dir: Path) -> Plan:
-        run_dir.mkdir(parents=True)
-        data_dir, items = run_dir / "data", run_dir / "items.jsonl"
-        cmd = [
-            sys.executable, "-m", "scrapy", "crawl", "thousand_genomes",
-            "-a", f"base_url={ctx.base_url}", "-a", f"prefix={prefix}",
-            "-s", f"CAPTURE_DATA_DIR={data_dir}", "-s", "LOG_LEVEL=WARNING",
-            "-O", str(items),
-        ]  # fmt: skip
-        return Plan([[cmd]], REPO, lambda m: verify_capture(m, files, items, data_dir))
+        return capture_plan(ctx.base_url, prefix, files, run_dir)
 
     return Contender("capture", plan, "scrapy crawl thousand_genomes (catalog + md5 + sha256)")
 

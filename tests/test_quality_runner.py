@@ -66,6 +66,19 @@ def _small_tables(root: Path, count: int) -> list[tuple[Path, str]]:
     return files
 
 
+def _run_script(script: str, tmp_path: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter (its own imports and reactor) on ``tmp_path``."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 def test_small_safe_files_are_scored_in_process_without_any_worker(tmp_path: Path) -> None:
     runner = QualityRunner(hard_factor=1.0, grace=5.0)
     before = _children()
@@ -103,14 +116,7 @@ def test_in_process_scoring_loads_no_c_reader(tmp_path: Path) -> None:
     _small_tables(tmp_path, 6)
     (tmp_path / "a.json").write_text('{"rows": [1, 2, 3]}')
     (tmp_path / "blob.bin").write_bytes(random.Random(2).randbytes(5 << 20))  # no scorer
-    proc = subprocess.run(
-        [sys.executable, "-c", IMPORTS_SCRIPT, str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _run_script(IMPORTS_SCRIPT, tmp_path, timeout=60)
     grades, heavy, inline, started = json.loads(proc.stdout)
     assert len(grades) == 8 and "quarantined" not in grades, grades
     assert heavy == [] and inline == 8 and started == 0
@@ -278,14 +284,7 @@ def test_deferred_path_under_a_real_reactor(tmp_path: Path) -> None:
     files = _small_tables(tmp_path, 10)
     (tmp_path / "slow.sleepy").write_bytes(b"zzz")
     (tmp_path / "x1d.fits").write_bytes(qf.fits_bytes())
-    proc = subprocess.run(
-        [sys.executable, "-c", REACTOR_SCRIPT, str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _run_script(REACTOR_SCRIPT, tmp_path, timeout=120)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     grade, reasons, seconds = out["slow.sleepy"]
     assert grade == "quarantined" and "did not finish" in reasons[0]
