@@ -8,6 +8,11 @@ the downloader together (as file transfers from item pipelines do) therefore all
 politeness we promise, so file transfers wait here for a slot (``DOWNLOAD_SLOTS[slot]
 ["concurrency"]`` or ``CONCURRENT_REQUESTS_PER_DOMAIN``) and a global token
 (``CONCURRENT_REQUESTS``) before they reach the downloader.
+
+A slot is held for the transfer itself, not for what follows it: the download handler calls
+``request.meta[TRANSFER_DONE_KEY]`` once a complete body is in hand, so the next file goes out
+on the freed connection while Scrapy's response chain and the local write still run (in a
+latency-bound crawl that chain was ~7 ms of every 50 ms round trip).
 """
 
 from __future__ import annotations
@@ -20,7 +25,16 @@ from scrapy.crawler import Crawler
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import DeferredSemaphore
 
+from capture.transfer import TRANSFER_DONE_KEY
+
 T = TypeVar("T")
+
+
+async def _acquire(sem: DeferredSemaphore) -> None:
+    """Take a token; without a reactor round trip when one is free (the common case)."""
+    d = sem.acquire()
+    if not d.called:
+        await maybe_deferred_to_future(d)
 
 
 class TransferLimiter:
@@ -49,12 +63,23 @@ class TransferLimiter:
 
     async def run(self, request: Request, fn: Callable[[], Awaitable[T]]) -> T:
         slot = self._slot(self.slot_key(request))
-        await maybe_deferred_to_future(slot.acquire())
+        await _acquire(slot)
         try:
-            await maybe_deferred_to_future(self.total.acquire())
-            try:
-                return await fn()
-            finally:
-                self.total.release()
-        finally:
+            await _acquire(self.total)
+        except BaseException:
             slot.release()
+            raise
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self.total.release()
+                slot.release()
+
+        request.meta[TRANSFER_DONE_KEY] = release
+        try:
+            return await fn()
+        finally:
+            release()

@@ -23,6 +23,7 @@ EVENTS_KEY = "capture_events"
 __all__ = [
     "EVENTS_KEY",
     "META_KEY",
+    "TRANSFER_DONE_KEY",
     "LocalStorageError",
     "StreamSpec",
     "TransferAborted",
@@ -31,3 +32,7 @@ __all__ = [
     "TransferResult",
     "TransferStalled",
 ]
+
+#: Request meta key: a callable (capture.concurrency) that hands the transfer slot back as soon
+#: as the handler holds a complete body; idempotent.
+TRANSFER_DONE_KEY = "capture_transfer_done"

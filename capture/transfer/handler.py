@@ -53,7 +53,7 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 
 from capture import safefs
 from capture.credentials import WireCredentials
-from capture.transfer import EVENTS_KEY, META_KEY
+from capture.transfer import EVENTS_KEY, META_KEY, TRANSFER_DONE_KEY
 from capture.transfer.errors import (
     BodyTooLong,
     LocalStorageError,
@@ -457,6 +457,9 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             attempt["outcome"] = "restart"
             raise _Restart("body_longer_than_announced")
 
+        done = request.meta.get(TRANSFER_DONE_KEY)
+        if done is not None:
+            done()  # the whole body is here: the connection and the slot go to the next file
         written = None
         if self._write_after(request, sink, offset, size):
             # Small body, all of it in memory: hashed here (well under a millisecond) and
