@@ -248,3 +248,44 @@ def test_find_copies_answers_each_call(catalog: Catalog) -> None:
 def test_migrate_head_constant_is_alembics_head() -> None:
     """A catalog at ``HEAD`` is opened without Alembic; the constant must follow migrations."""
     assert migrate.head() == migrate.HEAD
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_fresh_catalog_shortcut_equals_every_migration(backend: str, tmp_path: Path) -> None:
+    """A new catalog is created from the declared schema and stamped, without Alembic; running
+    every migration on an empty database gives the same schema and the same stamp, so later
+    migrations apply to both alike."""
+    from contextlib import nullcontext
+
+    from sqlalchemy import create_engine, inspect
+
+    def database(name: str) -> Any:
+        if backend == "sqlite":
+            (tmp_path / name).mkdir()
+            return nullcontext(catalog_url_for(tmp_path / name))
+        return postgres_database()
+
+    with database("a") as url_a, database("b") as url_b:
+        shortcut = Catalog(url_a)
+        engine = create_engine(url_b)
+        cfg = migrate.config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        try:
+            for eng in (shortcut.engine, engine):
+                assert migrate.current(eng) == migrate.HEAD
+                with eng.connect() as conn:
+                    assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+            a, b = inspect(shortcut.engine), inspect(engine)
+            assert sorted(a.get_table_names()) == sorted(b.get_table_names())
+            for table in b.get_table_names():
+                cols_a = {c["name"]: str(c["type"]) for c in a.get_columns(table)}
+                cols_b = {c["name"]: str(c["type"]) for c in b.get_columns(table)}
+                assert cols_a == cols_b, table
+                idx_a = sorted((i["name"], tuple(i["column_names"])) for i in a.get_indexes(table))
+                idx_b = sorted((i["name"], tuple(i["column_names"])) for i in b.get_indexes(table))
+                assert idx_a == idx_b, table
+        finally:
+            shortcut.close()
+            engine.dispose()

@@ -82,8 +82,32 @@ def _at_head(engine: Engine) -> bool:
     return [r[0] for r in rows] == [HEAD]
 
 
+def _create_fresh(engine: Engine) -> bool:
+    """An empty database gets the declared schema and is stamped at :data:`HEAD`, without
+    Alembic (~0.12 s of a first crawl's start). Equivalent to running every migration:
+    tests/test_catalog.py compares both with the declared schema. False: not empty."""
+    from sqlalchemy import inspect
+
+    from capture.catalog.schema import metadata
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
+        if inspect(conn).get_table_names():
+            return False
+        metadata.create_all(conn)
+        conn.execute(
+            text(
+                "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+            )
+        )
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": HEAD})
+    return True
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    if revision == "head" and _at_head(engine):
+    if revision == "head" and (_at_head(engine) or _create_fresh(engine)):
         return
     from alembic import command
 
