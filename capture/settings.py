@@ -11,6 +11,7 @@ from capture.__version__ import __version__
 
 BOT_NAME = "capture"
 SPIDER_MODULES = ["spiders"]
+SPIDER_LOADER_CLASS = "capture.spiderloader.IndexedSpiderLoader"
 NEWSPIDER_MODULE = "spiders"
 # `scrapy crawl` that checks declared spider arguments first and exits with the crawl's outcome.
 COMMANDS_MODULE = "capture.commands"
