@@ -77,6 +77,8 @@ ITEM_PIPELINES = {
     "pipelines.metadata.MetadataPipeline": 700,
 }
 
+ADDONS = {"capture.addons.LeanStart": 0}
+
 EXTENSIONS = {
     "capture.extensions.CaptureRunExtension": 100,
     "capture.monitors.CaptureHealthMonitor": 200,
