@@ -94,6 +94,15 @@ class Command(ScrapyCrawl):
     def run(self, args: list[str], opts: Any) -> None:
         if len(args) != 1:
             return super().run(args, opts)
+        self._run(args, opts)
+        assert self.settings is not None
+        if self.settings.getbool("CAPTURE_FAST_EXIT", True) and not getattr(opts, "profile", None):
+            from capture.procexit import exit_now
+
+            exit_now(self.exitcode)
+        return None
+
+    def _run(self, args: list[str], opts: Any) -> None:
         assert self.crawler_process
         spidercls = self.crawler_process.spider_loader.load(args[0])
         if Interrupts.received:  # stopped before anything started
