@@ -191,6 +191,30 @@ def test_register_each_equals_register(catalog: Catalog, tmp_path: Path) -> None
     assert run(catalog, catalog.counts) == {"discovered": 3}
 
 
+def test_register_each_batches_calls_sharing_a_bound_method_check(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline passes ``self._exists``, a new bound-method object per item: equal checks
+    still share one :meth:`Catalog.register` call (one query for the whole group)."""
+
+    class Owner:
+        def exists(self, rel: str, size: int | None) -> bool:
+            return False
+
+    owner, batches = Owner(), []
+    register = catalog.register
+
+    def counting(conn: Any, records: list[dict[str, Any]], exists: Any = None) -> Any:
+        batches.append(len(records))
+        return register(conn, records, exists)
+
+    monkeypatch.setattr(catalog, "register", counting)
+    calls = [(rec(f"f{i}"), owner.exists) for i in range(10)]
+    regs = run(catalog, catalog.register_each, calls)
+    assert [r.decision for r in regs] == ["new"] * 10
+    assert batches == [10]
+
+
 def test_finish_many_records_what_finish_does(catalog: Catalog) -> None:
     """One grouped finish writes the same rows as finish + record_quality + record_version."""
     from capture.catalog.store import Finish

@@ -201,7 +201,8 @@ class Catalog:
         keys: set[tuple[str, str]] = set()
         for record, exists in calls:
             key = (record["archive"], record["archive_path"])
-            if run and (exists is not run_exists or key in keys):
+            # ``!=``, not ``is not``: each ``self._exists`` is a new bound-method object.
+            if run and (exists != run_exists or key in keys):
                 out.extend(self.register(conn, run, run_exists))
                 run, keys = [], set()
             run.append(record)
