@@ -3,7 +3,7 @@
 Scrapy's :class:`~scrapy.spiderloader.SpiderLoader` imports every module under
 ``SPIDER_MODULES`` at start to learn the spiders' names (~0.1 s of every ``scrapy crawl``
 for ours). This one looks the name up in :data:`spiders.SPIDER_INDEX` first
-(tests/test_spiders.py holds the index to the full walk) and falls back to Scrapy's walk for
+(tests/test_spiderloader.py holds the index to the full walk) and falls back to Scrapy's walk for
 anything else: ``scrapy list``, requests matched to spiders, other spider modules, names the
 index does not know.
 """
@@ -23,11 +23,9 @@ class IndexedSpiderLoader(SpiderLoader):
         super().__init__(settings)
 
     def _load_all_spiders(self) -> None:
-        """Put off until needed while the project's own spiders are all there is."""
-        if self.spider_modules == ["spiders"] and not self._walked:
-            return
-        self._walked = True
-        super()._load_all_spiders()
+        """Put off (from ``__init__``) while the project's own spiders are all there is."""
+        if self.spider_modules != ["spiders"]:
+            self._walk()
 
     def _walk(self) -> None:
         if not self._walked:

@@ -1,7 +1,7 @@
 """One spider per archive; shared behaviour lives in :mod:`spiders.base`."""
 
 #: Spider name -> class, so ``scrapy crawl NAME`` imports one spider module, not all of them
-#: (capture/spiderloader.py). tests/test_spiders.py checks it against Scrapy's full walk.
+#: (capture/spiderloader.py). tests/test_spiderloader.py checks it against Scrapy's full walk.
 SPIDER_INDEX = {
     "exocubed": "spiders.exocubed.ExoCubedSpider",
     "iris_emc": "spiders.iris_emc.IrisEmcSpider",
