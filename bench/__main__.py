@@ -23,7 +23,7 @@ from typing import Any
 from bench import faults, latency
 from bench.corpus import SMALL_PREFIX, Corpus, generate
 from bench.machine import load_snapshot, machine_info
-from bench.measure import clean_env
+from bench.measure import clean_env, compile_bytecode
 from bench.report import render
 from bench.scenarios import (
     REPO,
@@ -112,11 +112,14 @@ def check_disk(workdir: Path, big_mib: int, small_count: int) -> None:
 def warm_up(ctx: Context, stock_root: Path | None) -> None:
     """Load the tools once (imports, binaries) so the first measured run is not a cold start."""
     env = clean_env()
+    compile_bytecode(REPO)
     cmds: list[tuple[list[str], Path]] = [
         ([sys.executable, "-m", "scrapy", "list"], REPO),
         (["curl", "-s", "-o", os.devnull, f"{ctx.base_url}/vol1/ftp/current.tree"], REPO),
     ]
     if stock_root is not None:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(stock_root)], check=False,
+                       capture_output=True)  # fmt: skip
         cmds.append(([sys.executable, "-m", "scrapy", "list"], stock_root))
     if ctx.aria2c:
         cmds.append(([ctx.aria2c, "--version"], REPO))

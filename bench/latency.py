@@ -31,7 +31,7 @@ from typing import Any
 from bench.corpus import SMALL_PREFIX, Corpus, CorpusFile, generate
 from bench.latency_server import LatencyServer
 from bench.machine import load_snapshot, machine_info
-from bench.measure import Measurement, clean_env
+from bench.measure import Measurement, clean_env, compile_bytecode
 from bench.report import load_lines, verdict_lines
 from bench.scenarios import (
     REPO,
@@ -224,6 +224,7 @@ def _ratio(seconds: float, ideal: float) -> float | None:
 
 def warm_up(aria2c: str | None) -> None:
     """Load the tools once so the first measured run is not a cold start."""
+    compile_bytecode(REPO)
     cmds = [[sys.executable, "-m", "scrapy", "list"]] + ([[aria2c, "--version"]] if aria2c else [])
     for cmd in cmds:
         subprocess.run(cmd, cwd=REPO, env=clean_env(), capture_output=True, check=False)

@@ -44,6 +44,22 @@ class Measurement:
         return self.tree_rss_kb / 1024
 
 
+#: The project's own packages, compiled before measuring (:func:`compile_bytecode`).
+PACKAGES = ("capture", "spiders", "pipelines", "middlewares", "feeds")
+
+
+def compile_bytecode(root: Path) -> None:
+    """Write ``.pyc`` files for the project's packages, as ``pip install`` does for installed
+    ones. With ``PYTHONDONTWRITEBYTECODE=1`` in the environment (set on our CI machines) an
+    editable checkout never gets them, so every measured crawl compiled ~150 modules again:
+    0.35 s of a 1.3 s start-up, a cost no installed copy pays."""
+    paths = [str(root / name) for name in PACKAGES if (root / name).is_dir()]
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", *paths], cwd=root, capture_output=True,
+        check=False,
+    )
+
+
 def clean_env() -> dict[str, str]:
     """The harness environment minus variables that redirect Scrapy to another project."""
     return {k: v for k, v in os.environ.items() if k not in SCRAPY_ENV}
