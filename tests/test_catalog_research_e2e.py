@@ -17,16 +17,22 @@ from tests.crawl import catalog_rows, run_crawl
 
 
 def capture_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "capture", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "capture", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def file_gets(tg: ThousandGenomesArchive, prefix: str) -> list:
     return [e for e in tg.server.log if e.path.startswith(prefix) and e.method == "GET"]
 
 
-def test_changed_file_becomes_a_second_version(tg: ThousandGenomesArchive, data_dir: Path,
-                                               tmp_path: Path) -> None:
+def test_changed_file_becomes_a_second_version(
+    tg: ThousandGenomesArchive, data_dir: Path, tmp_path: Path
+) -> None:
     a, b = Blob("va", 3000), Blob("vb", 3000)
     tg.add_file("ftp/v/a.txt", a)
     tg.add_file("ftp/v/b.txt", b)
@@ -40,8 +46,14 @@ def test_changed_file_becomes_a_second_version(tg: ThousandGenomesArchive, data_
     assert second.statuses() == {"vol1/ftp/v/a.txt": "unchanged", "vol1/ftp/v/b.txt": "stored"}
     fetched = file_gets(tg, "/vol1/ftp/v/")[before:]
     assert [e.path for e in fetched] == ["/vol1/ftp/v/b.txt"]  # only the changed file
-    proc = capture_cli("catalog", "history", "thousand_genomes:vol1/ftp/v/b.txt", "--data-dir",
-                       str(data_dir), cwd=tmp_path)
+    proc = capture_cli(
+        "catalog",
+        "history",
+        "thousand_genomes:vol1/ftp/v/b.txt",
+        "--data-dir",
+        str(data_dir),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     history = json.loads(proc.stdout)["versions"]
     assert [(v["version"], v["sha256"]) for v in history] == [(1, old_b), (2, b.sha256)]
@@ -64,8 +76,10 @@ def test_recapture_without_digests_uses_conditional_requests(
     changed.version = 2  # same size, new bytes, new ETag: only the server can tell
     before = len(tg.server.log)
     second = run_crawl("thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE})
-    assert second.statuses() == {"vol1/ftp/n/same.bin": "unchanged",
-                                 "vol1/ftp/n/changed.bin": "stored"}
+    assert second.statuses() == {
+        "vol1/ftp/n/same.bin": "unchanged",
+        "vol1/ftp/n/changed.bin": "stored",
+    }
     entries = {e.path: e for e in tg.server.log[before:] if e.path.startswith("/vol1/ftp/n/")}
     assert entries["/vol1/ftp/n/same.bin"].status == 304
     assert entries["/vol1/ftp/n/same.bin"].headers.get("if-none-match") == same.etag
@@ -77,8 +91,12 @@ def test_identical_content_is_stored_once(tg: ThousandGenomesArchive, data_dir: 
     body = b"the same bytes under two names\n" * 500
     tg.add_file("ftp/d/one.txt", Blob.of(body))
     tg.add_file("ftp/d/two.txt", Blob.of(body))
-    result = run_crawl("thousand_genomes", data_dir, args={"base_url": tg.publish(), **WHOLE_TREE},
-                       settings={"CONCURRENT_REQUESTS_PER_DOMAIN": "1"})
+    result = run_crawl(
+        "thousand_genomes",
+        data_dir,
+        args={"base_url": tg.publish(), **WHOLE_TREE},
+        settings={"CONCURRENT_REQUESTS_PER_DOMAIN": "1"},
+    )
     one, two = (data_dir / result.by_path()[f"vol1/ftp/d/{n}.txt"]["path"] for n in ("one", "two"))
     assert one.read_bytes() == two.read_bytes() == body
     assert os.stat(one).st_ino == os.stat(two).st_ino  # one copy on disk
@@ -99,16 +117,37 @@ def exported(tg: ThousandGenomesArchive, data_dir: Path) -> Path:
 
 
 def test_search_and_lookup(exported: Path, tmp_path: Path) -> None:
-    proc = capture_cli("catalog", "search", "--archive", "thousand_genomes", "--status", "stored",
-                       "--text", "f2", "--json", "--data-dir", str(exported), cwd=tmp_path)
+    proc = capture_cli(
+        "catalog",
+        "search",
+        "--archive",
+        "thousand_genomes",
+        "--status",
+        "stored",
+        "--text",
+        "f2",
+        "--json",
+        "--data-dir",
+        str(exported),
+        cwd=tmp_path,
+    )
     rows = json.loads(proc.stdout)
     assert [r["archive_path"] for r in rows] == ["vol1/ftp/e/f2.txt"]
     sha = rows[0]["sha256"]
-    proc = capture_cli("catalog", "lookup", "--sha256", sha, "--data-dir", str(exported),
-                       cwd=tmp_path)
+    proc = capture_cli(
+        "catalog", "lookup", "--sha256", sha, "--data-dir", str(exported), cwd=tmp_path
+    )
     assert json.loads(proc.stdout)[0]["archive_path"] == "vol1/ftp/e/f2.txt"
-    proc = capture_cli("catalog", "search", "--status", "quarantined", "--json", "--data-dir",
-                       str(exported), cwd=tmp_path)
+    proc = capture_cli(
+        "catalog",
+        "search",
+        "--status",
+        "quarantined",
+        "--json",
+        "--data-dir",
+        str(exported),
+        cwd=tmp_path,
+    )
     assert [r["archive_path"] for r in json.loads(proc.stdout)] == ["vol1/ftp/e/bad.txt"]
 
 
@@ -117,11 +156,25 @@ def test_exports_validate(exported: Path, tmp_path: Path) -> None:
     from rocrate.rocrate import ROCrate
 
     out = tmp_path / "exports"
-    for fmt, target in (("ro-crate", out / "crate"), ("datacite", out / "datacite.json"),
-                        ("jsonl", out / "records.jsonl"), ("bagit", out / "bag")):
-        proc = capture_cli("catalog", "export", "--format", fmt, "-o", str(target),
-                           "--archive", "thousand_genomes", "--data-dir", str(exported),
-                           cwd=tmp_path)
+    for fmt, target in (
+        ("ro-crate", out / "crate"),
+        ("datacite", out / "datacite.json"),
+        ("jsonl", out / "records.jsonl"),
+        ("bagit", out / "bag"),
+    ):
+        proc = capture_cli(
+            "catalog",
+            "export",
+            "--format",
+            fmt,
+            "-o",
+            str(target),
+            "--archive",
+            "thousand_genomes",
+            "--data-dir",
+            str(exported),
+            cwd=tmp_path,
+        )
         assert proc.returncode == 0, proc.stderr
     # RO-Crate: JSON-LD with the 1.2 context, a root dataset listing every File, and digests.
     meta = json.loads((out / "crate" / "ro-crate-metadata.json").read_text())

@@ -20,9 +20,14 @@ pytestmark = pytest.mark.slow
 
 
 def settings(catalog: str, run_id: str) -> dict[str, str]:
-    return {"CAPTURE_CATALOG_URL": catalog, "CAPTURE_FRONTIER_URL": redis_url(),
-            "CAPTURE_RUN_ID": run_id, "CAPTURE_FRONTIER_CLAIM_IDLE": "3",
-            "CAPTURE_FRONTIER_IDLE_EXIT": "2", "CONCURRENT_REQUESTS_PER_DOMAIN": "2"}
+    return {
+        "CAPTURE_CATALOG_URL": catalog,
+        "CAPTURE_FRONTIER_URL": redis_url(),
+        "CAPTURE_RUN_ID": run_id,
+        "CAPTURE_FRONTIER_CLAIM_IDLE": "3",
+        "CAPTURE_FRONTIER_IDLE_EXIT": "2",
+        "CONCURRENT_REQUESTS_PER_DOMAIN": "2",
+    }
 
 
 def catalog_states(url: str) -> list[tuple[str, str, str]]:
@@ -40,8 +45,9 @@ def catalog_states(url: str) -> list[tuple[str, str, str]]:
 
 
 @pytest.mark.parametrize("kill_one", [False, True], ids=["both-finish", "one-killed"])
-def test_two_workers_share_one_frontier(tg: ThousandGenomesArchive, tmp_path: Path,
-                                        kill_one: bool) -> None:
+def test_two_workers_share_one_frontier(
+    tg: ThousandGenomesArchive, tmp_path: Path, kill_one: bool
+) -> None:
     blobs = {f"ftp/f/file{i:02d}.bin": Blob(f"fr{i}", 2 * MB) for i in range(24)}
     for path, blob in blobs.items():
         tg.add_file(path, blob)
@@ -51,10 +57,20 @@ def test_two_workers_share_one_frontier(tg: ThousandGenomesArchive, tmp_path: Pa
     with postgres_database() as catalog:
         run_id = f"frontier_{uuid.uuid4().hex[:8]}"
         conf = settings(catalog, run_id)
-        a, out_a, _ = start_crawl("thousand_genomes", data, args={"base_url": base, **WHOLE_TREE},
-                                  settings=conf, tag="worker-a")
-        b, out_b, _ = start_crawl("thousand_genomes", data, args={"base_url": base, **WHOLE_TREE},
-                                  settings=conf, tag="worker-b")
+        a, out_a, _ = start_crawl(
+            "thousand_genomes",
+            data,
+            args={"base_url": base, **WHOLE_TREE},
+            settings=conf,
+            tag="worker-a",
+        )
+        b, out_b, _ = start_crawl(
+            "thousand_genomes",
+            data,
+            args={"base_url": base, **WHOLE_TREE},
+            settings=conf,
+            tag="worker-b",
+        )
         if kill_one:
             stored = lambda: sum(1 for _, s, _ in catalog_states(catalog) if s == "stored")  # noqa: E731
             assert wait_for(lambda: stored() >= 4, 120)
@@ -78,7 +94,14 @@ def test_two_workers_share_one_frontier(tg: ThousandGenomesArchive, tmp_path: Pa
     # No file downloaded twice, except files that were in flight on the killed worker (at
     # most its prefetch window: 2 x CONCURRENT_REQUESTS_PER_DOMAIN): the survivor takes them
     # over once their claim times out.
-    again = [path for path, blob in blobs.items()
-             if sum(1 for e in tg.server.requests_for(f"/vol1/{path}", "GET")
-                    if e.range is None and e.bytes_sent == blob.size) > 1]
+    again = [
+        path
+        for path, blob in blobs.items()
+        if sum(
+            1
+            for e in tg.server.requests_for(f"/vol1/{path}", "GET")
+            if e.range is None and e.bytes_sent == blob.size
+        )
+        > 1
+    ]
     assert len(again) <= (4 if kill_one else 0), again

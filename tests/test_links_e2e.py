@@ -45,40 +45,62 @@ def linked(tmp_path_factory: pytest.TempPathFactory) -> dict:
             phx.add_spectrum(z, fname, teff, logg, feh, 0.0)
         mast = MastArchive(server)
         for n, target in enumerate(("HD 189733", "TRAPPIST-1", "WASP-39")):
-            obs = mast.add_observation(f"9300000{n}", f"jw0{n}-o001_t001_nirspec",
-                                       target_name=target)
+            obs = mast.add_observation(
+                f"9300000{n}", f"jw0{n}-o001_t001_nirspec", target_name=target
+            )
             mast.add_product(obs, f"jw0{n}-o001_t001_nirspec_x1d.fits", subgroup="X1D")
         mast.install()
         tg = ThousandGenomesArchive(server)
-        tg.add_file("ftp/data_collections/sample.alignment.index",
-                    Blob.of(b"##note\n#CRAM\tCRAM_MD5\nftp:/x.cram\t" + b"0" * 32 + b"\n"))
+        tg.add_file(
+            "ftp/data_collections/sample.alignment.index",
+            Blob.of(b"##note\n#CRAM\tCRAM_MD5\nftp:/x.cram\t" + b"0" * 32 + b"\n"),
+        )
         tg.add_file("ftp/README_populations.md", Blob.of(b"populations\n"))
         tg.publish()
         kegg = KeggArchive(server)
-        kegg.organisms = [("T01001", "hsa", "Homo sapiens (human)",
-                           "Eukaryotes;Animals;Vertebrates;Mammals"),
-                          ("T00007", "eco", "Escherichia coli K-12 MG1655",
-                           "Prokaryotes;Bacteria;Gammaproteobacteria")]
+        kegg.organisms = [
+            ("T01001", "hsa", "Homo sapiens (human)", "Eukaryotes;Animals;Vertebrates;Mammals"),
+            (
+                "T00007",
+                "eco",
+                "Escherichia coli K-12 MG1655",
+                "Prokaryotes;Bacteria;Gammaproteobacteria",
+            ),
+        ]
         noaa = NoaaPaleoArchive(server)
-        for sid, lo, hi in (("200001", 0, 12000), ("200002", 5000, 20000),
-                            ("200003", 50000, 60000)):
-            noaa.add_study(study(sid, f"study {sid}", [f"{PALEO}/emu/{sid}.txt"],
-                                 earliest_bp=hi, recent_bp=lo))
-        crawls = [("nasa_exoplanet_archive", {"tables": "pscomppars,stellarhosts"}),
-                  ("phoenix", {}), ("jwst_mast", {"target": "*"}),
-                  ("thousand_genomes", WHOLE_TREE), ("kegg", {"databases": "organism"}),
-                  ("noaa_paleo", {"keywords": "emu"})]
+        for sid, lo, hi in (
+            ("200001", 0, 12000),
+            ("200002", 5000, 20000),
+            ("200003", 50000, 60000),
+        ):
+            noaa.add_study(
+                study(sid, f"study {sid}", [f"{PALEO}/emu/{sid}.txt"], earliest_bp=hi, recent_bp=lo)
+            )
+        crawls = [
+            ("nasa_exoplanet_archive", {"tables": "pscomppars,stellarhosts"}),
+            ("phoenix", {}),
+            ("jwst_mast", {"target": "*"}),
+            ("thousand_genomes", WHOLE_TREE),
+            ("kegg", {"databases": "organism"}),
+            ("noaa_paleo", {"keywords": "emu"}),
+        ]
         for spider, args in crawls:
             result = run_crawl(spider, data, args={"base_url": base, **args})
             assert result.returncode == 0, (spider, result.log[-2000:])
             assert any(i["status"] == "stored" for i in result.items), spider
-    proc = subprocess.run([sys.executable, "-m", "capture", "catalog", "link", "--data-dir",
-                           str(data)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "capture", "catalog", "link", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
-    listing = subprocess.run([sys.executable, "-m", "capture", "catalog", "links", "--json",
-                              "--data-dir", str(data)], capture_output=True, text=True)
-    return {"data": data, "counts": json.loads(proc.stdout),
-            "links": json.loads(listing.stdout)}
+    listing = subprocess.run(
+        [sys.executable, "-m", "capture", "catalog", "links", "--json", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+    )
+    return {"data": data, "counts": json.loads(proc.stdout), "links": json.loads(listing.stdout)}
 
 
 def of_kind(linked: dict, kind: str) -> list[dict]:
@@ -88,21 +110,29 @@ def of_kind(linked: dict, kind: str) -> list[dict]:
 def test_host_stars_link_to_the_nearest_phoenix_model(linked: dict) -> None:
     edges = of_kind(linked, "host_star_phoenix_model")
     assert edges and linked["counts"]["host_star_phoenix_model"] == len(edges)
-    table = next((linked["data"] / "astronomy" / "nasa_exoplanet_archive" / "TAP" / "sync")
-                 .glob("pscomppars.*"))
+    table = next(
+        (linked["data"] / "astronomy" / "nasa_exoplanet_archive" / "TAP" / "sync").glob(
+            "pscomppars.*"
+        )
+    )
     expected = {}
     for row in read_rows(str(table), ","):
         try:
             star = {k: float(row[k]) for k in ("st_teff", "st_logg", "st_met")}
         except (TypeError, ValueError):
             continue
-        best = min(MODELS, key=lambda m: math.dist(
-            (m[0] / 100, m[1] / 0.5, m[2] / 0.5),
-            (star["st_teff"] / 100, star["st_logg"] / 0.5, star["st_met"] / 0.5)))
+        best = min(
+            MODELS,
+            key=lambda m: math.dist(
+                (m[0] / 100, m[1] / 0.5, m[2] / 0.5),
+                (star["st_teff"] / 100, star["st_logg"] / 0.5, star["st_met"] / 0.5),
+            ),
+        )
         expected.setdefault(row["hostname"], best)
     for edge in edges:
-        evidence = edge["evidence"] if isinstance(edge["evidence"], dict) else json.loads(
-            edge["evidence"])
+        evidence = (
+            edge["evidence"] if isinstance(edge["evidence"], dict) else json.loads(edge["evidence"])
+        )
         model = evidence["model"]
         if edge["source_key"] in expected:
             assert (model["teff"], model["logg"], model["feh"]) == expected[edge["source_key"]]
@@ -132,6 +162,7 @@ def test_paleo_studies_link_by_overlapping_time(linked: dict) -> None:
     pairs = {(e["source_key"], e["target_key"]) for e in edges}
     assert pairs == {("study 200001", "study 200002"), ("study 200002", "study 200001")}
     edge = next(e for e in edges if e["source_key"] == "study 200001")
-    evidence = edge["evidence"] if isinstance(edge["evidence"], dict) else json.loads(
-        edge["evidence"])
+    evidence = (
+        edge["evidence"] if isinstance(edge["evidence"], dict) else json.loads(edge["evidence"])
+    )
     assert evidence["overlap_years"] == 7000 and edge["score"] == pytest.approx(7000 / 12000)

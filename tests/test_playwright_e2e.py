@@ -14,9 +14,12 @@ from tests.archives.kurucz import model_atmospheres
 from tests.archives.server import ArchiveServer, Reply
 from tests.crawl import run_crawl
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(chromium_path() is None,
-                                 reason="no Chromium on this machine (CI installs it)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        chromium_path() is None, reason="no Chromium on this machine (CI installs it)"
+    ),
+]
 
 PAGE = """<!DOCTYPE html><html><head><title>Index of /grids/gridJS</title></head>
 <body><h1>Index of /grids/gridJS</h1><pre id="listing">loading…</pre>
@@ -33,19 +36,23 @@ def test_js_rendered_listing_is_crawled_through_chromium(tmp_path: Path) -> None
     }
     with ArchiveServer() as server:
         listing = [{"name": n, "size": "20K"} for n in blobs]
-        server.add("/grids/gridJS/", Reply(PAGE.replace("%s", json.dumps(listing)).encode(),
-                                           content_type="text/html"))
+        server.add(
+            "/grids/gridJS/",
+            Reply(PAGE.replace("%s", json.dumps(listing)).encode(), content_type="text/html"),
+        )
         for name, blob in blobs.items():
             server.add(f"/grids/gridJS/{name}", blob)
         server.add("/grids.html", Reply(b"<html><body></body></html>", content_type="text/html"))
         args = {"base_url": server.base_url, "root": "/grids/gridJS/"}
         plain = run_crawl("kurucz", tmp_path / "plain", args=args)
         assert plain.returncode == 0 and plain.items == []  # no links without JavaScript
-        rendered = run_crawl("kurucz", tmp_path / "js", args={**args, "render_js": "1"},
-                             timeout=300)
+        rendered = run_crawl(
+            "kurucz", tmp_path / "js", args={**args, "render_js": "1"}, timeout=300
+        )
         assert rendered.returncode == 0, rendered.log[-3000:]
         assert {Path(i["archive_path"]).name: i["status"] for i in rendered.items} == {
-            n: "stored" for n in blobs}
+            n: "stored" for n in blobs
+        }
         for item in rendered.items:
             blob = blobs[Path(item["archive_path"]).name]
             assert item["sha256"] == blob.sha256

@@ -203,8 +203,10 @@ def test_sigkill_and_resume_completes_every_file_once(round_: Round, tmp_path: P
     assert wait_for(lambda: stored() >= 2, 180)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    done_before = {r["archive_path"] for r in catalog_rows(
-        data, "select archive_path from files where state='stored'")}
+    done_before = {
+        r["archive_path"]
+        for r in catalog_rows(data, "select archive_path from files where state='stored'")
+    }
     assert 2 <= len(done_before) < 6
     round_.server.bandwidth = None
     resumed = run_capture(["--resume", "round1_killed", "--data-dir", str(data)], tmp_path)

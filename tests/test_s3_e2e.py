@@ -40,8 +40,12 @@ def s3_endpoint() -> Iterator[str]:
 def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     import boto3
 
-    env = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "test",
-           "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     client = boto3.client("s3")
@@ -56,8 +60,11 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 
 def store_settings(**extra: str) -> dict[str, str]:
-    return {"CAPTURE_STORE": f"s3://{BUCKET}/{PREFIX}", "CAPTURE_S3_PART_SIZE": str(8 * MB),
-            **extra}
+    return {
+        "CAPTURE_STORE": f"s3://{BUCKET}/{PREFIX}",
+        "CAPTURE_S3_PART_SIZE": str(8 * MB),
+        **extra,
+    }
 
 
 def object_sha256(client: object, key: str) -> str:
@@ -71,20 +78,35 @@ def key_of(rel: str) -> str:
     return f"{PREFIX}/genomics/thousand_genomes/{rel}"
 
 
-def test_large_file_streams_to_s3_with_bounded_memory(s3: object, tg: ThousandGenomesArchive,
-                                                     tmp_path: Path) -> None:
+def test_large_file_streams_to_s3_with_bounded_memory(
+    s3: object, tg: ThousandGenomesArchive, tmp_path: Path
+) -> None:
     big = Blob("s3big", 200 * MB)
     tg.add_file("ftp/s3/big.bin", big)
     base = tg.publish()
     out = tmp_path / "out.jsonl"
     args = {"base_url": base, **WHOLE_TREE}
-    cmd = crawl_command("thousand_genomes", tmp_path / "data", out, args=args,
-                        settings=store_settings(CAPTURE_S3_SSE="AES256"))
-    peak = subprocess.run([sys.executable, "-c",
-                           "import resource,subprocess,sys; subprocess.run(sys.argv[1:]); "
-                           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)", *cmd],
-                          cwd=REPO, capture_output=True, text=True, env=os.environ.copy(),
-                          timeout=600)
+    cmd = crawl_command(
+        "thousand_genomes",
+        tmp_path / "data",
+        out,
+        args=args,
+        settings=store_settings(CAPTURE_S3_SSE="AES256"),
+    )
+    peak = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource,subprocess,sys; subprocess.run(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)",
+            *cmd,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=600,
+    )
     rss_mb = int(peak.stdout.strip().splitlines()[-1]) / 1024
     (item,) = read_jsonl(out)
     assert item["status"] == "stored" and item["sha256"] == big.sha256
@@ -102,29 +124,37 @@ def test_large_file_streams_to_s3_with_bounded_memory(s3: object, tg: ThousandGe
     assert rss_mb < 220, rss_mb  # a 200 MB file, 8 MB parts: memory stays flat
 
 
-def test_interrupted_upload_resumes_from_the_last_part(s3: object, tg: ThousandGenomesArchive,
-                                                       tmp_path: Path) -> None:
+def test_interrupted_upload_resumes_from_the_last_part(
+    s3: object, tg: ThousandGenomesArchive, tmp_path: Path
+) -> None:
     big = Blob("s3resume", 96 * MB)
     tg.add_file("ftp/s3/resume.bin", big)
     base = tg.publish()
     tg.server.bandwidth = 16 * MB
     data = tmp_path / "data"
-    proc, _, _ = start_crawl("thousand_genomes", data, args={"base_url": base, **WHOLE_TREE},
-                             settings=store_settings())
+    proc, _, _ = start_crawl(
+        "thousand_genomes", data, args={"base_url": base, **WHOLE_TREE}, settings=store_settings()
+    )
 
     def parts_uploaded() -> int:
         uploads = s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])  # type: ignore[attr-defined]
         if not uploads:
             return 0
         up = uploads[0]
-        return len(s3.list_parts(Bucket=BUCKET, Key=up["Key"],  # type: ignore[attr-defined]
-                                 UploadId=up["UploadId"]).get("Parts", []))
+        return len(
+            s3.list_parts(
+                Bucket=BUCKET,
+                Key=up["Key"],  # type: ignore[attr-defined]
+                UploadId=up["UploadId"],
+            ).get("Parts", [])
+        )
 
     assert wait_for(lambda: parts_uploaded() >= 4, 120)
     kill(proc, signal.SIGKILL)
     tg.server.bandwidth = None
-    result = run_crawl("thousand_genomes", data, args={"base_url": base, **WHOLE_TREE},
-                       settings=store_settings())
+    result = run_crawl(
+        "thousand_genomes", data, args={"base_url": base, **WHOLE_TREE}, settings=store_settings()
+    )
     (item,) = result.items
     assert item["status"] == "stored" and item["sha256"] == big.sha256
     first, second = tg.server.requests_for("/vol1/ftp/s3/resume.bin", "GET")
@@ -140,8 +170,7 @@ def test_quarantine_on_s3(s3: object, tg: ThousandGenomesArchive, tmp_path: Path
     bad = Blob("s3bad", 3 * MB)
     tg.add_file("ftp/s3/bad.bin", bad, md5="0" * 32)
     args = {"base_url": tg.publish(), **WHOLE_TREE}
-    result = run_crawl("thousand_genomes", tmp_path / "data", args=args,
-                       settings=store_settings())
+    result = run_crawl("thousand_genomes", tmp_path / "data", args=args, settings=store_settings())
     (item,) = result.items
     assert item["status"] == "quarantined"
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])  # type: ignore[attr-defined]

@@ -53,16 +53,20 @@ bind_address = 127.0.0.1
 http_port = {port}
 username = {USER}
 password = {PASSWORD}
-eggs_dir = {home / 'eggs'}
-logs_dir = {home / 'logs'}
-items_dir = {home / 'items'}
-dbs_dir = {home / 'dbs'}
-jobs_dir = {home / 'jobs'}
+eggs_dir = {home / "eggs"}
+logs_dir = {home / "logs"}
+items_dir = {home / "items"}
+dbs_dir = {home / "dbs"}
+jobs_dir = {home / "jobs"}
 max_proc = 2
 poll_interval = 0.5
 """)
-    proc = subprocess.Popen([shutil.which("scrapyd") or "scrapyd"], cwd=home,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [shutil.which("scrapyd") or "scrapyd"],
+        cwd=home,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/"
 
     def up() -> bool:
@@ -89,21 +93,36 @@ def test_deploy_schedule_with_setting_override(
     with pytest.raises(urllib.error.HTTPError) as err:
         call(scrapyd + "daemonstatus.json", auth=False)
     assert err.value.code == 401
-    env = {**os.environ, "SCRAPYD_URL": scrapyd, "SCRAPYD_USERNAME": USER,
-           "SCRAPYD_PASSWORD": PASSWORD}
-    deploy = subprocess.run([sys.executable, "-m", "scrapyd_client.deploy", "env", "-p", "capture",
-                             "--version", "t1"], cwd=REPO, env=env, capture_output=True, text=True,
-                            timeout=300)
+    env = {
+        **os.environ,
+        "SCRAPYD_URL": scrapyd,
+        "SCRAPYD_USERNAME": USER,
+        "SCRAPYD_PASSWORD": PASSWORD,
+    }
+    deploy = subprocess.run(
+        [sys.executable, "-m", "scrapyd_client.deploy", "env", "-p", "capture", "--version", "t1"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     assert "thousand_genomes" in call(scrapyd + "listspiders.json?project=capture")["spiders"]
     data_dir = tmp_path / "data"
-    job = call(scrapyd + "schedule.json", [
-        ("project", "capture"), ("spider", "thousand_genomes"), ("jobid", "job1"),
-        ("setting", f"CAPTURE_DATA_DIR={data_dir}"),
-        ("setting", "CONCURRENT_REQUESTS_PER_DOMAIN=1"),
-        ("setting", "CAPTURE_BACKOFF_TIME_SCALE=0"),
-        ("base_url", base), ("prefix", "ftp/sd/"),
-    ])
+    job = call(
+        scrapyd + "schedule.json",
+        [
+            ("project", "capture"),
+            ("spider", "thousand_genomes"),
+            ("jobid", "job1"),
+            ("setting", f"CAPTURE_DATA_DIR={data_dir}"),
+            ("setting", "CONCURRENT_REQUESTS_PER_DOMAIN=1"),
+            ("setting", "CAPTURE_BACKOFF_TIME_SCALE=0"),
+            ("base_url", base),
+            ("prefix", "ftp/sd/"),
+        ],
+    )
     assert job["status"] == "ok" and job["jobid"] == "job1"
 
     def finished() -> bool:
@@ -119,7 +138,9 @@ def test_deploy_schedule_with_setting_override(
         assert (data_dir / item["path"]).is_file()
     (run,) = catalog_rows(data_dir, "select settings from runs")
     recorded = json.loads(run["settings"])
-    assert recorded["CONCURRENT_REQUESTS_PER_DOMAIN"] == 1 or \
-        recorded["CONCURRENT_REQUESTS_PER_DOMAIN"] == "1"
+    assert (
+        recorded["CONCURRENT_REQUESTS_PER_DOMAIN"] == 1
+        or recorded["CONCURRENT_REQUESTS_PER_DOMAIN"] == "1"
+    )
     # scrapyd's jobs_dir gives the job its JOBDIR (resume = re-schedule with the same jobid).
     assert str(recorded["JOBDIR"]).endswith(os.path.join("capture", "thousand_genomes", "job1"))

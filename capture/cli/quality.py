@@ -35,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     score = qsub.add_parser(
         "score",
-        help="score local files (no catalog): exit 0 if all are accepted, 1 if any is "
-        "quarantined",
+        help="score local files (no catalog): exit 0 if all are accepted, 1 if any is quarantined",
     )
     score.add_argument("paths", nargs="+", metavar="PATH")
     score.add_argument("--format", help="declared format (default: from content and name)")

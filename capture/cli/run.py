@@ -81,9 +81,7 @@ def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         flags = {
             "domains": args.domains,
             "max_storage_tb": args.max_storage_tb,
-            "max_download_gb": (
-                None if args.max_download_gb == 0 else args.max_download_gb
-            ),
+            "max_download_gb": (None if args.max_download_gb == 0 else args.max_download_gb),
             "quality_threshold": args.quality_threshold,
             "nasa_grade_threshold": args.nasa_grade_threshold,
             "max_concurrent_domains": args.max_concurrent_domains,

@@ -172,9 +172,7 @@ class Checks:
             # never presented as a defect of the file.
             tb = traceback.extract_tb(exc.__traceback__)
             where = f" at {tb[-1].name}:{tb[-1].lineno}" if tb else ""
-            unreadable = tier in (Tier.TRANSPORT, Tier.CONTAINER) and isinstance(
-                exc, READ_ERRORS
-            )
+            unreadable = tier in (Tier.TRANSPORT, Tier.CONTAINER) and isinstance(exc, READ_ERRORS)
             message = " ".join(str(exc).split())[:600]
             self.add(
                 check_id,
