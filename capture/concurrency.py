@@ -41,9 +41,9 @@ class TransferLimiter:
     def __init__(self, crawler: Crawler):
         s = crawler.settings
         self.crawler = crawler
-        self.per_domain = max(1, s.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 8))
+        self.per_domain = max(1, s.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
         self.slot_settings = s.getdict("DOWNLOAD_SLOTS")
-        self.total = DeferredSemaphore(max(1, s.getint("CONCURRENT_REQUESTS", 16)))
+        self.total = DeferredSemaphore(max(1, s.getint("CONCURRENT_REQUESTS")))
         self.slots: dict[str, DeferredSemaphore] = {}
 
     def slot_key(self, request: Request) -> str:

@@ -1,24 +1,28 @@
-"""Per-crawl shared state: data root, catalog, IO pool and run id, built once per crawler."""
+"""The services one crawl's components share (:class:`CrawlServices`), and the run id."""
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from scrapy import signals
 from scrapy.crawler import Crawler
 
 from capture.catalog import Catalog, CatalogWriter, catalog_url_for
-from capture.catalog.writer import GROUP_WAIT
+from capture.config import SERVICES_ATTR, CaptureSettings, config_of
+from capture.fetch import Fetcher
 from capture.paths import DataRoot
 from capture.storage.local import LocalStore
 from capture.transfer.io import IOPool
 
+if TYPE_CHECKING:
+    from capture.run.budget import Budget
+
 logger = logging.getLogger(__name__)
-_ATTR = "_capture_context"
+_ATTR = SERVICES_ATTR
 RUN_ID_FILE = "capture_run_id"
 
 
@@ -29,7 +33,7 @@ def new_run_id(prefix: str) -> str:
 def resolve_run_id(crawler: Crawler, spider_name: str) -> str:
     """CAPTURE_RUN_ID if set; else the id stored in JOBDIR (a resumed job keeps its run id);
     else a new ``<spider>_<UTC time>``."""
-    run_id = crawler.settings.get("CAPTURE_RUN_ID") or ""
+    run_id = config_of(crawler).run_id
     jobdir = crawler.settings.get("JOBDIR")
     stored = Path(jobdir) / RUN_ID_FILE if jobdir else None
     if not run_id and stored is not None and stored.exists():
@@ -42,18 +46,83 @@ def resolve_run_id(crawler: Crawler, spider_name: str) -> str:
     return run_id
 
 
-@dataclass
-class CaptureContext:
-    data: DataRoot
-    catalog: Catalog
-    writer: CatalogWriter
-    io: IOPool
-    run_id: str
-    spider_name: str
-    dry_run: bool
-    frontier: Any = None  # capture.frontier.RedisFrontier when CAPTURE_FRONTIER_URL is set
-    store: Any = None  # LocalStore or S3Store (capture.storage.store_for)
-    scratch_max: int = 0
+class ServicesMissing(AttributeError):
+    """A crawler without capture's services (an AttributeError: ``inspect.getmembers``, which
+    Scrapy runs over a spider to serialise its requests, reads every property and skips
+    attribute errors)."""
+
+
+class CrawlServices:
+    """What the components of one crawl share, built once, before any of them, by this
+    Scrapy extension (``EXTENSIONS`` in capture/settings.py): typed settings, data root,
+    catalog and its writer thread, IO pool, store, shared frontier, fetcher (transfer
+    limiter) and budget.
+
+    Components receive it explicitly: ``CrawlServices.of(crawler)`` in their ``__init__`` or
+    ``from_crawler``. Scrapy builds extensions after the spider and before the engine, so
+    every pipeline, middleware and download handler finds it, and the frontier is named
+    after the spider that runs.
+    """
+
+    def __init__(self, crawler: Crawler, config: CaptureSettings | None = None):
+        self.crawler = crawler
+        self.config = config = config or CaptureSettings.from_settings(crawler.settings)
+        self.data = DataRoot.at(config.data_dir or "./data")
+        self.catalog, self.writer = _shared_catalog(
+            catalog_url_for(self.data.root, config.catalog_url or None),
+            config.catalog_group_wait,
+        )
+        self.spider_name = (
+            crawler.spider.name if crawler.spider else (crawler.spidercls.name or "capture")
+        )
+        self.run_id = resolve_run_id(crawler, self.spider_name)
+        self.dry_run = config.dry_run
+        self.io = IOPool(config.io_threads)
+        from capture.storage import store_for
+
+        self.store: Any = store_for(crawler.settings, self.data)
+        self.scratch_max = config.s3_scratch_max
+        self.frontier: Any = None  # capture.frontier.RedisFrontier with CAPTURE_FRONTIER_URL
+        if config.frontier_url:
+            from capture.frontier import RedisFrontier
+
+            archive = getattr(crawler.spider or crawler.spidercls, "archive", None)
+            self.frontier = RedisFrontier(
+                config.frontier_url,
+                config.frontier_name or f"{self.run_id}:{archive or self.spider_name}",
+                claim_idle=config.frontier_claim_idle,
+            )
+        self.fetcher = Fetcher(crawler, self)
+        crawler.signals.connect(self.io.stop, signal=signals.engine_stopped)
+        logger.info(
+            "capture run %s, data root %s, catalog %s",
+            self.run_id,
+            self.data.root,
+            _redact_url(self.catalog.url),
+        )
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CrawlServices:
+        services = cls(crawler)
+        setattr(crawler, _ATTR, services)
+        return services
+
+    @staticmethod
+    def of(crawler: Crawler) -> CrawlServices:
+        """The crawl's services; a clear error where the extension is not enabled."""
+        services: CrawlServices | None = getattr(crawler, _ATTR, None)
+        if services is None:
+            raise ServicesMissing(
+                "capture's crawl services are not set up: enable the extension "
+                f"{__name__}.CrawlServices in EXTENSIONS (capture/settings.py does)"
+            )
+        return services
+
+    @property
+    def budget(self) -> Budget | None:
+        """The run's download/storage budget once the first transfer asked for it (None:
+        no limits, or not yet asked); ``capture run`` reads it for the summary."""
+        return self.fetcher.current_budget
 
     @property
     def remote(self) -> bool:
@@ -88,52 +157,6 @@ class CaptureContext:
             except FileNotFoundError:
                 pass
 
-    @classmethod
-    def for_crawler(cls, crawler: Crawler) -> CaptureContext:
-        ctx: CaptureContext | None = getattr(crawler, _ATTR, None)
-        if ctx is not None:
-            return ctx
-        settings = crawler.settings
-        data = DataRoot.at(settings.get("CAPTURE_DATA_DIR") or "./data")
-        catalog, writer = _shared_catalog(
-            catalog_url_for(data.root, settings.get("CAPTURE_CATALOG_URL")),
-            settings.getfloat("CAPTURE_CATALOG_GROUP_WAIT", GROUP_WAIT),
-        )
-        spider_name = (
-            crawler.spider.name if crawler.spider else (crawler.spidercls.name or "capture")
-        )
-        ctx = cls(
-            data=data,
-            catalog=catalog,
-            writer=writer,
-            io=IOPool.for_crawler(crawler),
-            run_id=resolve_run_id(crawler, spider_name),
-            spider_name=spider_name,
-            dry_run=settings.getbool("CAPTURE_DRY_RUN"),
-        )
-        from capture.storage import store_for
-
-        ctx.store = store_for(settings, data)
-        ctx.scratch_max = settings.getint("CAPTURE_S3_SCRATCH_MAX", 4 * 1024 * 1024 * 1024)
-        frontier_url = settings.get("CAPTURE_FRONTIER_URL") or ""
-        if frontier_url:
-            from capture.frontier import RedisFrontier
-
-            archive = getattr(crawler.spider, "archive", None) or spider_name
-            ctx.frontier = RedisFrontier(
-                frontier_url,
-                settings.get("CAPTURE_FRONTIER_NAME") or f"{ctx.run_id}:{archive}",
-                claim_idle=settings.getfloat("CAPTURE_FRONTIER_CLAIM_IDLE", 300.0),
-            )
-        setattr(crawler, _ATTR, ctx)
-        logger.info(
-            "capture run %s, data root %s, catalog %s",
-            ctx.run_id,
-            data.root,
-            _redact_url(catalog.url),
-        )
-        return ctx
-
     def close(self) -> None:
         _release_catalog(self.catalog.url)
 
@@ -143,7 +166,7 @@ class CaptureContext:
 _CATALOGS: dict[str, list] = {}
 
 
-def _shared_catalog(url: str, group_wait: float = GROUP_WAIT) -> tuple[Catalog, CatalogWriter]:
+def _shared_catalog(url: str, group_wait: float) -> tuple[Catalog, CatalogWriter]:
     entry = _CATALOGS.get(url)
     if entry is None:
         catalog = Catalog(url)

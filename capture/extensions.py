@@ -17,7 +17,7 @@ from scrapy.crawler import Crawler
 
 from capture.__version__ import __version__
 from capture.catalog.store import utcnow
-from capture.context import CaptureContext, git_commit
+from capture.context import CrawlServices, git_commit
 from capture.jobdir import set_aside_if_unreadable
 from capture.logfiles import guard_log_files
 from capture.outcomes import is_disk_full
@@ -74,7 +74,7 @@ class CaptureRunExtension:
         # in __init__: each crawler re-installs Scrapy's root handler with its own settings.
         guard_log_files()
         quiet_per_item_logs(self.crawler.settings.get("LOG_LEVEL"))
-        ctx = CaptureContext.for_crawler(self.crawler)
+        ctx = CrawlServices.of(self.crawler)
         spider.run_id = ctx.run_id  # type: ignore[attr-defined]
         settings = {k: self.crawler.settings.get(k) for k in RECORDED_SETTINGS}
         run = {
@@ -96,7 +96,7 @@ class CaptureRunExtension:
             stop_for_disk_full(self.crawler, ctx.data.root, f"cannot record the run: {exc}")
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
-        ctx = CaptureContext.for_crawler(self.crawler)
+        ctx = CrawlServices.of(self.crawler)
         if ctx.writer.grouped_calls:
             self.crawler.stats.set_value("capture/catalog/grouped_calls", ctx.writer.grouped_calls)
             self.crawler.stats.set_value("capture/catalog/groups", ctx.writer.groups)

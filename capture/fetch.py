@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -14,7 +14,6 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from capture.concurrency import TransferLimiter
-from capture.context import CaptureContext
 from capture.items import CapturedFile
 from capture.outcomes import is_disk_full
 from capture.run.budget import Budget
@@ -22,6 +21,9 @@ from capture.transfer import EVENTS_KEY, META_KEY, StreamSpec, TransferAborted, 
 from capture.transfer.errors import ArchiveUnreachable, BudgetExceeded, UnsafeLocalPath
 from capture.transfer.handler import WRITE_AFTER_KEY, StreamedResponse
 from capture.work import work_of
+
+if TYPE_CHECKING:
+    from capture.context import CrawlServices
 
 logger = logging.getLogger(__name__)
 
@@ -41,35 +43,31 @@ class FetchOutcome:
 
 
 class Fetcher:
-    def __init__(self, crawler: Crawler, ctx: CaptureContext):
+    """Fetches files for every stage of one crawl (one per crawl, on its services), so the
+    download stage and the checksum stage's re-transfer share one transfer limiter and one
+    budget."""
+
+    def __init__(self, crawler: Crawler, ctx: CrawlServices):
         self.crawler = crawler
         self.ctx = ctx
-        self._budget: Budget | bool | None = False  # False: not looked up yet
+        self._budget: Budget | None = None
+        self._budget_known = False
         self.limiter = TransferLimiter(crawler)
 
-    @classmethod
-    def for_crawler(cls, crawler: Crawler, ctx: CaptureContext) -> Fetcher:
-        """One fetcher per crawl, so every stage shares its limiter and budget."""
-        fetcher = getattr(crawler, "_capture_fetcher", None)
-        if fetcher is None:
-            fetcher = cls(crawler, ctx)
-            crawler._capture_fetcher = fetcher  # type: ignore[attr-defined]
-        return fetcher
+    @property
+    def current_budget(self) -> Budget | None:
+        return self._budget
 
     async def budget(self) -> Budget | None:
-        if self._budget is False:
-            ctx = self.ctx
-
-            async def stored() -> int:
-                return await ctx.writer.run(ctx.catalog.stored_bytes)
-
-            s = self.crawler.settings
-            limits = s.getint("CAPTURE_MAX_DOWNLOAD_BYTES", 0) or s.getint(
-                "CAPTURE_MAX_STORAGE_BYTES", 0
-            )
-            stored_now = await stored() if limits else 0
-            self._budget = Budget.for_crawler(self.crawler, stored_now)
-        return self._budget  # type: ignore[return-value]
+        """The run's budget, looked up (and the catalog's stored bytes read, on the catalog's
+        thread) on the first transfer; None when no limit is set."""
+        if not self._budget_known:
+            ctx, config = self.ctx, self.ctx.config
+            limits = config.max_download_bytes or config.max_storage_bytes
+            stored_now = await ctx.writer.run(ctx.catalog.stored_bytes) if limits else 0
+            self._budget = Budget.shared(config, f"crawler-{id(self.crawler)}", stored_now)
+            self._budget_known = True
+        return self._budget
 
     def request_for(
         self, item: CapturedFile, *, fresh: bool = False, budget_key: str | None = None

@@ -80,6 +80,8 @@ ITEM_PIPELINES = {
 ADDONS = {"capture.addons.LeanStart": 0}
 
 EXTENSIONS = {
+    # Built first: what every other component of the crawl shares (capture/context.py).
+    "capture.context.CrawlServices": 0,
     "capture.extensions.CaptureRunExtension": 100,
     "capture.monitors.CaptureHealthMonitor": 200,
 }

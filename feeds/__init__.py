@@ -15,7 +15,7 @@ DEFAULT_FEED_TEMPLATE = "feeds/%(run_id)s/%(name)s.jsonl"
 
 def uri_params(params: dict[str, Any], spider: Any) -> dict[str, Any]:
     crawler = getattr(spider, "crawler", None)
-    run_id = crawler.settings.get("CAPTURE_RUN_ID") if crawler else None
+    run_id = crawler.settings.get("CAPTURE_RUN_ID") if crawler else None  # -s wins
     return {
         **params,
         "run_id": run_id or getattr(spider, "run_id", "") or "norun",

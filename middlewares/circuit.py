@@ -32,6 +32,7 @@ from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.error import ConnectError
 
+from capture.config import config_of
 from capture.transfer.errors import ArchiveUnreachable
 
 NEVER_REACHED = (
@@ -70,10 +71,10 @@ def connection_failure(exc: BaseException) -> bool:
 
 class ArchiveCircuitBreakerMiddleware:
     def __init__(self, crawler: Crawler):
-        s = crawler.settings
+        c = config_of(crawler)
         self.crawler = crawler
-        self.failures_to_open = max(1, s.getint("CAPTURE_CIRCUIT_FAILURES", 3))
-        self.window = s.getfloat("CAPTURE_CIRCUIT_WINDOW", 30.0)
+        self.failures_to_open = max(1, c.circuit_failures)
+        self.window = c.circuit_window
         self.reached = False
         self.failures = 0
         self.first_failure: float | None = None

@@ -8,6 +8,7 @@ from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 
+from capture.config import config_of
 from capture.hosts import host_allowed
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ class OffArchiveRequest(IgnoreRequest):
 class ArchiveHostGuardMiddleware:
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
-        self.extra = [h for h in crawler.settings.getlist("CAPTURE_EXTRA_ALLOWED_HOSTS") if h]
+        self.extra = [h for h in config_of(crawler).extra_allowed_hosts if h]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchiveHostGuardMiddleware:

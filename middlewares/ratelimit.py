@@ -22,6 +22,8 @@ from scrapy.crawler import Crawler
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import task
 
+from capture.config import config_of
+
 # Keep a margin below the published rate so clock jitter cannot produce rate+1 in a window.
 SAFETY = 0.92
 
@@ -64,7 +66,7 @@ def bucket_for(key: str, rate: float, capacity: float) -> TokenBucket:
 class RateLimitMiddleware:
     def __init__(self, crawler: Crawler):
         self.crawler = crawler
-        self.burst = crawler.settings.getfloat("CAPTURE_RATE_LIMIT_BURST", 1.0)
+        self.burst = config_of(crawler).rate_limit_burst
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RateLimitMiddleware:

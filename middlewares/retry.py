@@ -36,6 +36,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.response import response_status_message
 from twisted.internet import task
 
+from capture.config import CaptureSettings, config_of
 from capture.transfer import EVENTS_KEY, META_KEY
 from capture.transfer.errors import (
     LocalStorageError,
@@ -73,19 +74,20 @@ def parse_retry_after(value: str | bytes | None, now: datetime | None = None) ->
 
 
 class BackoffRetryMiddleware(RetryMiddleware):
-    def __init__(self, settings: BaseSettings):
+    def __init__(self, settings: BaseSettings, config: CaptureSettings | None = None):
         super().__init__(settings)
-        self.base = settings.getfloat("CAPTURE_RETRY_BACKOFF_BASE", 1.0)
-        self.max_delay = settings.getfloat("CAPTURE_RETRY_BACKOFF_MAX", 300.0)
-        self.jitter = min(1.0, max(0.0, settings.getfloat("CAPTURE_RETRY_JITTER", 0.5)))
-        self.retry_after_max = settings.getfloat("CAPTURE_RETRY_AFTER_MAX", 3600.0)
-        self.progress_times = settings.getint("CAPTURE_RETRY_PROGRESS_TIMES", 100)
-        self.time_scale = settings.getfloat("CAPTURE_BACKOFF_TIME_SCALE", 1.0)
+        c = config or CaptureSettings.from_settings(settings)
+        self.base = c.retry_backoff_base
+        self.max_delay = c.retry_backoff_max
+        self.jitter = min(1.0, max(0.0, c.retry_jitter))
+        self.retry_after_max = c.retry_after_max
+        self.progress_times = c.retry_progress_times
+        self.time_scale = c.backoff_time_scale
         self.rng = random.Random()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> BackoffRetryMiddleware:
-        o = cls(crawler.settings)
+        o = cls(crawler.settings, config_of(crawler))
         o.crawler = crawler
         return o
 

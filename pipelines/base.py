@@ -24,14 +24,13 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from capture.context import CaptureContext
+from capture.context import CrawlServices
 from capture.items import CapturedFile
 from capture.outcomes import DISK_FULL, is_disk_full
 from capture.units import human_bytes
 from capture.work import work_of
 
 logger = logging.getLogger(__name__)
-DEFAULT_MIN_FREE_BYTES = 1024**3
 #: Seconds a free-space reading is reused, and how many CAPTURE_MIN_FREE_BYTES of headroom
 #: make a fresh reading unnecessary.
 FREE_SPACE_TTL = 0.5
@@ -101,7 +100,7 @@ class DiskRoom:
     """
 
     def __init__(self, crawler: Crawler):
-        self.min_free = crawler.settings.getint("CAPTURE_MIN_FREE_BYTES", DEFAULT_MIN_FREE_BYTES)
+        self.min_free = CrawlServices.of(crawler).config.min_free_bytes
         self.reserved: dict[int, tuple[str, int]] = {}  # id(item) -> (path, listed size)
         self.promised = 0  # sum of the reserved sizes
         self._free_at: tuple[float, int | None] | None = None  # (monotonic time, free bytes)
@@ -120,7 +119,7 @@ class DiskRoom:
         if entry is not None:
             self.promised -= entry[1]
 
-    def shortfall(self, item: CapturedFile, ctx: CaptureContext) -> str | None:
+    def shortfall(self, item: CapturedFile, ctx: CrawlServices) -> str | None:
         """Why ``item`` must not start (None: it fits); reserves its size when it fits."""
         if id(item) in self.reserved or self.min_free <= 0:
             return None
@@ -149,7 +148,7 @@ class DiskRoom:
         self.promised += item.expected_size or 0
         return None
 
-    def _free(self, ctx: CaptureContext, *, fresh: bool = False) -> int | None:
+    def _free(self, ctx: CrawlServices, *, fresh: bool = False) -> int | None:
         """Free bytes of the data root, read at most every ``FREE_SPACE_TTL`` seconds (a
         ``statvfs`` per file was a measurable share of a small-file crawl); files reserved
         since the read are counted in ``promised``, files finished since then are covered by
@@ -163,7 +162,7 @@ class DiskRoom:
         return time.monotonic() - self._free_at[0] if self._free_at is not None else 0.0
 
 
-def _partial_size(ctx: CaptureContext, rel: str) -> int:
+def _partial_size(ctx: CrawlServices, rel: str) -> int:
     """Bytes of ``rel`` already in its ``.part`` file (a resume needs only the rest)."""
     try:
         return os.stat(ctx.data.partial(rel)).st_size
@@ -183,7 +182,8 @@ class CaptureStage:
         self.settings = crawler.settings
         self.stats = crawler.stats
         self.logger = logging.getLogger(type(self).__module__)
-        self._ctx: CaptureContext | None = None
+        self.ctx = CrawlServices.of(crawler)
+        self.config = self.ctx.config
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -194,12 +194,6 @@ class CaptureStage:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Any:
         return cls(crawler)
-
-    @property
-    def ctx(self) -> CaptureContext:
-        if self._ctx is None:
-            self._ctx = CaptureContext.for_crawler(self.crawler)
-        return self._ctx
 
     def inc(self, key: str, n: int = 1) -> None:
         self.stats.inc_value(f"capture/{key}", n)

@@ -18,7 +18,7 @@ from capture.items import CapturedFile
 from capture.transfer.result import TransferResult
 from capture.work import work_of
 from pipelines.base import CaptureStage
-from pipelines.download import DownloadPipeline, apply_outcome
+from pipelines.download import apply_outcome
 
 
 def transport_problems(item: CapturedFile, transfer: TransferResult, head: bytes) -> list[str]:
@@ -64,8 +64,7 @@ def read_head(path: str, n: int = 1024) -> bytes:
 class ChecksumPipeline(CaptureStage):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
-        self.max_retransfers = crawler.settings.getint("CAPTURE_RETRANSFER_ON_MISMATCH", 1)
-        self._download: DownloadPipeline | None = None
+        self.max_retransfers = self.config.retransfer_on_mismatch
 
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, CapturedFile):
@@ -100,14 +99,9 @@ class ChecksumPipeline(CaptureStage):
             else:
                 await self.ctx.io.run(_remove, part)
             work.transfer = None
-            outcome = await self._downloader().fetcher.fetch(item, fresh=True)
+            outcome = await self.ctx.fetcher.fetch(item, fresh=True)
             apply_outcome(self, item, outcome)
         return item
-
-    def _downloader(self) -> DownloadPipeline:
-        if self._download is None:
-            self._download = DownloadPipeline(self.crawler)
-        return self._download
 
 
 def _remove(path: str) -> None:

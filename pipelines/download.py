@@ -26,13 +26,7 @@ from pipelines.register import fill_from_previous
 class DownloadPipeline(CaptureStage):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
-        self._fetcher: Fetcher | None = None
-
-    @property
-    def fetcher(self) -> Fetcher:
-        if self._fetcher is None:
-            self._fetcher = Fetcher.for_crawler(self.crawler, self.ctx)
-        return self._fetcher
+        self.fetcher: Fetcher = self.ctx.fetcher
 
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, CapturedFile) or item.status != "discovered":
@@ -55,7 +49,7 @@ class DownloadPipeline(CaptureStage):
         estimate = item.metadata.get("size_estimate")
         if isinstance(estimate, int) and estimate >= 0:
             return estimate, "estimate"
-        if not self.crawler.settings.getbool("CAPTURE_DRY_RUN_HEAD", True) or item.fetch:
+        if not self.config.dry_run_head or item.fetch:
             return None, "unknown"  # POST-built files (item.fetch) cannot be sized by HEAD
         request = Request(
             item.url,

@@ -13,6 +13,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
+from capture.context import CrawlServices
 from capture.items import CapturedFile, item_dict
 from capture.work import work_of
 from pipelines.base import CaptureStage
@@ -23,7 +24,7 @@ class FrontierPipeline(CaptureStage):
     def from_crawler(cls, crawler: Crawler) -> Any:
         # Without a shared frontier the stage has nothing to do: out of the item chain (a
         # no-op async stage still costs a coroutine and a Deferred per file).
-        if not crawler.settings.get("CAPTURE_FRONTIER_URL"):
+        if not CrawlServices.of(crawler).config.frontier_url:
             raise NotConfigured  # no message: Scrapy would log a warning per crawl
         return cls(crawler)
 

@@ -21,29 +21,29 @@ from pipelines.base import CaptureStage
 class QualityPipeline(CaptureStage):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
-        s = crawler.settings
-        self.enabled = s.getbool("CAPTURE_QUALITY_ENABLED", True)
-        self.quality = s.getfloat("CAPTURE_QUALITY_THRESHOLD", 0.90)
-        self.nasa = s.getfloat("CAPTURE_NASA_GRADE_THRESHOLD", 0.92)
-        self.budget = s.getfloat("CAPTURE_QUALITY_TIME_BUDGET", 30.0)
-        self.sample_bytes = s.getint("CAPTURE_QUALITY_SAMPLE_BYTES", 16 * 1024 * 1024)
-        self.plugins = s.getdict("CAPTURE_QUALITY_PLUGINS")
+        c = self.config
+        self.enabled = c.quality_enabled
+        self.quality = c.quality_threshold
+        self.nasa = c.nasa_grade_threshold
+        self.budget = c.quality_time_budget
+        self.sample_bytes = c.quality_sample_bytes
+        self.plugins = dict(c.quality_plugins)
         self._runner: QualityRunner | None = None
         crawler.signals.connect(self._close, signal=signals.spider_closed)
 
     @property
     def runner(self) -> QualityRunner:
         if self._runner is None:
-            s = self.settings
+            c = self.config
             self._runner = QualityRunner(
-                mode=s.get("CAPTURE_QUALITY_MODE", "process"),
-                workers=s.getint("CAPTURE_QUALITY_WORKERS", 1),
-                hard_factor=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_FACTOR", 3.0),
-                grace=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_GRACE", 10.0),
+                mode=c.quality_mode,
+                workers=c.quality_workers,
+                hard_factor=c.quality_hard_timeout_factor,
+                grace=c.quality_hard_timeout_grace,
                 io=self.ctx.io,
-                memory_limit=s.getint("CAPTURE_QUALITY_MEMORY_LIMIT", 0),
-                inline_max_bytes=s.getint("CAPTURE_QUALITY_INLINE_MAX_BYTES", 1024 * 1024),
-                idle_seconds=s.getfloat("CAPTURE_QUALITY_WORKER_IDLE_SECONDS", 30.0),
+                memory_limit=c.quality_memory_limit,
+                inline_max_bytes=c.quality_inline_max_bytes,
+                idle_seconds=c.quality_worker_idle_seconds,
             )
         return self._runner
 

@@ -25,8 +25,8 @@ class StorePipeline(CaptureStage):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
         self._store: Any = None
-        self.keep_versions = crawler.settings.getbool("CAPTURE_KEEP_VERSIONS", True)
-        self.dedup = crawler.settings.getbool("CAPTURE_DEDUP", True)
+        self.keep_versions = self.config.keep_versions
+        self.dedup = self.config.dedup
 
     @property
     def store(self) -> Any:

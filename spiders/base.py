@@ -23,7 +23,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy_spider_metadata import Args
 from twisted.internet.defer import Deferred
 
-from capture.context import CaptureContext
+from capture.context import CrawlServices
 from capture.hosts import host_allowed, netloc_entry
 from capture.items import DOMAINS, CapturedFile
 from capture.transfer import META_KEY, StreamSpec
@@ -148,8 +148,8 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         )
 
     @property
-    def ctx(self) -> CaptureContext:
-        return CaptureContext.for_crawler(self.crawler)
+    def ctx(self) -> CrawlServices:
+        return CrawlServices.of(self.crawler)
 
     def listing_request(self, url: str, name: str, callback: Any, **kwargs: Any) -> scrapy.Request:
         """A request whose (possibly huge) body is streamed to a private listing file instead
@@ -200,7 +200,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
     async def redrive(self) -> AsyncIterator[CapturedFile]:
         """Unfinished files from earlier runs (including hard-killed ones), a page at a time."""
         ctx = self.ctx
-        limit = self.crawler.settings.getint("CAPTURE_MAX_ITEMS_IN_FLIGHT", 256)
+        limit = ctx.config.max_items_in_flight
         after = 0
         total = 0
         while self.crawler.crawling:
@@ -245,13 +245,13 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         from capture.work import work_of
 
         frontier = self.ctx.frontier
-        settings = self.crawler.settings
+        config = self.ctx.config
         # Take only what this worker can work on now, so the others get their share.
-        limit = settings.getint("CAPTURE_FRONTIER_PREFETCH", 0) or 2 * settings.getint(
-            "CONCURRENT_REQUESTS_PER_DOMAIN", 4
+        limit = config.frontier_prefetch or 2 * self.crawler.settings.getint(
+            "CONCURRENT_REQUESTS_PER_DOMAIN"
         )
-        exit_after = settings.getfloat("CAPTURE_FRONTIER_IDLE_EXIT", 30.0)
-        beat = max(0.5, settings.getfloat("CAPTURE_FRONTIER_CLAIM_IDLE", 300.0) / 3)
+        exit_after = config.frontier_idle_exit
+        beat = max(0.5, config.frontier_claim_idle / 3)
         entries: dict[int, str] = {}  # item id -> frontier entry, while in flight here
         self._frontier_entries = entries
 

@@ -112,6 +112,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy_spider_metadata import Args
 from twisted.internet import task
 
+from capture.config import config_of
 from capture.items import CapturedFile
 from capture.secrets import secret_from_env
 from pipelines.inspect import InspectionProblem
@@ -119,7 +120,6 @@ from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.mast_portal import (
     ALIASES,
     COLUMNS,
-    DEFAULT_MAX_PAGES,
     DEFAULT_PAGESIZE,
     FILTERED,
     INVOKE_HEADERS,
@@ -356,7 +356,7 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
     @property
     def max_pages(self) -> int:
         """Pages asked per query at most (``CAPTURE_MAST_MAX_PAGES``)."""
-        return max(1, self.crawler.settings.getint("CAPTURE_MAST_MAX_PAGES", DEFAULT_MAX_PAGES))
+        return max(1, config_of(self.crawler).mast_max_pages)
 
     async def discover(self) -> AsyncIterator[Any]:
         for i, filters in enumerate(self.queries, 1):
@@ -479,7 +479,7 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
         )
 
     async def _pause(self, seconds: float) -> None:
-        scale = self.crawler.settings.getfloat("CAPTURE_BACKOFF_TIME_SCALE", 1.0)
+        scale = config_of(self.crawler).backoff_time_scale
         if seconds * scale > 0:
             from twisted.internet import reactor
 

@@ -50,7 +50,9 @@ from scrapy.settings import BaseSettings
 from scrapy_spider_metadata import Args
 from twisted.python.failure import Failure
 
+from capture import settings as defaults
 from capture.autoindex import IndexEntry, listing_fingerprint, parse_index
+from capture.config import CaptureSettings
 from capture.items import CapturedFile
 from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.params import CommaList, Flag
@@ -154,10 +156,10 @@ class ListingBounds:
     """Per-crawl bounds of a directory-listing crawl (0: no bound). Each names the setting
     that sets it, for the one WARNING line said when it is reached."""
 
-    max_directories: int = 200_000
-    max_requests: int = 400_000
-    max_queued: int = 50_000
-    max_bytes: int = 64 * 1024 * 1024
+    max_directories: int = defaults.CAPTURE_LISTING_MAX_DIRECTORIES
+    max_requests: int = defaults.CAPTURE_LISTING_MAX_REQUESTS
+    max_queued: int = defaults.CAPTURE_LISTING_MAX_QUEUED
+    max_bytes: int = defaults.CAPTURE_LISTING_MAX_BYTES
 
     SETTINGS: ClassVar[dict[str, str]] = {
         "max_directories": "CAPTURE_LISTING_MAX_DIRECTORIES",
@@ -168,11 +170,11 @@ class ListingBounds:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> ListingBounds:
-        defaults = cls()
+        c = CaptureSettings.from_settings(settings)
         return cls(
             **{
-                field: max(0, settings.getint(name, getattr(defaults, field)))
-                for field, name in cls.SETTINGS.items()
+                field: max(0, getattr(c, field.replace("max_", "listing_max_")))
+                for field in cls.SETTINGS
             }
         )
 

@@ -72,6 +72,7 @@ import scrapy
 from pydantic import BeforeValidator, Field, field_validator
 from scrapy_spider_metadata import Args
 
+from capture.config import config_of
 from capture.items import CapturedFile
 from pipelines.checksum import read_head
 from pipelines.inspect import InspectionProblem
@@ -243,7 +244,7 @@ class NasaExoplanetArchiveSpider(CaptureSpider, Args[NasaExoplanetArchiveParams]
                 table,
                 error_in(response.body[:4096]) or repr(response.body[:200]),
             )
-        elif self.crawler.settings.getbool("CAPTURE_DRY_RUN") and self.format in ("csv", "tsv"):
+        elif config_of(self.crawler).dry_run and self.format in ("csv", "tsv"):
             # A dry run plans the table's size as its row count times the width of a sample
             # of rows (TAP answers carry no Content-Length before the query runs).
             return scrapy.Request(

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from capture.cli.common import CliError, add_data_args, data_dir, open_catalog, project_settings
+from capture.config import CaptureSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -46,11 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _thresholds(args: argparse.Namespace) -> tuple[float, float]:
-    settings = project_settings()
+    config = CaptureSettings.from_settings(project_settings())
     quality = getattr(args, "quality_threshold", None)
     nasa = getattr(args, "nasa_grade_threshold", None)
-    quality = settings.getfloat("CAPTURE_QUALITY_THRESHOLD") if quality is None else quality
-    nasa = settings.getfloat("CAPTURE_NASA_GRADE_THRESHOLD") if nasa is None else nasa
+    quality = config.quality_threshold if quality is None else quality
+    nasa = config.nasa_grade_threshold if nasa is None else nasa
     for name, value in (("--quality-threshold", quality), ("--nasa-grade-threshold", nasa)):
         if not 0.0 <= value <= 1.0:
             raise CliError(f"{name} must be between 0 and 1, got {value}")
@@ -109,13 +110,13 @@ def runner() -> Any:
     if _RUNNER is None:
         from capture.quality.runner import QualityRunner
 
-        s = project_settings()
+        c = CaptureSettings.from_settings(project_settings())
         _RUNNER = QualityRunner(
             mode="process",
             workers=1,
-            hard_factor=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_FACTOR", 3.0),
-            grace=s.getfloat("CAPTURE_QUALITY_HARD_TIMEOUT_GRACE", 10.0),
-            memory_limit=s.getint("CAPTURE_QUALITY_MEMORY_LIMIT", 0),
+            hard_factor=c.quality_hard_timeout_factor,
+            grace=c.quality_hard_timeout_grace,
+            memory_limit=c.quality_memory_limit,
         )
     return _RUNNER
 
@@ -133,15 +134,15 @@ def score_local(path: str, fmt: str | None, quality: float, nasa: float) -> dict
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1024 * 1024), b""):
             digest.update(block)
-    settings = project_settings()
+    config = CaptureSettings.from_settings(project_settings())
     ctx = ScoreContext(
         path=path,
         name=os.path.basename(path),
         format=fmt or guess_format(os.path.basename(path)),
         size=os.path.getsize(path),
         sha256=digest.hexdigest(),
-        budget_seconds=settings.getfloat("CAPTURE_QUALITY_TIME_BUDGET", 30.0),
-        sample_bytes=settings.getint("CAPTURE_QUALITY_SAMPLE_BYTES", 16 * 1024 * 1024),
+        budget_seconds=config.quality_time_budget,
+        sample_bytes=config.quality_sample_bytes,
     )
     report = runner().score_sync(ctx, quality, nasa)
     return {

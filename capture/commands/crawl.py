@@ -96,7 +96,7 @@ class Command(ScrapyCrawl):
             return super().run(args, opts)
         self._run(args, opts)
         assert self.settings is not None
-        if self.settings.getbool("CAPTURE_FAST_EXIT", True) and not getattr(opts, "profile", None):
+        if self.settings.getbool("CAPTURE_FAST_EXIT") and not getattr(opts, "profile", None):
             from capture.procexit import exit_now
 
             exit_now(self.exitcode)

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from capture.settings import CAPTURE_NASA_GRADE_THRESHOLD as NASA_GRADE_THRESHOLD
+from capture.settings import CAPTURE_QUALITY_THRESHOLD as QUALITY_THRESHOLD
+
 
 class Tier(StrEnum):
     TRANSPORT = "T0_transport"
@@ -120,8 +123,8 @@ class QualityReport:
 
     scorer: str
     checks: list[CheckResult] = field(default_factory=list)
-    quality_threshold: float = 0.90
-    nasa_threshold: float = 0.92
+    quality_threshold: float = QUALITY_THRESHOLD
+    nasa_threshold: float = NASA_GRADE_THRESHOLD
     #: Why no scorer examined the content (no scorer for the format, or it failed); None when
     #: a content scorer ran. Such a file is never nasa_grade.
     unexamined: str | None = None

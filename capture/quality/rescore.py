@@ -23,6 +23,8 @@ from capture.catalog.store import utcnow
 from capture.paths import DataRoot
 from capture.quality.runner import QualityRunner
 from capture.quality.scorers.base import ScoreContext
+from capture.settings import CAPTURE_NASA_GRADE_THRESHOLD as NASA_GRADE_THRESHOLD
+from capture.settings import CAPTURE_QUALITY_THRESHOLD as QUALITY_THRESHOLD
 from capture.storage import LocalStore
 
 
@@ -39,8 +41,8 @@ def rescore(
     root: Path,
     *,
     archive: str | None = None,
-    quality: float = 0.90,
-    nasa: float = 0.92,
+    quality: float = QUALITY_THRESHOLD,
+    nasa: float = NASA_GRADE_THRESHOLD,
     apply_quarantine: bool = True,
     runner: QualityRunner | None = None,
     budget: float = 30.0,

@@ -48,6 +48,8 @@ from capture.quality.model import CheckResult, Outcome, QualityReport, Severity,
 from capture.quality.registry import INLINE_SAFE, inline_safe, plugin_key
 from capture.quality.score import MESSAGE_MAX, score_file
 from capture.quality.scorers.base import ScoreContext
+from capture.settings import CAPTURE_NASA_GRADE_THRESHOLD as NASA_GRADE_THRESHOLD
+from capture.settings import CAPTURE_QUALITY_THRESHOLD as QUALITY_THRESHOLD
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -68,8 +70,8 @@ def report_from_dict(data: dict[str, Any]) -> QualityReport:
     return QualityReport(
         scorer=data["scorer"],
         checks=[CheckResult.from_dict(c) for c in data["checks"]],
-        quality_threshold=thresholds.get("quality", 0.9),
-        nasa_threshold=thresholds.get("nasa_grade", 0.92),
+        quality_threshold=thresholds.get("quality", QUALITY_THRESHOLD),
+        nasa_threshold=thresholds.get("nasa_grade", NASA_GRADE_THRESHOLD),
         unexamined=data.get("unexamined"),
     )
 

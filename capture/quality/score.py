@@ -18,10 +18,14 @@ from capture.quality.model import Outcome, QualityReport, Severity, Tier
 from capture.quality.registry import compressed_wrapper, resolve
 from capture.quality.scorers.base import Checks, ScoreContext
 from capture.quality.scorers.transport import transport_checks
+from capture.settings import CAPTURE_NASA_GRADE_THRESHOLD as NASA_GRADE_THRESHOLD
+from capture.settings import CAPTURE_QUALITY_THRESHOLD as QUALITY_THRESHOLD
 
 
 def score_file(
-    ctx: ScoreContext, quality_threshold: float = 0.90, nasa_threshold: float = 0.92
+    ctx: ScoreContext,
+    quality_threshold: float = QUALITY_THRESHOLD,
+    nasa_threshold: float = NASA_GRADE_THRESHOLD,
 ) -> QualityReport:
     """Never raises: a scorer that crashes yields an ``error`` check (and so a quarantine)."""
     if not ctx.path:  # bytes not available locally (S3 object above the scratch limit)

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from scrapy.crawler import Crawler
+from capture.config import CaptureSettings
 
 _REGISTRY: dict[str, Budget] = {}
 _LOCK = threading.Lock()
@@ -45,18 +45,17 @@ class Budget:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_crawler(cls, crawler: Crawler, stored_bytes: Any = None) -> Budget | None:
-        """The run's shared budget (keyed by run id), or None when no limit is set."""
-        s = crawler.settings
-        max_dl = s.getint("CAPTURE_MAX_DOWNLOAD_BYTES", 0) or None
-        max_st = s.getint("CAPTURE_MAX_STORAGE_BYTES", 0) or None
+    def shared(cls, config: CaptureSettings, fallback_key: str, stored: int = 0) -> Budget | None:
+        """The run's budget, shared by every crawler of the run in this process (keyed by
+        CAPTURE_RUN_ID, else ``fallback_key``), or None when no limit is set."""
+        max_dl = config.max_download_bytes or None
+        max_st = config.max_storage_bytes or None
         if max_dl is None and max_st is None:
             return None
-        key = s.get("CAPTURE_RUN_ID") or f"crawler-{id(crawler)}"
+        key = config.run_id or fallback_key
         with _LOCK:
             budget = _REGISTRY.get(key)
             if budget is None:
-                stored = stored_bytes() if callable(stored_bytes) else (stored_bytes or 0)
                 budget = _REGISTRY[key] = cls(max_dl, max_st, stored, key)
             return budget
 

@@ -13,6 +13,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from capture.domains import ordered
+from capture.settings import CAPTURE_NASA_GRADE_THRESHOLD as NASA_GRADE_THRESHOLD
+from capture.settings import CAPTURE_QUALITY_THRESHOLD as QUALITY_THRESHOLD
 
 GB = 1024**3
 TB = 1024**4
@@ -75,8 +77,8 @@ class RunOptions:
     # The mission: "A run with no arguments is a whole first round with a 1 TB download
     # limit". A config's max_download_size_gb (or --max-download-gb) replaces it.
     max_download_gb: float | None = DEFAULT_DOWNLOAD_GB
-    quality_threshold: float = 0.90
-    nasa_grade_threshold: float = 0.92
+    quality_threshold: float = QUALITY_THRESHOLD
+    nasa_grade_threshold: float = NASA_GRADE_THRESHOLD
     # One domain at a time: under a budget the priority order is then strict.
     max_concurrent_domains: int = 1
     rate_limit_delay: float | None = None

@@ -23,7 +23,7 @@ from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore
 from capture.catalog import Catalog, catalog_url_for
 from capture.catalog.store import utcnow
 from capture.cli.common import project_settings
-from capture.context import new_run_id
+from capture.context import CrawlServices, new_run_id
 from capture.domains import spiders_of
 from capture.outcomes import crawl_outcome, crawler_stats, exit_code_for, is_disk_full
 from capture.run import budget as budget_mod
@@ -303,7 +303,9 @@ class RoundRun:
             catalog_url_for(self.root, self.base_settings().get("CAPTURE_CATALOG_URL"))
         )
         try:
-            budget = budget_mod._REGISTRY.get(self.run_id)
+            budget = next(
+                (b for c in self.crawlers.values() if (b := crawl_budget(c)) is not None), None
+            )
             monitor_alerts = []
             for name, crawler in self.crawlers.items():
                 stats = crawler_stats(crawler)
@@ -318,7 +320,7 @@ class RoundRun:
             settings = self.base_settings()
             alerts = verdict.alerts(
                 archives,
-                settings.getfloat("CAPTURE_MONITOR_MAX_QUARANTINE_RATE", 0.2),
+                settings.getfloat("CAPTURE_MONITOR_MAX_QUARANTINE_RATE"),
                 monitor_alerts,
             )
             summary = {
@@ -451,3 +453,10 @@ def notify(settings: Settings, summary: dict[str, Any]) -> None:
             post_json(webhook, payload)
         except Exception as exc:  # the run's own record must not be lost to a webhook
             logger.warning("Webhook %s failed: %s", webhook, exc)
+
+
+def crawl_budget(crawler: Crawler) -> budget_mod.Budget | None:
+    """The run's budget as one crawler's services hold it (None: no limit, or the crawler
+    never started)."""
+    services = getattr(crawler, "capture_services", None)
+    return services.budget if isinstance(services, CrawlServices) else None

@@ -52,6 +52,7 @@ from twisted.web.http_headers import Headers as TxHeaders
 from twisted.web.iweb import UNKNOWN_LENGTH
 
 from capture import safefs
+from capture.config import SERVICES_ATTR
 from capture.credentials import WireCredentials
 from capture.transfer import EVENTS_KEY, META_KEY, TRANSFER_DONE_KEY
 from capture.transfer.errors import (
@@ -61,7 +62,6 @@ from capture.transfer.errors import (
     TransferInterrupted,
     TransferTooLong,
 )
-from capture.transfer.io import IOPool
 from capture.transfer.receiver import BodyReceiver, BoundedBodyReader, Discard, TransferLimits
 from capture.transfer.result import StreamSpec, TransferResult
 from capture.transfer.sidecar import PartialState, sidecar_path
@@ -80,6 +80,8 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from twisted.python.failure import Failure
     from twisted.web.client import Response as TxResponse
+
+    from capture.context import CrawlServices
 
 logger = logging.getLogger(__name__)
 
@@ -126,20 +128,28 @@ def _header(tx: TxResponse, name: bytes) -> str | None:
 class StreamingDownloadHandler(HTTP11DownloadHandler):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
-        settings = crawler.settings
-        self._io = IOPool.for_crawler(crawler)
-        self._flush_bytes = settings.getint("CAPTURE_WRITE_BUFFER", 4 * 1024 * 1024)
-        self._checkpoint_bytes = settings.getint("CAPTURE_CHECKPOINT_BYTES", 64 * 1024 * 1024)
-        self._stall_timeout = settings.getfloat("CAPTURE_STALL_TIMEOUT", 120.0)
-        self._error_body_max = settings.getint("CAPTURE_ERROR_BODY_MAX", 1024 * 1024)
-        self._slack = settings.getint("CAPTURE_BODY_SLACK_BYTES", 64 * 1024)
-        self._max_file_bytes = settings.getint("CAPTURE_MAX_FILE_BYTES", 512 * 1024**3)
-        self._estimate_factor = settings.getfloat("CAPTURE_ESTIMATE_SIZE_FACTOR", 2.0)
-        self._max_seconds = settings.getfloat("CAPTURE_MAX_TRANSFER_SECONDS", 86400.0)
-        self._min_speed = settings.getfloat("CAPTURE_MIN_SPEED", 1024.0)
-        self._speed_window = settings.getfloat("CAPTURE_MIN_SPEED_WINDOW", 60.0)
-        self._group_durability = settings.getbool("CAPTURE_GROUP_DURABILITY", True)
-        self._write_after_max = settings.getint("CAPTURE_WRITE_AFTER_MAX_BYTES", 256 * 1024)
+        # The crawl's services (capture/context.py); looked up, not imported: they own this
+        # layer's fetcher, so importing them here would be a loop.
+        services: CrawlServices | None = getattr(crawler, SERVICES_ATTR, None)
+        if services is None:
+            raise RuntimeError(
+                "the streaming download handler needs capture's crawl services: enable "
+                "capture.context.CrawlServices in EXTENSIONS (capture/settings.py does)"
+            )
+        c = self._config = services.config
+        self._io = services.io
+        self._flush_bytes = c.write_buffer
+        self._checkpoint_bytes = c.checkpoint_bytes
+        self._stall_timeout = c.stall_timeout
+        self._error_body_max = c.error_body_max
+        self._slack = c.body_slack_bytes
+        self._max_file_bytes = c.max_file_bytes
+        self._estimate_factor = c.estimate_size_factor
+        self._max_seconds = c.max_transfer_seconds
+        self._min_speed = c.min_speed
+        self._speed_window = c.min_speed_window
+        self._group_durability = c.group_durability
+        self._write_after_max = c.write_after_max_bytes
         self._agents: dict[Any, Any] = {}
         self._stats = crawler.stats
         # In-flight ordinary downloads, cancelled when the crawl stops (see _ordinary).

@@ -17,12 +17,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from scrapy.crawler import Crawler
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
 T = TypeVar("T")
-_ATTR = "_capture_io_pool"
 
 
 class IOPool:
@@ -30,17 +28,6 @@ class IOPool:
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, size), thread_name_prefix="capture-io"
         )
-
-    @classmethod
-    def for_crawler(cls, crawler: Crawler) -> IOPool:
-        pool = getattr(crawler, _ATTR, None)
-        if pool is None:
-            pool = cls(crawler.settings.getint("CAPTURE_IO_THREADS", 8))
-            setattr(crawler, _ATTR, pool)
-            from scrapy import signals
-
-            crawler.signals.connect(pool.stop, signal=signals.engine_stopped)
-        return pool
 
     @property
     def executor(self) -> ThreadPoolExecutor:
