@@ -14,7 +14,7 @@ from scrapy.crawler import Crawler
 from capture.catalog import Catalog, CatalogWriter, catalog_url_for
 from capture.catalog.writer import GROUP_WAIT
 from capture.paths import DataRoot
-from capture.storage.local import LocalStore
+from capture.storage import Store, store_for
 from capture.transfer.io import IOPool
 
 logger = logging.getLogger(__name__)
@@ -51,42 +51,12 @@ class CaptureContext:
     run_id: str
     spider_name: str
     dry_run: bool
+    store: Store  # chosen by CAPTURE_STORE's scheme (capture.storage.store_for)
     frontier: Any = None  # capture.frontier.RedisFrontier when CAPTURE_FRONTIER_URL is set
-    store: Any = None  # LocalStore or S3Store (capture.storage.store_for)
-    scratch_max: int = 0
 
     @property
     def remote(self) -> bool:
-        return not isinstance(self.store, LocalStore)
-
-    def part_location(self, rel: str) -> str:
-        """Where a file's bytes go while they download: a local .part or an S3 staging key."""
-        if self.remote:
-            return self.store.uri(rel, ".partial", ".part")
-        return str(self.data.partial(rel))
-
-    def scratch_copy(self, part: str, size: int | None) -> str | None:
-        """A local file with the bytes of ``part`` for scorers and inspectors (blocking; IO
-        thread). Local parts are used in place; S3 ones are fetched when not too big."""
-        if not part.startswith("s3://"):
-            return part
-        if size is not None and size > self.scratch_max:
-            return None
-        from capture.storage.s3 import client, split_uri
-
-        bucket, key = split_uri(part)
-        target = self.data.internal / "scratch" / key.replace("/", "_")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        client().download_file(bucket, key, str(target))
-        return str(target)
-
-    @staticmethod
-    def drop_scratch(path: str | None, part: str) -> None:
-        if path and path != part:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+        return self.store.remote
 
     @classmethod
     def for_crawler(cls, crawler: Crawler) -> CaptureContext:
@@ -95,6 +65,7 @@ class CaptureContext:
             return ctx
         settings = crawler.settings
         data = DataRoot.at(settings.get("CAPTURE_DATA_DIR") or "./data")
+        store = store_for(settings, data)  # a bad CAPTURE_STORE fails before the catalog opens
         catalog, writer = _shared_catalog(
             catalog_url_for(data.root, settings.get("CAPTURE_CATALOG_URL")),
             settings.getfloat("CAPTURE_CATALOG_GROUP_WAIT", GROUP_WAIT),
@@ -110,11 +81,8 @@ class CaptureContext:
             run_id=resolve_run_id(crawler, spider_name),
             spider_name=spider_name,
             dry_run=settings.getbool("CAPTURE_DRY_RUN"),
+            store=store,
         )
-        from capture.storage import store_for
-
-        ctx.store = store_for(settings, data)
-        ctx.scratch_max = settings.getint("CAPTURE_S3_SCRATCH_MAX", 4 * 1024 * 1024 * 1024)
         frontier_url = settings.get("CAPTURE_FRONTIER_URL") or ""
         if frontier_url:
             from capture.frontier import RedisFrontier
