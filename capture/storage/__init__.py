@@ -1,6 +1,12 @@
 """Where files go: the local data root or S3, behind one :class:`~capture.storage.base.Store`
 protocol, chosen by the scheme of ``CAPTURE_STORE`` here and nowhere else (Scrapy's
-``FilesPipeline.STORE_SCHEMES`` is the model)."""
+``FilesPipeline.STORE_SCHEMES`` is the model).
+
+A new store is one module here: a class with ``from_settings(uri, settings, data)`` that
+satisfies :class:`~capture.storage.base.Store` (and builds its own
+:class:`~capture.storage.base.Sink`, sharing :class:`~capture.transfer.basesink.BaseSink`),
+registered under its scheme in :data:`STORE_SCHEMES`; ``tests/test_storage.py`` runs the
+shared contract on every store."""
 
 from __future__ import annotations
 
