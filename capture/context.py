@@ -15,7 +15,7 @@ from capture.catalog import Catalog, CatalogWriter, catalog_url_for
 from capture.config import SERVICES_ATTR, CaptureSettings, config_of
 from capture.fetch import Fetcher
 from capture.paths import DataRoot
-from capture.storage.local import LocalStore
+from capture.storage import Store, store_for
 from capture.transfer.io import IOPool
 
 if TYPE_CHECKING:
@@ -68,6 +68,8 @@ class CrawlServices:
         self.crawler = crawler
         self.config = config = config or CaptureSettings.from_settings(crawler.settings)
         self.data = DataRoot.at(config.data_dir or "./data")
+        # Chosen by CAPTURE_STORE's scheme; a bad one fails before the catalog opens.
+        self.store: Store = store_for(config, self.data)
         self.catalog, self.writer = _shared_catalog(
             catalog_url_for(self.data.root, config.catalog_url or None),
             config.catalog_group_wait,
@@ -78,10 +80,6 @@ class CrawlServices:
         self.run_id = resolve_run_id(crawler, self.spider_name)
         self.dry_run = config.dry_run
         self.io = IOPool(config.io_threads)
-        from capture.storage import store_for
-
-        self.store: Any = store_for(crawler.settings, self.data)
-        self.scratch_max = config.s3_scratch_max
         self.frontier: Any = None  # capture.frontier.RedisFrontier with CAPTURE_FRONTIER_URL
         if config.frontier_url:
             from capture.frontier import RedisFrontier
@@ -126,36 +124,7 @@ class CrawlServices:
 
     @property
     def remote(self) -> bool:
-        return not isinstance(self.store, LocalStore)
-
-    def part_location(self, rel: str) -> str:
-        """Where a file's bytes go while they download: a local .part or an S3 staging key."""
-        if self.remote:
-            return self.store.uri(rel, ".partial", ".part")
-        return str(self.data.partial(rel))
-
-    def scratch_copy(self, part: str, size: int | None) -> str | None:
-        """A local file with the bytes of ``part`` for scorers and inspectors (blocking; IO
-        thread). Local parts are used in place; S3 ones are fetched when not too big."""
-        if not part.startswith("s3://"):
-            return part
-        if size is not None and size > self.scratch_max:
-            return None
-        from capture.storage.s3 import client, split_uri
-
-        bucket, key = split_uri(part)
-        target = self.data.internal / "scratch" / key.replace("/", "_")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        client().download_file(bucket, key, str(target))
-        return str(target)
-
-    @staticmethod
-    def drop_scratch(path: str | None, part: str) -> None:
-        if path and path != part:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+        return self.store.remote
 
     def close(self) -> None:
         _release_catalog(self.catalog.url)

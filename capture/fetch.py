@@ -75,7 +75,7 @@ class Fetcher:
         work = work_of(item)
         algorithm = item.checksum.get("algorithm")
         spec = StreamSpec(
-            part=self.ctx.part_location(item.path),
+            part=self.ctx.store.part_location(item.path),
             algorithms=[algorithm] if algorithm and algorithm != "sha256" else [],
             fresh=fresh,
             expected_size=item.expected_size,

@@ -114,6 +114,7 @@ CAPTURE_CIRCUIT_WINDOW = 30.0
 # Where files are stored: "" for the local data root, or s3://bucket/prefix to stream every
 # file into S3 with multipart uploads (boto3's standard configuration: AWS_ENDPOINT_URL,
 # AWS_PROFILE, credentials chain). The catalog and run state stay in CAPTURE_DATA_DIR.
+# Schemes: capture.storage.STORE_SCHEMES (any other fails the crawl at start, naming them).
 CAPTURE_STORE = os.environ.get("CAPTURE_STORE", "")
 CAPTURE_S3_PART_SIZE = 16 * 1024 * 1024  # bytes per multipart part (>= 5 MiB): memory bound
 CAPTURE_S3_SSE = ""  # "AES256" or "aws:kms" (server-side encryption)

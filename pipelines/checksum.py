@@ -12,7 +12,6 @@ from typing import Any
 from scrapy import Spider
 from scrapy.crawler import Crawler
 
-from capture import safefs
 from capture.formats import looks_like_html_page
 from capture.items import CapturedFile
 from capture.transfer.result import TransferResult
@@ -93,17 +92,8 @@ class ChecksumPipeline(CaptureStage):
             work.retransfers += 1
             self.inc("checksum/retransfer")
             self.logger.info("Re-transferring %s from byte 0: %s", item.url, "; ".join(problems))
-            part = work.transfer.part
-            if part.startswith("s3://"):
-                await self.ctx.io.run(self.ctx.store.discard, part)
-            else:
-                await self.ctx.io.run(_remove, part)
+            await self.ctx.io.run(self.ctx.store.discard, work.transfer.part)
             work.transfer = None
             outcome = await self.ctx.fetcher.fetch(item, fresh=True)
             apply_outcome(self, item, outcome)
         return item
-
-
-def _remove(path: str) -> None:
-    for p in (path, path + ".json"):
-        safefs.unlink(p)  # never through a planted symlink

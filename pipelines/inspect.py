@@ -72,10 +72,10 @@ class InspectPipeline(CaptureStage):
 
 def _inspect_local(ctx: Any, inspect: Any, item: CapturedFile, part: str) -> dict[str, Any] | None:
     """Run an inspector on a local copy of the bytes (fetched from S3 when needed)."""
-    local = ctx.scratch_copy(part, item.size)
+    local = ctx.store.scratch_copy(part, item.size)
     if local is None:
         return {"inspection_skipped": "file larger than CAPTURE_S3_SCRATCH_MAX"}
     try:
         return inspect(item, local)
     finally:
-        ctx.drop_scratch(local, part)
+        ctx.store.drop_scratch(local, part)

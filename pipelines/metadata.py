@@ -12,7 +12,6 @@ the row stays ``discovered``, so the resume fetches it again; the disk-full guar
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from scrapy import Spider
@@ -22,8 +21,6 @@ from capture.catalog.derive import target_of
 from capture.catalog.store import Finish
 from capture.items import FINAL_STATUSES, CapturedFile, item_dict
 from capture.outcomes import is_disk_full
-from capture.storage.local import LocalStore
-from capture.transfer.sink import fsync_dir
 from capture.validation import item_errors
 from capture.work import work_of
 from pipelines.base import CaptureStage
@@ -127,31 +124,16 @@ class MetadataPipeline(CaptureStage):
 
     async def unpublish(self, item: CapturedFile) -> None:
         """Take back a publication the catalog could not record (see the module docstring)."""
-        store = self.ctx.store
-        if not isinstance(store, LocalStore):
-            return  # remote stores: the row stays discovered and the resume overwrites it
         previous = (work_of(item).superseded or {}).get("stored_at")
-        restored = await self.ctx.io.run(_unpublish, store, item.path, previous)
+        restored = await self.ctx.io.run(self.ctx.store.unpublish, item.path, previous)
+        if restored is None:
+            return  # a remote store: the row stays discovered and the resume overwrites it
         self.inc("disk_full/unpublished")
         self.logger.info(
             "Rolled back %s: the catalog could not record it (%s); it is fetched again on resume",
             item.path,
             "previous version restored" if restored else "file removed",
         )
-
-
-def _unpublish(store: LocalStore, rel: str, previous: str | None) -> bool:
-    """Remove the published ``rel``, or put back the version it replaced; True if restored.
-    Runs in an IO thread; a rename or unlink needs no free space."""
-    final = store.data.final(rel)
-    if previous:
-        safefs.replace(store.data.root / previous, final)  # fsyncs the directory
-        return True
-    if not safefs.is_file(final):
-        return False
-    safefs.unlink(final)
-    fsync_dir(Path(final).parent)
-    return False
 
 
 def _quality_record(item: CapturedFile, report: Any) -> dict[str, Any] | None:

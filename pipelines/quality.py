@@ -61,10 +61,10 @@ class QualityPipeline(CaptureStage):
             return item
         if not self.enabled or item.status != "discovered" or work.transfer is None:
             return item
-        part = work.transfer.part
-        remote = part.startswith("s3://")
+        part, store = work.transfer.part, self.ctx.store
+        remote = store.remote
         # A local part is scored in place: no thread hand-off to "copy" it (two per file).
-        local = await self.ctx.io.run(self.ctx.scratch_copy, part, item.size) if remote else part
+        local = await self.ctx.io.run(store.scratch_copy, part, item.size) if remote else part
         if local is None:  # too big to fetch back from S3: transport checks only
             local = ""
         ctx = ScoreContext(
@@ -87,7 +87,7 @@ class QualityPipeline(CaptureStage):
             report = await maybe_deferred_to_future(self.runner.score(ctx, self.quality, self.nasa))
         finally:
             if remote:
-                await self.ctx.io.run(self.ctx.drop_scratch, local, part)
+                await self.ctx.io.run(store.drop_scratch, local, part)
         work.quality = report
         item.quality = report.summary()
         self.inc(f"quality/grade/{report.grade}")

@@ -16,6 +16,7 @@ from scrapy.crawler import Crawler
 
 from capture.items import CapturedFile
 from capture.paths import UnsafePathError
+from capture.storage import Store
 from capture.work import work_of
 from pipelines.base import CaptureStage
 from pipelines.register import fill_from_previous
@@ -24,12 +25,12 @@ from pipelines.register import fill_from_previous
 class StorePipeline(CaptureStage):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
-        self._store: Any = None
+        self._store: Store | None = None
         self.keep_versions = self.config.keep_versions
         self.dedup = self.config.dedup
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         if self._store is None:
             self._store = self.ctx.store
         return self._store
@@ -80,11 +81,7 @@ class StorePipeline(CaptureStage):
                     sync_data=not transfer.synced,
                 )
             )
-            work.quarantine_path = (
-                str(target.relative_to(self.ctx.data.root))
-                if hasattr(target, "relative_to")
-                else str(target)
-            )
+            work.quarantine_path = self.store.recorded(target)
         elif item.status == "discovered":
             prev = work.previous or {}
             same = prev.get("sha256") and prev["sha256"] == item.sha256
@@ -134,14 +131,12 @@ class StorePipeline(CaptureStage):
             )
             if k and v
         }
-        if self.ctx.remote:
-            await io.run(self.store.publish, transfer.part, item.path, digests)
-            return
         # A part closed without fsync (a file new to the catalog) is published without a
         # directory fsync: the metadata stage syncs it in a batch before the catalog commit.
         # Replacing a stored version is made durable at once (the old bytes moved aside).
+        # Remote sinks always report their bytes synced, so nothing is deferred for them.
         deferred = not transfer.synced and work.version == 1
-        await io.run(
+        final = await io.run(
             functools.partial(
                 self.store.publish,
                 transfer.part,
@@ -153,4 +148,4 @@ class StorePipeline(CaptureStage):
             )
         )
         if deferred:
-            work.sync_later = str(self.ctx.data.resolve(item.path, check=False))
+            work.sync_later = str(final)

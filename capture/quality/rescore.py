@@ -107,7 +107,7 @@ def rescore(
                 values.update(
                     state="quarantined",
                     error=f"rescore: {'; '.join(report.reasons(3))} "
-                    f"[quarantined at {target.relative_to(data.root)}]",
+                    f"[quarantined at {store.recorded(target)}]",
                 )
             with catalog.engine.begin() as conn:
                 conn.execute(update(files).where(files.c.id == row["id"]).values(**values))

@@ -1,27 +1,51 @@
-"""Where verified files are published: the local data root (S3 comes later behind the same API)."""
+"""Where files go: the local data root or S3, behind one :class:`~capture.storage.base.Store`
+protocol, chosen by the scheme of ``CAPTURE_STORE`` here and nowhere else (Scrapy's
+``FilesPipeline.STORE_SCHEMES`` is the model).
 
-from typing import Any
+A new store is one module here: a class with ``from_settings(uri, settings, data)`` that
+satisfies :class:`~capture.storage.base.Store` (and builds its own
+:class:`~capture.storage.base.Sink`, sharing :class:`~capture.transfer.basesink.BaseSink`),
+registered under its scheme in :data:`STORE_SCHEMES`; ``tests/test_storage.py`` runs the
+shared contract on every store."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from capture.config import CaptureSettings
+from capture.storage.base import Sink, Store, StoreClass
 from capture.storage.local import LocalStore
+from capture.storage.s3 import S3Store
 
-__all__ = ["LocalStore", "s3_settings", "store_for"]
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
+
+    from capture.paths import DataRoot
+
+__all__ = ["STORE_SCHEMES", "LocalStore", "S3Store", "Sink", "Store", "store_for"]
+
+#: ``CAPTURE_STORE`` scheme -> store class ("": the data root itself).
+STORE_SCHEMES: dict[str, StoreClass] = {
+    "": LocalStore,
+    "file": LocalStore,
+    "s3": S3Store,
+}
 
 
-def store_for(settings: Any, data: Any) -> Any:
-    """The configured store: the local data root, or S3 (``CAPTURE_STORE=s3://...``)."""
-    uri = settings.get("CAPTURE_STORE") or ""
-    if uri.startswith("s3://"):
-        from capture.storage.s3 import S3Store
-
-        return S3Store(uri, s3_settings(settings))
-    return LocalStore(data)
-
-
-def s3_settings(settings: Any) -> Any:
-    from capture.storage.s3 import S3Settings
-
-    return S3Settings(
-        part_size=settings.getint("CAPTURE_S3_PART_SIZE", 16 * 1024 * 1024),
-        sse=settings.get("CAPTURE_S3_SSE") or None,
-        kms_key_id=settings.get("CAPTURE_S3_SSE_KMS_KEY_ID") or None,
-    )
+def store_for(settings: BaseSettings | CaptureSettings, data: DataRoot) -> Store:
+    """The configured store (``CAPTURE_STORE``: empty for the data root, ``s3://bucket/prefix``)."""
+    config = settings
+    if not isinstance(config, CaptureSettings):
+        config = CaptureSettings.from_settings(config)
+    uri = config.store
+    scheme = "file" if Path(uri).is_absolute() else urlsplit(uri).scheme
+    cls = STORE_SCHEMES.get(scheme)
+    if cls is None:
+        supported = ", ".join(f"{s}://" for s in STORE_SCHEMES if s)
+        raise ValueError(
+            f"CAPTURE_STORE={uri!r}: unknown scheme {scheme!r}; supported: {supported} "
+            "(or empty for the data root)"
+        )
+    return cls.from_settings(uri, config, data)

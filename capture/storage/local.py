@@ -14,18 +14,55 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from capture import safefs
 from capture.paths import DataRoot, UnsafePathError
+from capture.transfer.errors import LocalStorageError
 from capture.transfer.sidecar import PartialState, trusted_base
+from capture.transfer.sink import FileSink, fsync_dir
+
+if TYPE_CHECKING:
+    from capture.config import CaptureSettings
+
 
 NOTE_SUFFIX = ".reason.json"
 
 
 class LocalStore:
+    """The data root itself: parts in ``.partial/``, files published by rename."""
+
+    remote = False
+
     def __init__(self, data: DataRoot):
         self.data = data
+
+    @classmethod
+    def from_settings(cls, uri: str, config: CaptureSettings, data: DataRoot) -> LocalStore:
+        """``CAPTURE_STORE`` empty, ``file:`` or the data root's own path: the catalog and the
+        files share one root, so another directory is refused rather than ignored."""
+        path = urlsplit(uri).path if uri.startswith("file:") else uri
+        if path and Path(path).expanduser().resolve() != data.root.resolve():
+            raise ValueError(
+                f"CAPTURE_STORE={uri!r}: local files are stored in the data root "
+                f"({data.root}); set CAPTURE_DATA_DIR to store them elsewhere"
+            )
+        return cls(data)
+
+    def owns(self, location: str) -> bool:
+        """Any local path (listing files in the private area included); never a URI."""
+        return "://" not in location
+
+    def part_location(self, rel: str) -> str:
+        return str(self.data.partial(rel))
+
+    def sink(
+        self, part: str, algorithms: list[str], *, checkpoint_bytes: int, sync: bool
+    ) -> FileSink:
+        if not self.owns(part):
+            raise LocalStorageError(f"{part} is not a local path: the configured store is local")
+        return FileSink(part, algorithms, checkpoint_bytes, sync=sync)
 
     @property
     def _root(self) -> Path:
@@ -73,6 +110,10 @@ class LocalStore:
         PartialState.remove(part)
         return target
 
+    def recorded(self, location: str | Path) -> str:
+        """Relative to the data root, as the catalog records paths."""
+        return str(Path(location).relative_to(self._root))
+
     def retire(self, rel: str, version: int) -> str | None:
         """Move the published bytes of ``rel`` aside as version ``version`` (before a newer
         version replaces them); returns where they went, relative to the data root."""
@@ -102,3 +143,24 @@ class LocalStore:
 
     def exists(self, rel: str) -> bool:
         return safefs.is_file(self.data.final(rel), self._root)
+
+    def unpublish(self, rel: str, previous: str | None) -> bool:
+        """Remove the published ``rel``, or put back the version it replaced (``previous``,
+        relative to the data root); True if restored. A rename or unlink needs no free space,
+        so this works on the full disk that made the catalog fail."""
+        final = self.data.final(rel)
+        if previous:
+            safefs.replace(self._root / previous, final)  # fsyncs the directory
+            return True
+        if not safefs.is_file(final):
+            return False
+        safefs.unlink(final)
+        fsync_dir(Path(final).parent)
+        return False
+
+    def scratch_copy(self, part: str, size: int | None) -> str | None:
+        """Local parts are read in place."""
+        return part
+
+    def drop_scratch(self, path: str | None, part: str) -> None:
+        """Nothing to drop: :meth:`scratch_copy` makes no copy."""

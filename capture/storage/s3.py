@@ -24,16 +24,24 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from capture.transfer.basesink import BaseSink
 from capture.transfer.errors import LocalStorageError
-from capture.transfer.hashing import MultiHasher
 from capture.transfer.sidecar import PartialState
+from capture.transfer.sink import FileSink
+
+if TYPE_CHECKING:
+    from capture.config import CaptureSettings
+    from capture.paths import DataRoot
 
 MIN_PART = 5 * 1024 * 1024
+SCHEME = "s3://"
 _CLIENTS: dict[str, Any] = {}
 _LOCK = threading.Lock()
 
@@ -68,6 +76,14 @@ class S3Settings:
     sse: str | None = None
     kms_key_id: str | None = None
 
+    @classmethod
+    def from_settings(cls, config: CaptureSettings) -> S3Settings:
+        return cls(
+            part_size=config.s3_part_size,
+            sse=config.s3_sse or None,
+            kms_key_id=config.s3_sse_kms_key_id or None,
+        )
+
     def extra(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.sse:
@@ -88,24 +104,21 @@ class UploadJournal:
         return sum(p["Size"] for p in self.parts)
 
 
-class S3Sink:
-    """The :class:`~capture.transfer.sink.FileSink` interface, writing to S3."""
+class S3Sink(BaseSink):
+    """A :class:`~capture.storage.base.Sink` writing to an S3 multipart upload."""
 
     def __init__(self, uri: str, algorithms: list[str], conf: S3Settings):
+        super().__init__(algorithms)
         self.uri = uri
         self.bucket, self.key = split_uri(uri)
         self.journal_key = self.key + ".json"
-        self.hasher = MultiHasher(algorithms)
         self.algorithms = algorithms
         self.conf = conf
         self.part_size = max(MIN_PART, conf.part_size)
         self.s3 = client()
-        self.state: PartialState | None = None
         self.journal: UploadJournal | None = None
         self.buffer = bytearray()
-        self.size = 0
         self.verify_after = False  # resumed: digests need a read-back pass
-        self._lazy = False
 
     # -- journal ---------------------------------------------------------------------------
     def _load(self) -> UploadJournal | None:
@@ -176,32 +189,25 @@ class S3Sink:
         have = {p["PartNumber"]: (p["ETag"], p["Size"]) for p in listed}
         return all(have.get(p["PartNumber"]) == (p["ETag"], p["Size"]) for p in journal.parts)
 
-    def start_clean(self) -> tuple[int, None]:
-        self._lazy = True
-        return 0, None
-
     def _ensure_upload(self) -> None:
         if self._lazy:
             self._lazy = False
             self._abort(self._load())
             self._new_upload()
 
-    def bind(self, state: PartialState) -> None:
-        self.state = state
-
     def restart(self) -> None:
         self._ensure_upload()
         self._abort(self.journal)
         self._new_upload()
         self.buffer = bytearray()
-        self.hasher.reset()
-        self.size, self.state, self.verify_after = 0, None, False
+        self._forget()
+        self.verify_after = False
 
-    def write(self, chunks: list[bytes]) -> None:
+    def write(self, chunks: list[bytes], *, hashed: bool = False) -> None:
         try:
             self._ensure_upload()
             for chunk in chunks:
-                if not self.verify_after:
+                if not (self.verify_after or hashed):
                     self.hasher.update(chunk)
                 self.buffer += chunk
                 self.size += len(chunk)
@@ -229,23 +235,12 @@ class S3Sink:
     def checkpoint(self) -> None:  # parts are the checkpoints
         return None
 
-    def suspend(self, pending: list[bytes] | None = None) -> None:
+    def _keep(self) -> None:
         """Interrupted: whole parts are on S3; the partial buffer is dropped (< one part)."""
-        try:
-            if pending:
-                self.write(pending)
-            if self.journal is not None:
-                self._save()
-        except Exception:
-            pass
-        self.buffer = bytearray()
+        if self.journal is not None:
+            self._save()
 
-    def complete(self, pending: list[bytes]) -> dict[str, str]:
-        if pending:
-            self.write(pending)
-        return self.finish()
-
-    def finish(self) -> dict[str, str]:
+    def _seal(self) -> None:
         try:
             self._ensure_upload()
             assert self.journal is not None
@@ -265,7 +260,6 @@ class S3Sink:
             )
             if self.verify_after:
                 self._rehash()
-            return self.hasher.hexdigests()
         except Exception as exc:
             raise LocalStorageError(f"cannot complete S3 upload {self.uri}: {exc}") from exc
 
@@ -275,25 +269,63 @@ class S3Sink:
         for chunk in body.iter_chunks(8 * 1024 * 1024):
             self.hasher.update(chunk)
 
+    def discard(self) -> None:
+        """Abort the upload and drop its journal."""
+        self._abort(self.journal)
+        self.close()
+
     def close(self) -> None:
         self.buffer = bytearray()
 
 
 class S3Store:
-    """Publication, quarantine and versions on S3 (the :class:`LocalStore` interface)."""
+    """Publication, quarantine and versions on S3 (a :class:`~capture.storage.base.Store`).
 
-    def __init__(self, base_uri: str, conf: S3Settings):
+    Scorers and inspectors read a scratch copy under ``scratch`` (the data root's private
+    area), fetched only for files up to ``scratch_max`` bytes."""
+
+    remote = True
+
+    def __init__(self, base_uri: str, conf: S3Settings, *, scratch: Path, scratch_max: int):
         self.bucket, prefix = split_uri(base_uri.rstrip("/") + "/")
         self.prefix = prefix.rstrip("/")
         self.conf = conf
         self.s3 = client()
+        self.scratch = scratch
+        self.scratch_max = scratch_max
+
+    @classmethod
+    def from_settings(cls, uri: str, config: CaptureSettings, data: DataRoot) -> S3Store:
+        return cls(
+            uri,
+            S3Settings.from_settings(config),
+            scratch=data.internal / "scratch",
+            scratch_max=config.s3_scratch_max,
+        )
+
+    def owns(self, location: str) -> bool:
+        """Any ``s3://`` location: its staging keys, published and quarantined objects."""
+        return location.startswith(SCHEME)
+
+    def part_location(self, rel: str) -> str:
+        """The staging key; its journal is ``<key>.json`` (see :class:`S3Sink`)."""
+        return self.uri(rel, ".partial", ".part")
+
+    def sink(
+        self, part: str, algorithms: list[str], *, checkpoint_bytes: int, sync: bool
+    ) -> S3Sink | FileSink:
+        """An S3 multipart upload for staging keys; a local file for anything else (the
+        spiders' listing files stay in the data root's private area)."""
+        if self.owns(part):
+            return S3Sink(part, algorithms, self.conf)
+        return FileSink(part, algorithms, checkpoint_bytes, sync=sync)
 
     def key(self, rel: str, area: str | None = None, suffix: str = "") -> str:
         parts = [p for p in (self.prefix, area, rel) if p]
         return "/".join(parts) + suffix
 
     def uri(self, rel: str, area: str | None = None, suffix: str = "") -> str:
-        return f"s3://{self.bucket}/{self.key(rel, area, suffix)}"
+        return f"{SCHEME}{self.bucket}/{self.key(rel, area, suffix)}"
 
     def _move(self, part_uri: str, target_key: str, metadata: dict[str, str]) -> None:
         bucket, key = split_uri(part_uri)
@@ -307,14 +339,23 @@ class S3Store:
         self.s3.delete_object(Bucket=bucket, Key=key + ".json")
 
     def publish(
-        self, part: str, rel: str, metadata: dict[str, str] | None = None, **_: bool
+        self,
+        part: str,
+        rel: str,
+        metadata: dict[str, str] | None = None,
+        *,
+        durable: bool = True,
+        sync_data: bool = False,
+        journal: bool = True,
     ) -> str:
-        """Server-side move into place (durability flags of the local store do not apply:
-        S3 acknowledges a completed object durably)."""
+        """Server-side move into place (the durability flags of the local store do not apply:
+        S3 acknowledges a completed object durably; the journal always goes with the part)."""
         self._move(part, self.key(rel), metadata or {})
         return self.uri(rel)
 
-    def quarantine(self, part: str, rel: str, reason: dict[str, Any], **_: bool) -> str:
+    def quarantine(
+        self, part: str, rel: str, reason: dict[str, Any], *, sync_data: bool = False
+    ) -> str:
         meta = {"sha256": str(reason.get("sha256") or "")}
         self._move(part, self.key(rel, "quarantine"), meta)
         self.s3.put_object(
@@ -324,6 +365,10 @@ class S3Store:
             **self.conf.extra(),
         )
         return self.uri(rel, "quarantine")
+
+    def recorded(self, location: str | Path) -> str:
+        """The catalog records the object's URI."""
+        return str(location)
 
     def retire(self, rel: str, version: int) -> str | None:
         if not self.exists(rel):
@@ -336,6 +381,10 @@ class S3Store:
             ExtraArgs=self.conf.extra() or None,
         )
         return f"versions/{rel}.v{version}"
+
+    def unpublish(self, rel: str, previous: str | None) -> None:
+        """Nothing is taken back: the row stays discovered and the resume overwrites it."""
+        return None
 
     def link_copy(self, source_rel: str, rel: str, part: str) -> bool:
         return False  # S3 has no hard links; identical content is simply stored again
@@ -354,3 +403,23 @@ class S3Store:
             return True
         except Exception:
             return False
+
+    def scratch_copy(self, part: str, size: int | None) -> str | None:
+        """Fetch the object to a local scratch file, unless it is bigger than
+        ``scratch_max`` (None: transport checks only)."""
+        if not self.owns(part):
+            return part
+        if size is not None and size > self.scratch_max:
+            return None
+        bucket, key = split_uri(part)
+        target = self.scratch / key.replace("/", "_")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.s3.download_file(bucket, key, str(target))
+        return str(target)
+
+    def drop_scratch(self, path: str | None, part: str) -> None:
+        if path and path != part:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass

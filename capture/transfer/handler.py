@@ -51,7 +51,6 @@ from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers as TxHeaders
 from twisted.web.iweb import UNKNOWN_LENGTH
 
-from capture import safefs
 from capture.config import SERVICES_ATTR
 from capture.credentials import WireCredentials
 from capture.transfer import EVENTS_KEY, META_KEY, TRANSFER_DONE_KEY
@@ -64,8 +63,7 @@ from capture.transfer.errors import (
 )
 from capture.transfer.receiver import BodyReceiver, BoundedBodyReader, Discard, TransferLimits
 from capture.transfer.result import StreamSpec, TransferResult
-from capture.transfer.sidecar import PartialState, sidecar_path
-from capture.transfer.sink import FileSink
+from capture.transfer.sidecar import PartialState
 
 try:  # private helpers; keep Twisted errors mapped to Scrapy's download exceptions
     from scrapy.utils._download_handlers import get_dataloss_msg, wrap_twisted_exceptions
@@ -82,6 +80,7 @@ if TYPE_CHECKING:
     from twisted.web.client import Response as TxResponse
 
     from capture.context import CrawlServices
+    from capture.storage import Sink, Store
 
 logger = logging.getLogger(__name__)
 
@@ -156,18 +155,16 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         self._ordinary_inflight: set[defer.Deferred[Response]] = set()
         self._cancelled: set[defer.Deferred[Response]] = set()
         self._watchdog: task.LoopingCall | None = None
+        self._store: Store = services.store
 
-    def _sink(self, spec: StreamSpec) -> Any:
-        """Local part file, or an S3 multipart upload for ``s3://`` staging locations."""
-        if spec.part.startswith("s3://"):
-            from capture.storage import s3_settings
-            from capture.storage.s3 import S3Sink
-
-            return S3Sink(spec.part, spec.algorithms, s3_settings(self._crawler.settings))
+    def _sink(self, spec: StreamSpec) -> Sink:
+        """The sink the crawl's store builds for this part (a local file, an S3 upload)."""
         # A file new to the catalog: its fsync joins the batch the metadata stage syncs before
         # the catalog commit that records it (CAPTURE_GROUP_DURABILITY).
         sync = not (spec.clean and self._group_durability)
-        return FileSink(spec.part, spec.algorithms, self._checkpoint_bytes, sync=sync)
+        return self._store.sink(
+            spec.part, spec.algorithms, checkpoint_bytes=self._checkpoint_bytes, sync=sync
+        )
 
     async def download_request(self, request: Request) -> Response:
         wire = self._wire_request(request)
@@ -294,7 +291,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         self,
         request: Request,
         spec: StreamSpec,
-        sink: FileSink,
+        sink: Sink,
         offset: int,
         state: PartialState | None,
         events: list[dict[str, Any]],
@@ -316,7 +313,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         events.append(attempt)
 
         if status == 304 and spec.conditional and not offset:
-            await self._io.run(_discard_part, sink)
+            await self._io.run(sink.discard)
             attempt["outcome"] = "not_modified"
             return self._streamed(
                 request,
@@ -398,7 +395,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         self,
         request: Request,
         spec: StreamSpec,
-        sink: FileSink,
+        sink: Sink,
         tx: TxResponse,
         offset: int,
         total: int | None,
@@ -410,7 +407,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         limits = self._limits(request, spec, total)
         if total is not None and limits.max_size is not None and total > limits.max_size:
             tx.deliverBody(Discard())
-            await self._io.run(_discard_part, sink)
+            await self._io.run(sink.discard)
             attempt["outcome"] = "too_long"
             self._stats.inc_value("capture/transfer/cut/BodyTooLong")
             raise BodyTooLong(
@@ -499,20 +496,20 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             bytes_transferred=received,
             head=head if offset == 0 else None,
             length_verified=total is not None,
-            synced=getattr(sink, "sync", True),
-            journaled=getattr(sink, "journaled", True),
+            synced=sink.sync,
+            journaled=sink.journaled,
         )
         response = self._streamed(request, tx, result)
         response.written = written
         return response
 
-    def _write_after(self, request: Request, sink: Any, offset: int, size: int) -> bool:
+    def _write_after(self, request: Request, sink: Sink, offset: int, size: int) -> bool:
         """Whether this body may be written after the response returns (see ``_receive``):
         a fetcher request that awaits it, a fresh local part with nothing on disk yet, and a
         body small enough to hash on the reactor thread."""
         return (
             bool(request.meta.get(WRITE_AFTER_KEY))
-            and isinstance(sink, FileSink)
+            and sink.write_after
             and offset == 0
             and sink.size == 0
             and size <= self._write_after_max
@@ -553,7 +550,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
 
     async def _aborted(
         self,
-        sink: FileSink,
+        sink: Sink,
         pending: list[bytes],
         abort: Exception,
         size: int,
@@ -565,7 +562,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         (longer than the file can be, or of unknown length and out of time)."""
         self._stats.inc_value(f"capture/transfer/cut/{type(abort).__name__}")
         if isinstance(abort, BodyTooLong) or (isinstance(abort, TransferTooLong) and total is None):
-            await self._io.run(_discard_part, sink)
+            await self._io.run(sink.discard)
             attempt["outcome"] = "too_long"
             raise abort
         await self._io.run(sink.suspend, pending)
@@ -678,21 +675,10 @@ def _note_local_error(failure: Failure, attempt: dict[str, Any]) -> Failure:
     return failure
 
 
-def _discard_part(sink: FileSink) -> None:
-    """Drop the part file and its sidecar (or the S3 multipart upload)."""
-    if not isinstance(sink, FileSink):  # S3Sink: abort the upload and its journal
-        sink._abort(getattr(sink, "journal", None))
-        sink.close()
-        return
-    sink.close()
-    for path in (sink.part, sidecar_path(sink.part)):
-        safefs.unlink(path)  # never through a planted symlink
-
-
-def _durable(sink: FileSink, size: int) -> int:
+def _durable(sink: Sink, size: int) -> int:
     """The offset the next attempt resumes from: ``size`` if the sidecar can bind a resume
     (validators known), else 0 (the next attempt starts over)."""
-    state = getattr(sink, "state", None)
+    state = sink.state
     return size if state is not None and state.if_range() else 0
 
 

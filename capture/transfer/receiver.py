@@ -38,8 +38,8 @@ from capture.transfer.errors import (
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from capture.storage import Sink
     from capture.transfer.io import IOPool
-    from capture.transfer.sink import FileSink
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class BodyReceiver(Protocol):
     def __init__(
         self,
         *,
-        sink: FileSink,
+        sink: Sink,
         pool: IOPool,
         flush_bytes: int,
         stall_timeout: float,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from capture import safefs
 from capture.paths import UnsafePathError
+from capture.transfer.basesink import BaseSink
 from capture.transfer.errors import LocalStorageError, UnsafeLocalPath
-from capture.transfer.hashing import MultiHasher
 from capture.transfer.sidecar import PartialState, sidecar_path, trusted_base
 
 IOV_MAX = 1024
@@ -32,26 +32,26 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-class FileSink:
+class FileSink(BaseSink):
+    #: A small body is written by an IO thread after its response returns (the handler's
+    #: ``_write_after``): nothing is on disk before the first write.
+    write_after = True
+    #: Errors an interrupted transfer's last write or checkpoint may hit and still close.
+    suspend_tolerates = (OSError,)
+
     def __init__(
         self, part: str, algorithms: list[str], checkpoint_bytes: int, *, sync: bool = True
     ):
         # A sink for a file known to have no partial data yet (``start_clean``) opens its file
         # lazily, in the first IO job, so a small file costs one thread hand-off in total.
-        self._lazy = False
+        super().__init__(algorithms)
         self.part = Path(part)
-        self.hasher = MultiHasher(algorithms)
         self.checkpoint_bytes = max(1, checkpoint_bytes)
-        self.state: PartialState | None = None
         self.fd: int | None = None
-        self.size = 0
         self._last_checkpoint = 0
         #: fsync at :meth:`finish`; False defers it to whoever records the file (the metadata
         #: stage fsyncs a batch of files before the catalog commit that says they are stored).
         self.sync = sync
-        #: Whether a journal may exist next to the part (a clean sink removed any stray one
-        #: when it opened the part, and writes one only at a checkpoint).
-        self.journaled = True
 
     # -- preparation -----------------------------------------------------------------------
     def prepare(self, fresh: bool) -> tuple[int, PartialState | None]:
@@ -88,9 +88,8 @@ class FileSink:
 
     def start_clean(self) -> tuple[int, None]:
         """Begin at byte 0 without touching the disk yet (the file is opened on first use)."""
-        self._lazy = True
-        self.state = None
-        self.size = self._last_checkpoint = 0
+        super().start_clean()
+        self._last_checkpoint = 0
         # No journal will exist unless a checkpoint writes one: opening removes a stray one.
         self.journaled = False
         return 0, None
@@ -120,19 +119,14 @@ class FileSink:
         except UnsafePathError as exc:
             raise UnsafeLocalPath(str(exc)) from exc
 
-    def bind(self, state: PartialState) -> None:
-        """Attach the server object's validators (from the first full response)."""
-        self.state = state
-
     def restart(self) -> None:
         """Throw away what we have (server ignored Range, or the object changed)."""
         self._ensure_open()
         assert self.fd is not None
         os.ftruncate(self.fd, 0)
         os.lseek(self.fd, 0, os.SEEK_SET)
-        self.hasher.reset()
-        self.size = self._last_checkpoint = 0
-        self.state = None
+        self._forget()
+        self._last_checkpoint = 0
         PartialState.remove(self.part)
 
     # -- streaming -------------------------------------------------------------------------
@@ -173,45 +167,13 @@ class FileSink:
         self.state.save(self.part)
         self._last_checkpoint = self.size
 
-    # -- ending ----------------------------------------------------------------------------
-    def suspend(self, pending: list[bytes] | None = None) -> None:
-        """The transfer was interrupted: keep every byte received for the retry's resume."""
-        try:
-            if pending:
-                self.write(pending)
-            if self.fd is not None and self.state is not None and self.size > 0:
-                self.checkpoint()
-        except OSError:
-            pass
-        finally:
-            self.close()
+    # -- ending (the order is BaseSink's) --------------------------------------------------
+    def _keep(self) -> None:
+        if self.fd is not None and self.state is not None and self.size > 0:
+            self.checkpoint()
 
-    def complete(self, pending: list[bytes]) -> dict[str, str]:
-        """Write the last buffered bytes, then :meth:`finish` (one IO job for small files)."""
-        if pending:
-            self.write(pending)
-        return self.finish()
-
-    def hash_all(self, chunks: list[bytes]) -> dict[str, str]:
-        """Digests of a whole small body held in memory (no IO: safe on the reactor thread);
-        :meth:`complete_hashed` then writes it."""
-        for c in chunks:
-            self.hasher.update(c)
-        return self.hasher.hexdigests()
-
-    def complete_hashed(self, chunks: list[bytes]) -> None:
-        """Write a body :meth:`hash_all` already hashed, then :meth:`finish` (IO thread)."""
-        try:
-            if chunks:
-                self.write(chunks, hashed=True)
-        except BaseException:
-            self.close()
-            raise
-        self.finish()
-
-    def finish(self) -> dict[str, str]:
-        """fsync (unless deferred, see ``sync``) and close the complete part file; return its
-        digests."""
+    def _seal(self) -> None:
+        """fsync (unless deferred, see ``sync``) and close the complete part file."""
         try:
             self._ensure_open()
         except OSError as exc:
@@ -224,7 +186,12 @@ class FileSink:
             raise LocalStorageError(f"cannot fsync {self.part}: {exc}") from exc
         finally:
             self.close()
-        return self.hasher.hexdigests()
+
+    def discard(self) -> None:
+        """Close and drop the part file and its journal."""
+        self.close()
+        for path in (self.part, sidecar_path(self.part)):
+            safefs.unlink(path)  # never through a planted symlink
 
     def close(self) -> None:
         if self.fd is not None:

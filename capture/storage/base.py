@@ -1,0 +1,147 @@
+"""What the pipelines and the transfer handler may ask of a store and of its sinks.
+
+Modelled on Scrapy's ``FilesStoreProtocol`` (``scrapy/pipelines/files.py``): callers hold a
+:class:`Store` and never ask which one it is. A store names where a file's bytes go while
+they download (:meth:`Store.part_location`), builds the :class:`Sink` that writes them there
+(:meth:`Store.sink`), and then publishes, quarantines, retires or discards them. Whether a
+location is one of its own is the store's answer (:meth:`Store.owns`), never a caller's test
+of a URI scheme or of a path type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from capture.config import CaptureSettings
+    from capture.paths import DataRoot
+    from capture.transfer.sidecar import PartialState
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where one transfer's bytes go as they arrive; methods block (IO thread), except
+    :meth:`hash_all`. Calls for one file are strictly sequential."""
+
+    #: The server object's validators (from the first full response, or a resume journal).
+    state: PartialState | None
+    #: Bytes written so far (the resume offset included).
+    size: int
+    #: Whether :meth:`finish` made the bytes durable (False: whoever records the file syncs).
+    sync: bool
+    #: Whether a resume journal may exist next to the part (publication removes it).
+    journaled: bool
+    #: Whether a small complete body may be hashed on the reactor thread (:meth:`hash_all`)
+    #: and written after its response returns (:meth:`complete_hashed`).
+    write_after: bool
+
+    def prepare(self, fresh: bool) -> tuple[int, PartialState | None]:
+        """Open the part and return ``(offset, state)`` to resume from (0: from the start)."""
+        ...
+
+    def start_clean(self) -> tuple[int, None]:
+        """Begin at byte 0 of a file known to have no partial data, without IO yet."""
+        ...
+
+    def bind(self, state: PartialState) -> None: ...
+
+    def restart(self) -> None:
+        """Throw away what was written (Range ignored, or the object changed)."""
+        ...
+
+    def write(self, chunks: list[bytes], *, hashed: bool = False) -> None: ...
+
+    def checkpoint(self) -> None: ...
+
+    def suspend(self, pending: list[bytes] | None = None) -> None:
+        """Interrupted: keep what can be resumed, release the part."""
+        ...
+
+    def complete(self, pending: list[bytes]) -> dict[str, str]:
+        """Write the last bytes and :meth:`finish`; returns the digests."""
+        ...
+
+    def hash_all(self, chunks: list[bytes]) -> dict[str, str]: ...
+
+    def complete_hashed(self, chunks: list[bytes]) -> None: ...
+
+    def finish(self) -> dict[str, str]: ...
+
+    def discard(self) -> None:
+        """Drop the partial bytes and their resume journal."""
+        ...
+
+    def close(self) -> None: ...
+
+
+#: What a store hands back for a published or quarantined file: a local path or a URI.
+Location = str | Path
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Publication, quarantine and versions of verified files (local data root or S3)."""
+
+    #: True when the bytes do not live on the local data root (no disk-room checks, scorers
+    #: read a scratch copy).
+    remote: bool
+
+    def owns(self, location: str) -> bool:
+        """Whether ``location`` is one of this store's own staging or stored locations."""
+        ...
+
+    def part_location(self, rel: str) -> str:
+        """Where a file's bytes go while they download."""
+        ...
+
+    def sink(self, part: str, algorithms: list[str], *, checkpoint_bytes: int, sync: bool) -> Sink:
+        """The sink that writes ``part`` (a location this store does not own, such as a
+        listing file in the private area, is written to local disk)."""
+        ...
+
+    def publish(
+        self,
+        part: str,
+        rel: str,
+        metadata: dict[str, str] | None = None,
+        *,
+        durable: bool = True,
+        sync_data: bool = False,
+        journal: bool = True,
+    ) -> Location: ...
+
+    def quarantine(
+        self, part: str, rel: str, reason: dict[str, Any], *, sync_data: bool = False
+    ) -> Location: ...
+
+    def recorded(self, location: Location) -> str:
+        """How the catalog names a location :meth:`publish` or :meth:`quarantine` returned."""
+        ...
+
+    def retire(self, rel: str, version: int) -> str | None: ...
+
+    def unpublish(self, rel: str, previous: str | None) -> bool | None:
+        """Take back a publication the catalog could not record: True if ``previous`` was
+        restored, False if the file was removed, None if this store leaves it for the resume
+        to overwrite."""
+        ...
+
+    def link_copy(self, source_rel: str, rel: str, part: str) -> bool: ...
+
+    def discard(self, part: str) -> None: ...
+
+    def exists(self, rel: str) -> bool: ...
+
+    def scratch_copy(self, part: str, size: int | None) -> str | None:
+        """A local file with the bytes of ``part`` for scorers and inspectors (blocking),
+        or None when it is too big to fetch."""
+        ...
+
+    def drop_scratch(self, path: str | None, part: str) -> None: ...
+
+
+class StoreClass(Protocol):
+    """A store class as ``STORE_SCHEMES`` holds it: opened from its ``CAPTURE_STORE`` URI."""
+
+    def from_settings(self, uri: str, config: CaptureSettings, data: DataRoot) -> Store: ...
