@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.scenarios import REPO
+from capture.status import UNFINISHED
 
 MB = 1 << 20
 SPIDERS = ("thousand_genomes", "kurucz", "jwst_mast")
@@ -519,7 +520,7 @@ def check(world: World, data: Path) -> dict[str, Any]:
         found = by_key.get(key, [])
         if len(found) > 1:
             out["duplicated"].append({"file": key[1], "rows": len(found)})
-        if not found or found[0]["state"] in ("discovered", "downloading"):
+        if not found or found[0]["state"] in UNFINISHED:
             out["lost"].append({"file": key[1], "state": found[0]["state"] if found else None})
             continue
         row = found[0]

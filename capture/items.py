@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from capture.status import FileStatus
+
 DOMAINS: tuple[str, ...] = (
     "astronomy",
     "astrophysics",
@@ -22,9 +24,6 @@ DOMAINS: tuple[str, ...] = (
     "planetary_interior",
     "software_ops",
 )
-
-# Final states an item leaves the pipelines with; "discovered" only exists inside them.
-FINAL_STATUSES: tuple[str, ...] = ("stored", "quarantined", "unchanged", "planned", "failed")
 
 
 def _checksum() -> dict[str, Any]:
@@ -50,7 +49,7 @@ class CapturedFile:
     checksum: dict[str, Any] = field(default_factory=_checksum)
     format: str | None = None
     quality: dict[str, Any] | None = None
-    status: str = "discovered"
+    status: str = FileStatus.DISCOVERED  # a FileStatus; plain str when read back from JSON
     run_id: str | None = None
     retrieved_at: str | None = None
     http: dict[str, Any] = field(default_factory=_http)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import errno
 from typing import Any
 
+from capture.status import FileStatus, status_counts
+
 OUTCOMES = ("completed", "partial", "failed", "unreachable", "skipped")
 #: Outcomes that let a run say ``finished``.
 GOOD = frozenset({"completed", "skipped"})
@@ -85,14 +87,13 @@ def is_disk_full(error: BaseException | str | None) -> bool:
 
 def crawl_outcome(reason: str | None, stats: dict[str, Any]) -> tuple[str, str | None]:
     """(outcome, why) of one spider's crawl from its close reason and its stats."""
-
-    def n(key: str) -> int:
-        return int(stats.get(key, 0) or 0)
-
-    stored = n("capture/status/stored") + n("capture/status/unchanged")
-    planned = n("capture/status/planned")
-    quarantined = n("capture/status/quarantined")
-    failed = n("capture/status/failed")
+    c = status_counts(stats)
+    stored = c[FileStatus.STORED] + c[FileStatus.UNCHANGED]
+    planned, quarantined, failed = (
+        c[FileStatus.PLANNED],
+        c[FileStatus.QUARANTINED],
+        c[FileStatus.FAILED],
+    )
     listing_failed = sum(
         int(v or 0) for k, v in stats.items() if k.endswith("/listing_failed") and v
     )

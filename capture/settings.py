@@ -282,11 +282,21 @@ CAPTURE_QUALITY_PLUGINS: dict[str, str] = {}
 CAPTURE_QUALITY_SAMPLE_BYTES = 16 * 1024 * 1024
 
 # --- capture: run health monitors (capture.monitors) ---------------------------------------
+# Which monitors run: {"<name>": False} turns one off (e.g. -s 'CAPTURE_MONITORS={"stall":
+# false}'); a name not listed stays on, an unknown name stops the crawl at start.
+CAPTURE_MONITORS: dict[str, bool] = {
+    "error_rate": True,
+    "quarantine_rate": True,
+    "stall": True,
+    "budget_stop": True,
+    "disk_full": True,
+}
+# Seconds between two periodic checks (every monitor is also checked once at close).
 CAPTURE_MONITOR_INTERVAL = 60.0
 CAPTURE_MONITOR_MAX_ERROR_RATE = 0.02  # the mission: download success rate > 98%
 CAPTURE_MONITOR_MAX_QUARANTINE_RATE = 0.2
-CAPTURE_MONITOR_STALL_SECONDS = 900.0
-CAPTURE_MONITOR_MIN_FILES = 10
+CAPTURE_MONITOR_STALL_SECONDS = 900.0  # no byte, item or response for this long
+CAPTURE_MONITOR_MIN_FILES = 10  # rates are judged once this many files were transferred
 # Where alerts go besides the log: a webhook URL (JSON POST) and/or an e-mail address (sent
 # through Scrapy's MAIL_* settings).
 CAPTURE_NOTIFY_WEBHOOK = os.environ.get("CAPTURE_NOTIFY_WEBHOOK", "")

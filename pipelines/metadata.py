@@ -19,8 +19,9 @@ from scrapy import Spider
 from capture import safefs
 from capture.catalog.derive import target_of
 from capture.catalog.store import Finish
-from capture.items import FINAL_STATUSES, CapturedFile, item_dict
+from capture.items import CapturedFile, item_dict
 from capture.outcomes import is_disk_full
+from capture.status import FINAL, FileStatus
 from capture.validation import item_errors
 from capture.work import work_of
 from pipelines.base import CaptureStage
@@ -31,15 +32,15 @@ class MetadataPipeline(CaptureStage):
         if not isinstance(item, CapturedFile):
             return item
         work = work_of(item)
-        if item.status not in FINAL_STATUSES:
+        if item.status not in FINAL:
             # A stage left the item undecided: that is a bug, never a silent success.
-            item.status = "failed"
+            item.status = FileStatus.FAILED
             item.error = item.error or "internal error: no stage settled this file"
         data = item_dict(item)
         # The catalog state is the file's own; "unchanged" is only this run's observation of a
         # stored file, recorded as the run's outcome event.
         values: dict[str, Any] = {
-            "state": "stored" if item.status == "unchanged" else item.status,
+            "state": FileStatus.STORED if item.status == FileStatus.UNCHANGED else item.status,
             "last_run": item.run_id,
             "item": data,
             "error": item.error,

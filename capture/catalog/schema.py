@@ -20,10 +20,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# File states. Unfinished states are re-driven when a spider starts.
-UNFINISHED = ("discovered", "downloading")
-TERMINAL = ("stored", "quarantined", "failed", "unchanged", "planned")
-
+# A file's ``state`` column holds a capture.status.FileStatus value (CATALOG_STATES).
 files = Table(
     "files",
     metadata,

@@ -25,9 +25,9 @@ from sqlalchemy import (
     update,
 )
 
-from capture.catalog import schema
 from capture.catalog.derive import params_of
 from capture.catalog.schema import events, file_params, file_versions, files, quality_checks, runs
+from capture.status import ATTEMPTED, ON_DISK, RETRIED, UNFINISHED
 
 CHUNK = 500
 
@@ -233,15 +233,11 @@ class Catalog:
         exists: Callable[[str, int | None], bool] | None,
     ) -> str:
         state = prev["state"]
-        if (
-            prev.get("last_run")
-            and prev["last_run"] == rec.get("last_run")
-            and state in ("stored", "unchanged", "quarantined", "failed")
-        ):
+        if prev.get("last_run") and prev["last_run"] == rec.get("last_run") and state in ATTEMPTED:
             return "duplicate"  # already settled in this very run (re-drive + re-listing)
-        if state in schema.UNFINISHED:
+        if state in UNFINISHED:
             return "resume"
-        if state in ("failed", "quarantined", "planned"):
+        if state in RETRIED:
             return "retry"
         # stored / unchanged: compare what the listing says now with what we hold.
         on_disk = exists is None or exists(prev["path"], prev["size"])
@@ -477,7 +473,7 @@ class Catalog:
             select(files.c.id, files.c.item)
             .where(
                 files.c.archive == archive,
-                files.c.state.in_(schema.UNFINISHED),
+                files.c.state.in_(UNFINISHED),
                 files.c.id > after_id,
             )
             .order_by(files.c.id)
@@ -499,9 +495,7 @@ class Catalog:
 
     def stored_bytes(self, conn: Connection) -> int:
         """Bytes of every file the data root holds (stored or quarantined)."""
-        q = select(func.coalesce(func.sum(files.c.size), 0)).where(
-            files.c.state.in_(("stored", "quarantined"))
-        )
+        q = select(func.coalesce(func.sum(files.c.size), 0)).where(files.c.state.in_(ON_DISK))
         return int(conn.execute(q).scalar() or 0)
 
     def counts(self, conn: Connection, archive: str | None = None) -> dict[str, int]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from capture.cli.common import CliError, add_data_args, data_dir, open_catalog
+from capture.status import CATALOG_STATES
 
 FORMATS = ("ro-crate", "datacite", "jsonl", "bagit")
 
@@ -66,7 +67,7 @@ def _filters(p: argparse.ArgumentParser) -> None:
         help="file format, e.g. fits, netcdf, csv",
     )
     p.add_argument("--grade", choices=("nasa_grade", "accepted", "quarantined"))
-    p.add_argument("--status", choices=("stored", "quarantined", "failed", "discovered", "planned"))
+    p.add_argument("--status", choices=CATALOG_STATES)
     p.add_argument("--text", help="substring of the archive path or target name")
     p.add_argument("--target", help="astronomical target / organism (normalised match)")
     p.add_argument(

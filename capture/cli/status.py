@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from capture.catalog.schema import UNFINISHED, events, files, runs
+from capture.catalog.schema import events, files, runs
 from capture.cli.common import CliError, add_data_args, data_dir, open_catalog
+from capture.status import UNFINISHED
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

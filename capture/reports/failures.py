@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from capture.catalog import Catalog
 from capture.catalog.schema import events, files
+from capture.status import PROBLEMS, FileStatus
 
 #: (cause, pattern on the recorded error, what to do). First match wins.
 CAUSES: tuple[tuple[str, re.Pattern[str], str], ...] = (
@@ -77,7 +78,7 @@ def classify(status: str, error: str | None) -> tuple[str, str]:
     for cause, pattern, advice in CAUSES:
         if pattern.search(text):
             return cause, advice
-    if status == "quarantined":
+    if status == FileStatus.QUARANTINED:
         return "quality", dict((c, a) for c, _, a in CAUSES)["quality"]
     return "other", OTHER
 
@@ -105,7 +106,7 @@ def failure_report(catalog: Catalog, run_id: str, examples: int = 20) -> dict[st
         for archive, domain, path, url, error, state, detail in conn.execute(q):
             detail = detail if isinstance(detail, dict) else json.loads(detail or "{}")
             status = detail.get("status", state)
-            if status not in ("failed", "quarantined") or state not in ("failed", "quarantined"):
+            if status not in PROBLEMS or state not in PROBLEMS:
                 continue  # later settled (e.g. stored on a resume of the same run)
             total += 1
             message = detail.get("error") or error

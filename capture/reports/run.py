@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import select
 
 from capture.catalog import Catalog
-from capture.catalog.schema import UNFINISHED, events, files
+from capture.catalog.schema import events, files
 from capture.reports import plots
+from capture.status import ON_DISK, UNFINISHED, FileStatus
 
 
 def outcomes(catalog: Catalog, run_id: str) -> dict[str, Any]:
@@ -39,7 +40,7 @@ def outcomes(catalog: Catalog, run_id: str) -> dict[str, Any]:
             detail = detail if isinstance(detail, dict) else json.loads(detail or "{}")
             status = detail.get("status", "unknown")
             nbytes = int(detail.get("size") or size or 0)
-            if status == "planned":
+            if status == FileStatus.PLANNED:
                 nbytes = int(expected or 0)
                 planned["files"] += 1
                 planned["bytes"] += nbytes
@@ -52,10 +53,10 @@ def outcomes(catalog: Catalog, run_id: str) -> dict[str, Any]:
             cell["files"] += 1
             cell["bytes"] += nbytes
             domains[domain]["files"] += 1
-            if status in ("stored", "quarantined", "planned"):
+            if status in ON_DISK or status == FileStatus.PLANNED:
                 domains[domain]["bytes"] += nbytes
             q_data = quality if isinstance(quality, dict) else json.loads(quality or "null")
-            if q_data and status in ("stored", "quarantined") and q_data.get("score") is not None:
+            if q_data and status in ON_DISK and q_data.get("score") is not None:
                 scores.append(float(q_data["score"]))
         remaining: dict[str, int] = defaultdict(int)
         for archive, _file_id in conn.execute(

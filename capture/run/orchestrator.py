@@ -31,6 +31,7 @@ from capture.run import verdict
 from capture.run.config import ConfigError, RunOptions
 from capture.run.progress import RunProgress
 from capture.run.state import RunState
+from capture.status import status_counts
 from feeds import DEFAULT_FEED_TEMPLATE
 
 logger = logging.getLogger(__name__)
@@ -256,7 +257,7 @@ class RoundRun:
             finished_at=utcnow(),
             outcome=outcome,
             why=why,
-            counts=verdict.counts(stats),
+            counts=status_counts(stats),
         )
         if reason == "shutdown":
             self.stop_reason = "interrupted (Ctrl-C)"

@@ -18,10 +18,10 @@ from scrapy.crawler import Crawler
 from twisted.internet import task
 
 from capture.outcomes import crawler_stats
+from capture.status import FINAL_ORDER, status_counts
 from capture.units import human_bytes
 
 logger = logging.getLogger("capture.progress")
-STATUSES = ("stored", "unchanged", "quarantined", "failed", "planned")
 
 
 @dataclass
@@ -63,8 +63,8 @@ class RunProgress:
         for domain, crawler in self.crawlers:
             stats = crawler_stats(crawler)
             d = out[domain]
-            for s in STATUSES:
-                d.files[s] += int(stats.get(f"capture/status/{s}", 0) or 0)
+            for s, n in status_counts(stats).items():
+                d.files[s] += n
             d.bytes += int(stats.get("capture/transfer/bytes", 0) or 0)
             d.expected_bytes += int(stats.get("capture/register/expected_bytes", 0) or 0)
             d.planned_bytes += int(stats.get("capture/planned_bytes", 0) or 0)
@@ -103,14 +103,9 @@ class RunProgress:
             self._last_log = now
             for domain, p, rate, eta in rows:
                 logger.info(
-                    "progress %s: %d stored, %d unchanged, %d quarantined, %d failed, "
-                    "%d planned; %s at %s/s%s",
+                    "progress %s: %s; %s at %s/s%s",
                     domain,
-                    p.files["stored"],
-                    p.files["unchanged"],
-                    p.files["quarantined"],
-                    p.files["failed"],
-                    p.files["planned"],
+                    ", ".join(f"{p.files[s]} {s}" for s in FINAL_ORDER),
                     human_bytes(p.bytes),
                     human_bytes(rate),
                     f", ETA {eta:.0f}s" if eta is not None else "",
@@ -120,22 +115,12 @@ class RunProgress:
         from rich.table import Table
 
         table = Table(title=f"capture run {self.run_id}", expand=False)
-        for col in (
-            "domain",
-            "stored",
-            "unchanged",
-            "quarantined",
-            "failed",
-            "planned",
-            "bytes",
-            "rate",
-            "ETA",
-        ):
+        for col in ("domain", *FINAL_ORDER, "bytes", "rate", "ETA"):
             table.add_column(col, justify="right" if col != "domain" else "left")
         for domain, p, rate, eta in rows:
             table.add_row(
                 domain,
-                *(str(p.files[s]) for s in STATUSES),
+                *(str(p.files[s]) for s in FINAL_ORDER),
                 human_bytes(p.bytes),
                 f"{human_bytes(rate)}/s",
                 f"{eta:.0f}s" if eta is not None else "-",

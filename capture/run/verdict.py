@@ -11,6 +11,7 @@ from typing import Any
 
 from capture.domains import BUNDLE_DOMAINS
 from capture.outcomes import GOOD, combine
+from capture.status import ATTEMPTED, FileStatus, stat_key
 from capture.units import human_bytes as human
 
 #: The mission's target: "Download success rate > 98% of attempts".
@@ -50,16 +51,6 @@ def domain_outcomes(
     return out
 
 
-def counts(stats: dict[str, Any]) -> dict[str, int]:
-    def n(key: str) -> int:
-        return int(stats.get(key, 0) or 0)
-
-    return {
-        s: n(f"capture/status/{s}")
-        for s in ("stored", "unchanged", "quarantined", "failed", "planned")
-    }
-
-
 def alerts(
     archives: dict[str, dict[str, Any]],
     max_quarantine_rate: float,
@@ -79,11 +70,9 @@ def alerts(
             )
         elif a.get("outcome") == "failed":
             out.append({"kind": "failed", "message": f"{name}: failed: {a.get('why')}"})
-        tried = c.get("stored", 0) + c.get("unchanged", 0) + c.get("quarantined", 0)
-        tried += c.get("failed", 0)
-        attempted += tried
-        failed += c.get("failed", 0)
-        quarantined += c.get("quarantined", 0)
+        attempted += sum(c.get(s, 0) for s in ATTEMPTED)
+        failed += c.get(FileStatus.FAILED, 0)
+        quarantined += c.get(FileStatus.QUARANTINED, 0)
     if attempted:
         rate = (attempted - failed) / attempted
         if rate < SUCCESS_TARGET:
@@ -122,7 +111,7 @@ def dry_run_plan(
         for name in names:
             a = archives.get(name) or {}
             stats = a.get("stats") or {}
-            files = int(stats.get("capture/status/planned", 0) or 0)
+            files = int(stats.get(stat_key(FileStatus.PLANNED), 0) or 0)
             nbytes = int(stats.get("capture/planned_bytes", 0) or 0)
             unknown = int(stats.get("capture/planned_unknown_size", 0) or 0)
             d["archives"][name] = {
