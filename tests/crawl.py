@@ -187,6 +187,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def peak_rss_mb(pid: int) -> float | None:
+    """A running process's peak resident set (VmHWM), or None once it is gone. Read while a
+    crawl runs: a child's ``ru_maxrss`` also counts the fork of this pytest process."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    # A zombie (exited, not yet reaped) has no memory lines left.
+    line = next((x for x in text.splitlines() if x.startswith("VmHWM:")), None)
+    return int(line.split()[1]) / 1024 if line else None
+
+
 def capture_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``capture ARGS`` (the CLI as a user runs it) in ``cwd``."""
     return subprocess.run(
