@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -167,6 +169,45 @@ def wait_for(predicate: Any, timeout: float = 60, interval: float = 0.05) -> boo
             return True
         time.sleep(interval)
     return False
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file on disk (a stored file checked against what was served)."""
+    return sha256(path.read_bytes())
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for servers that cannot bind port 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """A running process's peak resident set (VmHWM), or None once it is gone. Read while a
+    crawl runs: a child's ``ru_maxrss`` also counts the fork of this pytest process."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    # A zombie (exited, not yet reaped) has no memory lines left.
+    line = next((x for x in text.splitlines() if x.startswith("VmHWM:")), None)
+    return int(line.split()[1]) / 1024 if line else None
+
+
+def capture_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``capture ARGS`` (the CLI as a user runs it) in ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "capture", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def run_capture(

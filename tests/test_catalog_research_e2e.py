@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.archives import Blob
 from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
-from tests.crawl import catalog_rows, run_crawl
-
-
-def capture_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "capture", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.crawl import capture_cli, catalog_rows, run_crawl
 
 
 def file_gets(tg: ThousandGenomesArchive, prefix: str) -> list:

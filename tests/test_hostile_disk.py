@@ -10,7 +10,6 @@ already stored.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import subprocess
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import pytest
 from capture.outcomes import DISK_FULL, crawl_outcome, is_disk_full
 from tests.archives import Blob
 from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
-from tests.crawl import CrawlResult, catalog_rows, run_crawl
+from tests.crawl import CrawlResult, catalog_rows, run_crawl, sha256_of
 
 KB = 1024
 MB = 1024 * KB
@@ -46,10 +45,6 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
     finally:
         if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(path)], capture_output=True)
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def assert_consistent(data: Path) -> dict[str, dict[str, Any]]:

@@ -23,7 +23,7 @@ from tests.archives.hostile.listing import (
     ListingBomb,
     serve_empty_index,
 )
-from tests.crawl import catalog_rows, last_run_stats, start_crawl
+from tests.crawl import catalog_rows, last_run_stats, peak_rss_mb, start_crawl
 
 MB = 1024 * 1024
 #: Peak RSS allowed for a bounded hostile listing crawl. A bare crawl process is ~130 MB;
@@ -44,18 +44,6 @@ class Crawl:
 
     def warnings(self, text: str) -> list[str]:
         return [line for line in self.log.splitlines() if "WARNING" in line and text in line]
-
-
-def _hwm_mb(pid: int) -> float:
-    """The process's peak RSS so far (VmHWM), 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def crawl(
@@ -84,7 +72,7 @@ def crawl(
             # (a big test run makes it look like a 1 GB crawl); VmHWM is the crawl's own.
             proc.returncode = os.waitstatus_to_exitcode(status)
             break
-        peak = max(peak, _hwm_mb(proc.pid))
+        peak = max(peak, peak_rss_mb(proc.pid) or 0.0)
         if interrupt_when is not None and not signalled and interrupt_when():
             proc.send_signal(signal.SIGINT)
             signalled, deadline = True, time.monotonic() + 10

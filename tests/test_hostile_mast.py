@@ -32,7 +32,7 @@ from spiders.mast_portal import (
 )
 from tests.archives import ArchiveServer
 from tests.archives.hostile.mast import HostileMastArchive
-from tests.crawl import last_run_stats, read_jsonl, start_crawl
+from tests.crawl import last_run_stats, peak_rss_mb, read_jsonl, start_crawl
 
 PAGESIZE, BATCH = 3, 2
 N_OBS = 7  # 3 real observation pages (3, 3, 1 rows) -> product batches of 2, 1, 2, 1, 1 obsids
@@ -68,17 +68,6 @@ class Crawl:
     stats: dict[str, Any]
     peak_rss_mb: float
     seconds: float
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    """The process's peak resident set (VmHWM), or None once it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    # A zombie (exited, not yet reaped) has no memory lines left.
-    line = next((x for x in text.splitlines() if x.startswith("VmHWM:")), None)
-    return int(line.split()[1]) / 1024 if line else None
 
 
 def crawl(mast: HostileMastArchive, data_dir: Path, settings: dict[str, Any]) -> Crawl:

@@ -5,7 +5,6 @@ netCDF-3 models; a truncated and a non-netCDF model quarantined with their reaso
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,14 +23,10 @@ from tests.archives.iris_emc import (
     default_archive,
 )
 from tests.archives.samples import sample_path, samples_root
-from tests.crawl import CrawlResult, catalog_rows, run_crawl
+from tests.crawl import CrawlResult, catalog_rows, run_crawl, sha256
 
 SAMPLE = ("iris_emc", "emc-jnp-PNW10-S_kmps.nc")
 ES = EARTHSCOPE_ROOT.lstrip("/")
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture(scope="module")

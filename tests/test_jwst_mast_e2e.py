@@ -22,7 +22,6 @@ Filtered request, two pages (page 2 malformed once, then fine), product batches.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -45,7 +44,7 @@ from tests.archives.mast import (
     uri_query,
 )
 from tests.archives.samples import sample_path
-from tests.crawl import CrawlResult, catalog_rows, run_crawl
+from tests.crawl import CrawlResult, catalog_rows, run_crawl, sha256_of
 
 TOKEN = f"mast-{uuid.uuid4().hex}"
 VIZ = "MAST viz keywords/search"
@@ -80,10 +79,6 @@ OBSIDS = {"A": "90000001", "B": "90000002", "C": "90000003", "D": "90000004"}
 
 def path_of(filename: str) -> str:
     return f"JWST/product/{filename}"
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass

@@ -5,7 +5,6 @@ entry (recorded) and an entry cut short (quarantined). One crawl serves every sc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -19,7 +18,7 @@ from spiders.kegg import bare_id, flatfile_entries, list_rows
 from tests.archives import ArchiveServer, Fault
 from tests.archives.kegg import KeggArchive, max_in_window
 from tests.archives.samples import sample_path, samples_root
-from tests.crawl import CrawlResult, catalog_rows, run_crawl
+from tests.crawl import CrawlResult, catalog_rows, run_crawl, sha256
 
 SAMPLE = ("kegg", "get_ec_6.2.1.25.txt")
 
@@ -76,10 +75,6 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CrawlResul
         )
         assert result.returncode == 0, result.log[-3000:]
         yield result, {"kegg": kegg, "server": server, "chunks": chunks, "forbidden": forbidden}
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def test_rate_limit_holds_on_the_wire(crawl: tuple) -> None:

@@ -21,7 +21,7 @@ from tests.archives.nasa_exoplanet_archive import (
     write_votable,
 )
 from tests.archives.samples import sample_path
-from tests.crawl import STABLE_FIELDS, CrawlResult, catalog_rows, run_crawl
+from tests.crawl import STABLE_FIELDS, CrawlResult, catalog_rows, run_crawl, sha256_of
 
 CORE = ("ps", "pscomppars", "stellarhosts", "toi")
 
@@ -29,10 +29,6 @@ CORE = ("ps", "pscomppars", "stellarhosts", "toi")
 @pytest.fixture
 def exo(server: ArchiveServer) -> ExoplanetArchive:
     return ExoplanetArchive(server)
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def file_meta(data_dir: Path, archive_path: str) -> dict:

@@ -5,7 +5,6 @@ filter, the ``geocarb`` profile and the default (``co2``) search."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from spiders.noaa_paleo import site_metadata
 from tests.archives import ArchiveServer
 from tests.archives.noaa_paleo import SEARCH, NoaaPaleoArchive, study
 from tests.archives.samples import sample_path, samples_root
-from tests.crawl import CrawlResult, catalog_rows, run_crawl
+from tests.crawl import CrawlResult, catalog_rows, run_crawl, sha256
 
 PALEO = "https://www.ncei.noaa.gov/pub/data/paleo"
 SAMPLE_JSON = ("noaa_paleo", "study_search_response_3studies.json")
@@ -34,10 +33,6 @@ def sample_bytes(parts: tuple[str, str]) -> bytes | None:
     root = samples_root()
     path = root / Path(*parts) if root else None
     return path.read_bytes() if path is not None and path.exists() else None
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ a label and a non-SHADR product. One crawl serves every scenario."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from tests.archives.pds_gravity import (
     shadr_table,
 )
 from tests.archives.samples import sample_path, samples_root
-from tests.crawl import CrawlResult, catalog_rows, run_crawl
+from tests.crawl import CrawlResult, catalog_rows, run_crawl, sha256
 
 SAMPLE = ("pds_geosciences", "jgmro_110b_sha.tab.head_deg8")
 MARS = "mro/mro-m-rss-5-sdp-v1/mrors_1xxx"
@@ -38,10 +37,6 @@ MRO = {
 GRAIL = {"target": "MOON", "host": "GRAIL-A", "data_set_id": "GRAIL-L-LGRS-5-RDR-V1.0"}
 MGN = {"target": "VENUS", "host": "MAGELLAN", "data_set_id": "MGN-V-RSS-5-GRAVITY-L2-V1.0"}
 MESS = {"target": "MERCURY", "host": "MESSENGER", "data_set_id": "MESS-H-RSS/MLA-5-SDP-V1.0"}
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def add_pair(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 from tests import quality_files as qf
 from tests.archives import ArchiveServer, Blob
 from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
-from tests.crawl import CrawlResult, catalog_rows, run_crawl
+from tests.crawl import CrawlResult, capture_cli, catalog_rows, run_crawl
 
 FILES = {
     "good_x1d.fits": qf.fits_bytes(),
@@ -58,16 +56,6 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrawlResult]:
         )
         assert result.returncode == 0, result.log[-3000:]
         yield result
-
-
-def capture_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "capture", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_quality_stage_grades_quarantines_and_records_every_check(crawl: CrawlResult) -> None:

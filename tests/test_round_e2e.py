@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,11 @@ from capture.outcomes import EXIT_FAILED, EXIT_PARTIAL
 from tests.archives import ArchiveServer, Blob
 from tests.archives.server import Fault, Reply, Request
 from tests.archives.thousand_genomes import ThousandGenomesArchive
-from tests.crawl import catalog_rows
+from tests.crawl import catalog_rows, free_port
 from tests.crawl import run_capture as capture
 from tests.test_spiders import EMULATORS
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_archive(stack: ExitStack, name: str, work: Path, port: int = 0) -> ArchiveServer:

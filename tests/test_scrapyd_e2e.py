@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -20,17 +19,11 @@ import pytest
 
 from tests.archives import Blob
 from tests.archives.thousand_genomes import ThousandGenomesArchive
-from tests.crawl import REPO, catalog_rows, read_jsonl, wait_for
+from tests.crawl import REPO, catalog_rows, free_port, read_jsonl, wait_for
 
 USER, PASSWORD = "capture", "scrapyd-test-secret"
 
 pytestmark = pytest.mark.skipif(shutil.which("scrapyd") is None, reason="scrapyd not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def call(url: str, data: dict | list | None = None, auth: bool = True) -> dict:

@@ -9,11 +9,7 @@ from pathlib import Path
 from tests.archives import Blob
 from tests.archives.samples import sample_path
 from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
-from tests.crawl import catalog_rows, run_crawl
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from tests.crawl import catalog_rows, run_crawl, sha256_of
 
 
 def test_multi_file_capture_verifies_md5(tg: ThousandGenomesArchive, data_dir: Path) -> None:

@@ -25,6 +25,7 @@ before faults keyed by the bare path:
 from __future__ import annotations
 
 import email.utils
+import functools
 import socket
 import struct
 import threading
@@ -413,7 +414,10 @@ class ArchiveServer:
         self._httpd = _Server(("127.0.0.1", self.bind_port), _Handler)
         self._httpd.emulator = self
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="archive-emulator", daemon=True
+            # A short poll: stop() waits for the loop to notice, 0.5 s by default (per test).
+            target=functools.partial(self._httpd.serve_forever, poll_interval=0.05),
+            name="archive-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
