@@ -4,7 +4,7 @@ Each test gets a :class:`UnitCrawl`: a crawler made by Scrapy's own
 ``scrapy.utils.test.get_crawler`` with capture's settings (``capture.settings``), its data
 root and catalog in ``tmp_path``, and its engine open (spider opened, never started), so the
 stages a test builds with ``from_crawler`` see what they see in a crawl: the shared
-``CaptureContext``, the downloader with capture's streaming handler and middlewares, the
+``CrawlServices``, the downloader with capture's streaming handler and middlewares, the
 signals. No stage is listed in ``ITEM_PIPELINES``: a test drives exactly the stages it names.
 
 The reactor: capture's stages await Twisted Deferreds and asyncio futures alike, as under
@@ -44,7 +44,7 @@ elif not is_asyncio_reactor_installed():  # pragma: no cover - a test imported t
 from scrapy.utils.test import get_crawler  # noqa: E402
 
 import capture.settings  # noqa: E402
-from capture.context import CaptureContext  # noqa: E402
+from capture.context import CrawlServices  # noqa: E402
 from capture.items import CapturedFile  # noqa: E402
 from pipelines.checksum import ChecksumPipeline  # noqa: E402
 from pipelines.download import DownloadPipeline  # noqa: E402
@@ -120,8 +120,8 @@ class UnitCrawl:
         self.run(asyncio.sleep(seconds))
 
     @property
-    def ctx(self) -> CaptureContext:
-        return CaptureContext.for_crawler(self.crawler)
+    def ctx(self) -> CrawlServices:
+        return CrawlServices.of(self.crawler)
 
     @property
     def stats(self) -> dict[str, Any]:
