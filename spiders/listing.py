@@ -50,7 +50,7 @@ from scrapy.settings import BaseSettings
 from scrapy_spider_metadata import Args
 from twisted.python.failure import Failure
 
-from capture.autoindex import IndexEntry, listing_fingerprint, parse_index
+from capture.formats.autoindex import IndexEntry, listing_fingerprint, parse_index
 from capture.items import CapturedFile
 from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.params import CommaList, Flag

@@ -60,7 +60,7 @@ from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema
 from scrapy.http import Response
 from scrapy_spider_metadata import Args
 
-from capture.autoindex import IndexEntry
+from capture.formats.autoindex import IndexEntry
 from capture.items import CapturedFile
 from pipelines.inspect import InspectionProblem
 from spiders.listing import Directories, DirectoryListingSpider, ListingParams, NonNegativeInt
