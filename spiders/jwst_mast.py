@@ -112,6 +112,14 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy_spider_metadata import Args
 from twisted.internet import task
 
+from capture.formats.mast_portal import (
+    MastAnswerError,
+    PortalAnswer,
+    observation_record,
+    parse_answer,
+    parse_viz_keywords,
+    product_metadata,
+)
 from capture.items import CapturedFile
 from capture.secrets import secret_from_env
 from pipelines.inspect import InspectionProblem
@@ -126,10 +134,8 @@ from spiders.mast_portal import (
     INVOKE_PATH,
     PRODUCTS,
     VIZ_SOURCE,
-    MastAnswerError,
     PageStop,
     PageTracker,
-    PortalAnswer,
     PortalCall,
     ProductFilter,
     archive_path_for,
@@ -137,10 +143,6 @@ from spiders.mast_portal import (
     download_url,
     filter_sets,
     is_wildcard,
-    observation_record,
-    parse_answer,
-    parse_viz_keywords,
-    product_metadata,
     viz_keywords_url,
 )
 from spiders.params import CommaList, Flag, PositiveInt
