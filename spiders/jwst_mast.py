@@ -112,6 +112,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy_spider_metadata import Args
 from twisted.internet import task
 
+from capture.formats.fits import NotFits, primary_header
 from capture.formats.mast_portal import (
     MastAnswerError,
     PortalAnswer,
@@ -148,7 +149,6 @@ from spiders.mast_portal import (
 from spiders.params import CommaList, Flag, PositiveInt
 
 MALFORMED_RETRIES = 2
-FITS_BLOCK = 2880
 FITS_KEYWORDS = ("TELESCOP", "INSTRUME", "DETECTOR", "EXP_TYPE", "TARGPROP", "DATE-OBS")
 #: ``-a <column>=all`` (or ``subgroups=all``, ``product_type=all``): no filter on it.
 ALL = "all"
@@ -619,30 +619,8 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
 
 def fits_primary_keywords(path: str, max_blocks: int = 100) -> dict[str, Any]:
     """A few primary-header keywords; raises InspectionProblem if it is not FITS at all."""
-    with open(path, "rb") as fh:
-        first = fh.read(FITS_BLOCK)
-        if not first.startswith(b"SIMPLE  ="):
-            raise InspectionProblem("not a FITS file: it does not start with 'SIMPLE  ='")
-        keywords: dict[str, Any] = {}
-        block, blocks = first, 1
-        while block:
-            for i in range(0, len(block) - 79, 80):
-                card = block[i : i + 80].decode("ascii", "replace")
-                key = card[:8].strip()
-                if key == "END":
-                    return keywords
-                if key in FITS_KEYWORDS and card[8:10] == "= ":
-                    keywords[key] = _card_value(card[10:])
-            if blocks >= max_blocks:
-                break
-            block, blocks = fh.read(FITS_BLOCK), blocks + 1
-    raise InspectionProblem("FITS primary header has no END card")
-
-
-def _card_value(text: str) -> str:
-    """The value of a FITS card (a quoted string keeps any '/' inside it)."""
-    text = text.strip()
-    if text.startswith("'"):
-        end = text.find("'", 1)
-        return text[1:end].strip() if end > 0 else text[1:].strip()
-    return text.split("/", 1)[0].strip()
+    try:
+        values = primary_header(path, max_blocks).values()
+    except NotFits as exc:
+        raise InspectionProblem(str(exc)) from None
+    return {key: values[key] for key in FITS_KEYWORDS if values.get(key) is not None}
