@@ -20,8 +20,8 @@ from pydantic import Field
 from scrapy_spider_metadata import Args
 
 from capture.formats.netcdf import NetCDFProblem, describe_netcdf
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
-from pipelines.inspect import InspectionProblem
 from spiders.listing import DirectoryListingSpider, ListingParams, NonNegativeInt
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")

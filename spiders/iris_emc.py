@@ -50,8 +50,8 @@ from scrapy.http import Response
 from scrapy_spider_metadata import Args
 
 from capture.formats.netcdf import NetCDFProblem, describe_netcdf
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
-from pipelines.inspect import InspectionProblem
 from spiders.listing import Directories, DirectoryListingSpider, ListingParams
 from spiders.params import CommaList
 

@@ -121,9 +121,9 @@ from capture.formats.mast_portal import (
     parse_viz_keywords,
     product_metadata,
 )
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
 from capture.secrets import secret_from_env
-from pipelines.inspect import InspectionProblem
 from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.mast_portal import (
     ALIASES,

@@ -83,8 +83,8 @@ from capture.formats.tap_results import (
     summarize_ipac,
     summarize_votable,
 )
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
-from pipelines.inspect import InspectionProblem
 from spiders.base import CaptureParams, CaptureSpider
 from spiders.params import CommaList
 

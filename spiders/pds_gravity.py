@@ -79,8 +79,8 @@ from capture.formats.pds3 import (
     parse_md5_manifest,
     read_attached_label,
 )
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
-from pipelines.inspect import InspectionProblem
 from spiders.base import CaptureParams, CaptureSpider
 from spiders.params import CommaList
 

@@ -56,8 +56,8 @@ from pydantic import Field, field_validator
 from scrapy_spider_metadata import Args
 
 from capture.formats.psg_output import PsgProblem, read_psg_output
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
-from pipelines.inspect import InspectionProblem
 from spiders.base import CaptureParams, CaptureSpider
 from spiders.params import CommaList
 

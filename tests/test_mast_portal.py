@@ -15,7 +15,7 @@ from capture.formats.mast_portal import (
     parse_viz_keywords,
     product_metadata,
 )
-from pipelines.inspect import InspectionProblem
+from capture.inspection import InspectionProblem
 from spiders.base import SpiderArgumentError
 from spiders.jwst_mast import JwstMastSpider, fits_primary_keywords, poll_delay
 from spiders.mast_portal import (
