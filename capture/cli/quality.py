@@ -7,7 +7,8 @@ import argparse
 import json
 from typing import Any
 
-from capture.cli.common import CliError, add_data_args, data_dir, open_catalog, project_settings
+from capture.cli.common import CliError, add_data_args, data_dir, open_catalog
+from capture.project import project_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
