@@ -35,10 +35,9 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from capture.catalog import Catalog
 from capture.catalog.derive import normalize_target
 from capture.catalog.schema import file_params, files, links
-from capture.catalog.store import utcnow
+from capture.catalog.store import Catalog, utcnow
 from capture.formats.tap_results import read_rows  # the archive's own quoting rules
 
 KINDS = (

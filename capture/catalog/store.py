@@ -25,9 +25,16 @@ from sqlalchemy import (
     update,
 )
 
-from capture.catalog import schema
 from capture.catalog.derive import params_of
-from capture.catalog.schema import events, file_params, file_versions, files, quality_checks, runs
+from capture.catalog.schema import (
+    UNFINISHED,
+    events,
+    file_params,
+    file_versions,
+    files,
+    quality_checks,
+    runs,
+)
 
 CHUNK = 500
 
@@ -239,7 +246,7 @@ class Catalog:
             and state in ("stored", "unchanged", "quarantined", "failed")
         ):
             return "duplicate"  # already settled in this very run (re-drive + re-listing)
-        if state in schema.UNFINISHED:
+        if state in UNFINISHED:
             return "resume"
         if state in ("failed", "quarantined", "planned"):
             return "retry"
@@ -477,7 +484,7 @@ class Catalog:
             select(files.c.id, files.c.item)
             .where(
                 files.c.archive == archive,
-                files.c.state.in_(schema.UNFINISHED),
+                files.c.state.in_(UNFINISHED),
                 files.c.id > after_id,
             )
             .order_by(files.c.id)
