@@ -217,12 +217,15 @@ def cycles(edges: Iterable[Import]) -> list[str]:
 
 
 def package_of(module: str, files: dict[str, Path]) -> str:
-    """The package a module counts under for package-level loops (``capture.catalog``,
-    ``capture`` for the core's top-level modules, ``spiders`` ...)."""
+    """The package a module counts under for package-level loops: ``capture.catalog``,
+    ``spiders`` ...; ``capture`` for the core's top-level modules, while each top-level
+    application module (``capture.spiderloader``) counts on its own."""
     parts = module.split(".")
     if parts[0] == "capture" and len(parts) > 1:
         sub = f"capture.{parts[1]}"
-        return sub if sub in files and files[sub].name == "__init__.py" else "capture"
+        if sub in files and files[sub].name == "__init__.py":
+            return sub
+        return sub if layer(sub) == APP else "capture"
     return parts[0]
 
 
