@@ -250,6 +250,24 @@ def test_no_module_level_import_cycle() -> None:
     assert not found, "\n".join(found)
 
 
+def test_format_readers_depend_on_nothing_else_in_the_project() -> None:
+    """capture.formats sits at the bottom: spiders, scorers and the catalog read formats
+    through it, and it reads bytes, never the crawl's services."""
+    outside = [
+        str(e)
+        for e in import_graph()
+        if e.source.startswith("capture.formats") and not e.target.startswith("capture.formats")
+    ]
+    assert not outside, "\n".join(outside)
+
+
+def test_package_loops_stay_inside_the_core() -> None:
+    """Packages may still import each other within the core (every import counts here, also
+    inside functions), never across layers."""
+    crossing = [loop for loop in package_loops(import_graph()) if any(layer(p) for p in loop)]
+    assert not crossing, crossing
+
+
 def test_the_checks_catch_a_violation(tmp_path: Path) -> None:
     """A planted upward import and a planted cycle are both reported, naming the import."""
     for package in PACKAGES:
