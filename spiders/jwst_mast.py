@@ -1,7 +1,7 @@
 """JWST spectra (and any other JWST products) from MAST, found through the portal API.
 
 Protocol (``research/archives.md`` section 2, astroquery ``astroquery/mast``; details and
-sources in :mod:`spiders.mast_portal`):
+sources in :mod:`spiders.mast_portal`, the answers' in :mod:`capture.formats.mast_portal`):
 
 1. ``Mast.Caom.Filtered`` on ``POST /api/v0/invoke`` with ``obs_collection=JWST`` plus the
    filters given as arguments; re-POSTed while ``status`` is ``EXECUTING`` (bounded,
