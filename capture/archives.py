@@ -1,10 +1,14 @@
 """Who publishes each archive (for DataCite/RO-Crate exports and reports).
 
-Publishers are declared on the spider classes (``publisher``) and read here through the spider
-loader (:func:`capture.domains.declarations`); only the system's own ops archive is kept here.
+Publishers are declared on the spider classes (``publisher``) and read here through Scrapy's
+spider loader (:func:`declarations`, which :mod:`capture.domains` reads too); only the system's
+own ops archive is kept here.
 """
 
 from __future__ import annotations
+
+from functools import cache
+from typing import Any
 
 #: The system itself, for its own ops bundles (no spider).
 OWN: dict[str, dict[str, str]] = {
@@ -38,9 +42,24 @@ MEDIA_TYPES: dict[str, str] = {
 }
 
 
-def publishers() -> dict[str, dict[str, str]]:
-    from capture.domains import declarations
+@cache
+def declarations() -> dict[str, dict[str, Any]]:
+    """Spider name -> its archive declaration, for every spider the project's loader finds."""
+    from scrapy.spiderloader import SpiderLoader
 
+    from capture.project import project_settings
+
+    loader = SpiderLoader.from_settings(project_settings())
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(loader.list()):
+        cls = loader.load(name)
+        declaration = getattr(cls, "declaration", None)
+        if callable(declaration):
+            out[name] = declaration()
+    return out
+
+
+def publishers() -> dict[str, dict[str, str]]:
     return {**OWN, **{d["archive"]: d["publisher"] for d in declarations().values()}}
 
 

@@ -19,7 +19,7 @@ from capture.storage import Store, store_for
 from capture.transfer.io import IOPool
 
 if TYPE_CHECKING:
-    from capture.run.budget import Budget
+    from capture.budget import Budget
 
 logger = logging.getLogger(__name__)
 _ATTR = SERVICES_ATTR

@@ -12,9 +12,7 @@ through Scrapy's spider loader, so a new spider joins its domain's round by exis
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
-
+from capture.archives import declarations
 from capture.items import DOMAINS
 
 PRIORITY: dict[str, str] = {
@@ -38,23 +36,6 @@ ORDER: tuple[str, ...] = tuple(
 #: The system's own logs, catalog snapshot and reports: produced by ``capture ops-bundle`` at
 #: the end of every run, not by a crawl.
 BUNDLE_DOMAINS = frozenset({"software_ops"})
-
-
-@cache
-def declarations() -> dict[str, dict[str, Any]]:
-    """Spider name -> its archive declaration, for every spider the project's loader finds."""
-    from scrapy.spiderloader import SpiderLoader
-
-    from capture.cli.common import project_settings
-
-    loader = SpiderLoader.from_settings(project_settings())
-    out: dict[str, dict[str, Any]] = {}
-    for name in sorted(loader.list()):
-        cls = loader.load(name)
-        declaration = getattr(cls, "declaration", None)
-        if callable(declaration):
-            out[name] = declaration()
-    return out
 
 
 def spiders_by_domain() -> dict[str, tuple[str, ...]]:

@@ -1,7 +1,7 @@
 """Run bookkeeping: a row in the catalog's ``runs`` table per crawl, closed with its stats.
 
 A catalog on a full disk cannot take these rows: the crawl then stops as ``disk_full``
-(:func:`pipelines.base.stop_for_disk_full`) and the missing bookkeeping is one log line, never
+(:func:`capture.diskfull.stop_for_disk_full`) and the missing bookkeeping is one log line, never
 a traceback; the crawl's own exit code and stats still say ``disk_full``.
 """
 
@@ -18,6 +18,7 @@ from scrapy.crawler import Crawler
 from capture.__version__ import __version__
 from capture.catalog.store import utcnow
 from capture.context import CrawlServices, git_commit
+from capture.diskfull import stop_for_disk_full
 from capture.jobdir import set_aside_if_unreadable
 from capture.logfiles import guard_log_files
 from capture.outcomes import is_disk_full
@@ -91,8 +92,6 @@ class CaptureRunExtension:
         except Exception as exc:
             if not is_disk_full(exc):
                 raise
-            from pipelines.base import stop_for_disk_full
-
             stop_for_disk_full(self.crawler, ctx.data.root, f"cannot record the run: {exc}")
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:

@@ -13,10 +13,10 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.defer import maybe_deferred_to_future
 
+from capture.budget import Budget
 from capture.concurrency import TransferLimiter
 from capture.items import CapturedFile
 from capture.outcomes import is_disk_full
-from capture.run.budget import Budget
 from capture.transfer import EVENTS_KEY, META_KEY, StreamSpec, TransferAborted, TransferResult
 from capture.transfer.errors import ArchiveUnreachable, BudgetExceeded, UnsafeLocalPath
 from capture.transfer.handler import WRITE_AFTER_KEY, StreamedResponse

@@ -1,10 +1,10 @@
-"""Common plumbing for the capture pipeline stages, and the disk-full stop they all share.
+"""Common plumbing for the capture pipeline stages, and the disk-full guard they all share.
 
 A full data root (ENOSPC/EDQUOT while writing a file, quarantining or publishing it, or
 SQLITE_FULL from the catalog next to it) is not one file's failure: every later file would
 fail the same way. So every stage's ``process_item`` is guarded: a disk-full error, or an item
-that comes back ``failed`` because of one, closes the crawl with reason ``disk_full`` (one
-ERROR line naming the data root and its free space) and drops the item, whose catalog row
+that comes back ``failed`` because of one, closes the crawl with reason ``disk_full``
+(:func:`capture.diskfull.stop_for_disk_full`) and drops the item, whose catalog row
 stays ``discovered`` for the resume. Before a file is fetched, the free space is checked
 against its listed size plus ``CAPTURE_MIN_FREE_BYTES``, so a certain ENOSPC becomes a clean
 stop before it happens.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
@@ -25,8 +24,9 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from capture.context import CrawlServices
+from capture.diskfull import free_bytes, stop_for_disk_full
 from capture.items import CapturedFile
-from capture.outcomes import DISK_FULL, is_disk_full
+from capture.outcomes import is_disk_full
 from capture.units import human_bytes
 from capture.work import work_of
 
@@ -39,54 +39,6 @@ FREE_SPACE_MARGIN = 4
 _FETCHED = frozenset({"new", "resume", "retry", "changed", "conditional", "refetch"})
 
 ProcessItem = Callable[..., Coroutine[Any, Any, Any]]
-
-
-def free_bytes(path: str | os.PathLike[str]) -> int | None:
-    """Free bytes for an unprivileged writer on the filesystem holding ``path``."""
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return None
-
-
-def stop_for_disk_full(crawler: Crawler, root: str | os.PathLike[str], detail: str) -> None:
-    """Close the crawl with reason ``disk_full`` (once): nothing new starts, transfers in
-    flight suspend resumable, files already fetched still settle where the disk allows, and
-    the catalog keeps every file not stored as ``discovered`` for the resume."""
-    if getattr(crawler, "_capture_disk_full", False) or crawler.engine is None:
-        return
-    crawler._capture_disk_full = True  # type: ignore[attr-defined]
-    free = free_bytes(root)
-    shown = human_bytes(free) if free is not None else "unknown"
-    crawler.stats.set_value("capture/disk_full/reason", f"data root {root} is full: {detail}")
-    crawler.stats.set_value("capture/disk_full/free_bytes", free)
-    logger.error(
-        "Disk full: data root %s has %s free (%s); stopping the crawl (disk_full). Free some "
-        "space and run the same command again: it resumes where it stopped.",
-        root,
-        shown,
-        detail,
-    )
-    from scrapy.utils.defer import deferred_from_coro
-
-    deferred_from_coro(_close_for_disk_full(crawler))
-
-
-async def _close_for_disk_full(crawler: Crawler) -> None:
-    """Close the spider as ``disk_full``, then stop the engine.
-
-    ``crawler.crawling`` is the flag every capture layer reads as "stopping" (as after
-    Ctrl-C): transfers waiting for a slot never start, so no download begins while the engine
-    closes, and running ones suspend with their part files resumable instead of racing for the
-    last free bytes. Scrapy's closed-spider callback (``Crawler.stop_async``) skips a crawler
-    that is no longer crawling, so the engine is stopped here.
-    """
-    engine = crawler.engine
-    assert engine is not None
-    crawler.crawling = False
-    await engine.close_spider_async(reason=DISK_FULL)
-    if engine.running:
-        await engine.stop_async()
 
 
 class DiskRoom:

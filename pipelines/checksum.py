@@ -12,7 +12,7 @@ from typing import Any
 from scrapy import Spider
 from scrapy.crawler import Crawler
 
-from capture.formats import looks_like_html_page
+from capture.formats import looks_like_html_page, read_head
 from capture.items import CapturedFile
 from capture.transfer.result import TransferResult
 from capture.work import work_of
@@ -50,14 +50,6 @@ def transport_problems(item: CapturedFile, transfer: TransferResult, head: bytes
             "although identity was requested"
         )
     return problems
-
-
-def read_head(path: str, n: int = 1024) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(n)
-    except OSError:
-        return b""
 
 
 class ChecksumPipeline(CaptureStage):

@@ -3,8 +3,9 @@
 A spider may define ``inspect_file(item, path) -> dict | None`` to read what only it knows how
 to read (netCDF variables and CF attributes, a table's row count and columns, a PDS label's
 record layout). The returned mapping is merged into ``item.metadata`` (and so into the
-catalog). Raising :class:`InspectionProblem` quarantines the file with the reasons given; any
-other exception is recorded as an inspection error on the item, and never stops the crawl.
+catalog). Raising :class:`~capture.inspection.InspectionProblem` quarantines the file with the
+reasons given; any other exception is recorded as an inspection error on the item, and never
+stops the crawl.
 """
 
 from __future__ import annotations
@@ -15,18 +16,10 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
 from capture.work import work_of
 from pipelines.base import CaptureStage
-
-
-class InspectionProblem(Exception):
-    """The file is not what the archive says it is (e.g. size differs from its label)."""
-
-    def __init__(self, *reasons: str, metadata: dict[str, Any] | None = None):
-        super().__init__("; ".join(reasons))
-        self.reasons = list(reasons)
-        self.metadata = metadata or {}
 
 
 class InspectPipeline(CaptureStage):

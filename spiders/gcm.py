@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import Field
 from scrapy_spider_metadata import Args
 
+from capture.formats.netcdf import NetCDFProblem, describe_netcdf
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
-from capture.netcdf_meta import NetCDFProblem, describe_netcdf
-from pipelines.inspect import InspectionProblem
 from spiders.listing import DirectoryListingSpider, ListingParams, NonNegativeInt
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")

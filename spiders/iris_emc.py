@@ -24,7 +24,7 @@ CF-compliant; ``data_layout`` (default ``vertex``) and ``grid_ref`` (default
 ``geospatial_*`` bounds, ``reference_pid`` (the paper's DOI) and ``repository_pid`` (the EMC
 product DOI). No checksums are published; listing sizes are estimates only.
 
-``inspect_file`` reads the header with ``capture.netcdf_meta`` and records the geospatial
+``inspect_file`` reads the header with ``capture.formats.netcdf`` and records the geospatial
 bounds and units, every variable with its units, the DOIs, title and summary; a file that is
 not readable netCDF, or a classic file shorter than its header says, is quarantined.
 
@@ -49,9 +49,9 @@ from pydantic import Field
 from scrapy.http import Response
 from scrapy_spider_metadata import Args
 
+from capture.formats.netcdf import NetCDFProblem, describe_netcdf
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
-from capture.netcdf_meta import NetCDFProblem, describe_netcdf
-from pipelines.inspect import InspectionProblem
 from spiders.listing import Directories, DirectoryListingSpider, ListingParams
 from spiders.params import CommaList
 

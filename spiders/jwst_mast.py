@@ -1,7 +1,7 @@
 """JWST spectra (and any other JWST products) from MAST, found through the portal API.
 
 Protocol (``research/archives.md`` section 2, astroquery ``astroquery/mast``; details and
-sources in :mod:`spiders.mast_portal`):
+sources in :mod:`spiders.mast_portal`, the answers' in :mod:`capture.formats.mast_portal`):
 
 1. ``Mast.Caom.Filtered`` on ``POST /api/v0/invoke`` with ``obs_collection=JWST`` plus the
    filters given as arguments; re-POSTed while ``status`` is ``EXECUTING`` (bounded,
@@ -113,9 +113,18 @@ from scrapy_spider_metadata import Args
 from twisted.internet import task
 
 from capture.config import config_of
+from capture.formats.fits import NotFits, primary_header
+from capture.formats.mast_portal import (
+    MastAnswerError,
+    PortalAnswer,
+    observation_record,
+    parse_answer,
+    parse_viz_keywords,
+    product_metadata,
+)
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
 from capture.secrets import secret_from_env
-from pipelines.inspect import InspectionProblem
 from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.mast_portal import (
     ALIASES,
@@ -126,10 +135,8 @@ from spiders.mast_portal import (
     INVOKE_PATH,
     PRODUCTS,
     VIZ_SOURCE,
-    MastAnswerError,
     PageStop,
     PageTracker,
-    PortalAnswer,
     PortalCall,
     ProductFilter,
     archive_path_for,
@@ -137,16 +144,11 @@ from spiders.mast_portal import (
     download_url,
     filter_sets,
     is_wildcard,
-    observation_record,
-    parse_answer,
-    parse_viz_keywords,
-    product_metadata,
     viz_keywords_url,
 )
 from spiders.params import CommaList, Flag, PositiveInt
 
 MALFORMED_RETRIES = 2
-FITS_BLOCK = 2880
 FITS_KEYWORDS = ("TELESCOP", "INSTRUME", "DETECTOR", "EXP_TYPE", "TARGPROP", "DATE-OBS")
 #: ``-a <column>=all`` (or ``subgroups=all``, ``product_type=all``): no filter on it.
 ALL = "all"
@@ -617,30 +619,8 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
 
 def fits_primary_keywords(path: str, max_blocks: int = 100) -> dict[str, Any]:
     """A few primary-header keywords; raises InspectionProblem if it is not FITS at all."""
-    with open(path, "rb") as fh:
-        first = fh.read(FITS_BLOCK)
-        if not first.startswith(b"SIMPLE  ="):
-            raise InspectionProblem("not a FITS file: it does not start with 'SIMPLE  ='")
-        keywords: dict[str, Any] = {}
-        block, blocks = first, 1
-        while block:
-            for i in range(0, len(block) - 79, 80):
-                card = block[i : i + 80].decode("ascii", "replace")
-                key = card[:8].strip()
-                if key == "END":
-                    return keywords
-                if key in FITS_KEYWORDS and card[8:10] == "= ":
-                    keywords[key] = _card_value(card[10:])
-            if blocks >= max_blocks:
-                break
-            block, blocks = fh.read(FITS_BLOCK), blocks + 1
-    raise InspectionProblem("FITS primary header has no END card")
-
-
-def _card_value(text: str) -> str:
-    """The value of a FITS card (a quoted string keeps any '/' inside it)."""
-    text = text.strip()
-    if text.startswith("'"):
-        end = text.find("'", 1)
-        return text[1:end].strip() if end > 0 else text[1:].strip()
-    return text.split("/", 1)[0].strip()
+    try:
+        values = primary_header(path, max_blocks).values()
+    except NotFits as exc:
+        raise InspectionProblem(str(exc)) from None
+    return {key: values[key] for key in FITS_KEYWORDS if values.get(key) is not None}

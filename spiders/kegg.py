@@ -46,8 +46,8 @@ from pydantic import Field, field_validator
 from scrapy.http import Response
 from scrapy_spider_metadata import Args
 
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
-from pipelines.inspect import InspectionProblem
 from spiders.base import CaptureParams, CaptureSpider
 from spiders.params import CommaList, PositiveInt
 

@@ -41,7 +41,7 @@ from pydantic import Field
 from scrapy.http import Response
 from scrapy_spider_metadata import Args
 
-from capture.autoindex import IndexEntry, is_child
+from capture.formats.autoindex import IndexEntry, is_child
 from capture.items import CapturedFile
 from spiders.listing import Directories, DirectoryListingSpider, ListingParams
 

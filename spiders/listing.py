@@ -51,8 +51,8 @@ from scrapy_spider_metadata import Args
 from twisted.python.failure import Failure
 
 from capture import settings as defaults
-from capture.autoindex import IndexEntry, listing_fingerprint, parse_index
 from capture.config import CaptureSettings
+from capture.formats.autoindex import IndexEntry, listing_fingerprint, parse_index
 from capture.items import CapturedFile
 from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.params import CommaList, Flag

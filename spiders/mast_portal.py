@@ -1,6 +1,7 @@
-"""The MAST portal ("Mashup") API and JWST metadata API: request building and answer parsing.
+"""The MAST portal ("Mashup") API and JWST metadata API: request building and paging.
 
-Pure functions, no Scrapy, so every protocol rule is unit-testable. Facts and their sources
+Pure functions, no Scrapy, so every protocol rule is unit-testable; the answers are read by
+:mod:`capture.formats.mast_portal`. Facts and their sources
 (``research/archives.md`` section 2; AQ = astropy/astroquery ``astroquery/mast``):
 
 * ``POST /api/v0/invoke`` with headers ``Content-type: application/x-www-form-urlencoded`` and
@@ -8,13 +9,12 @@ Pure functions, no Scrapy, so every protocol rule is unit-testable. Facts and th
   request is ``{"service", "params", "format": "json", "pagesize", "page", "cacheBreaker"}``
   in that key order (AQ ``discovery_portal.py``: ``service_request_async`` builds the dict,
   ``_prepare_service_request_string`` appends a uuid4 ``cacheBreaker`` and quotes it).
-* Answer ``{"status": "COMPLETE"|"EXECUTING"|"ERROR", "msg", "data": [..], "fields": [..],
-  "paging": {"page", "pageSize", "pagesFiltered", "rows", "rowsFiltered", "rowsTotal"}}``;
-  while ``status`` is ``EXECUTING`` the same request is POSTed again; pages are fetched while
-  ``page < pagesFiltered`` by changing only ``page`` (AQ ``PortalAPI._request``: one page at a
-  time, the next asked when the previous arrived; it trusts ``pagesFiltered`` and stops only
-  at its 600 s ``TIMEOUT`` counted from the first request, with no check for empty or repeated
-  pages). :class:`PageTracker` pages the same way but does not trust the count (issue 13).
+* While an answer's ``status`` is ``EXECUTING`` the same request is POSTed again; pages are
+  fetched while ``page < pagesFiltered`` by changing only ``page`` (AQ ``PortalAPI._request``:
+  one page at a time, the next asked when the previous arrived; it trusts ``pagesFiltered``
+  and stops only at its 600 s ``TIMEOUT`` counted from the first request, with no check for
+  empty or repeated pages). :class:`PageTracker` pages the same way but does not trust the
+  count (issue 13).
 * Filters (AQ ``build_filter_set``): ``{"paramName": col, "values": [..]}``; discrete columns
   take string values (even numeric ones such as ``calib_level``, whose columns-config type is
   ``int``, not continuous); continuous (``double``/``float``) columns take
@@ -27,23 +27,23 @@ Pure functions, no Scrapy, so every protocol rule is unit-testable. Facts and th
 * ``GET /api/v0.1/Download/file?uri=<quote(uri, safe=":/")>`` (AQ ``download_file``; used
   for JWST URIs in third-party code, archives.md 2b; MAST's own JWST curl scripts use a
   ``/jwst/api/v0.1/Download/file`` variant, which we do not need).
-* ``GET /viz/api/v0.1/keywords/search?uri=<dataURI>`` answers the JWST file's ``fileSize`` and
-  ``checksum`` (32 hex digits: md5) among all its FITS keywords (MAST docs "API for JWST
-  Metadata"; sample ``jwst_viz_keywords_search_uri_x1d.json``). It is the only published
-  digest for MAST files; the product list has none.
+* ``GET /viz/api/v0.1/keywords/search?uri=<dataURI>`` asks for one JWST file's keywords,
+  among them its md5, the only published digest for MAST files (MAST docs "API for JWST
+  Metadata").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import Any
 from urllib.parse import quote
+
+from capture.formats.mast_portal import PortalAnswer
 
 INVOKE_PATH = "/api/v0/invoke"
 DOWNLOAD_PATH = "/api/v0.1/Download/file"
@@ -54,11 +54,6 @@ PRODUCTS = "Mast.Caom.Products"
 # AQ conf.pagesize default.
 DEFAULT_PAGESIZE = 50000
 VIZ_SOURCE = "MAST viz keywords/search"
-MD5 = re.compile(r"^[0-9a-f]{32}$")
-
-
-class MastAnswerError(ValueError):
-    """An invoke answer that is not the JSON envelope MAST documents."""
 
 
 # -- filters -------------------------------------------------------------------------------
@@ -142,7 +137,7 @@ def filter_sets(criteria: dict[str, list[str]]) -> list[list[dict[str, Any]]]:
     return [list(combo) for combo in product(*per_column)]
 
 
-# -- invoke requests and answers -----------------------------------------------------------
+# -- invoke requests -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class PortalCall:
     """One logical invoke request (a service, its params, one page) and its retry state."""
@@ -181,41 +176,6 @@ class PortalCall:
     @property
     def name(self) -> str:
         return f"{self.service} {self.label} page {self.page}".replace("  ", " ")
-
-
-@dataclass
-class PortalAnswer:
-    status: str
-    msg: str
-    rows: list[dict[str, Any]]
-    page: int
-    pages: int
-    rows_filtered: int | None = None  # paging.rowsFiltered: rows the whole query claims
-
-
-def parse_answer(body: bytes) -> PortalAnswer:
-    """The invoke envelope; raises :class:`MastAnswerError` for anything else."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MastAnswerError(f"malformed JSON ({exc}; {len(body)} bytes)") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("status"), str):
-        raise MastAnswerError("answer is not a MAST invoke envelope (no 'status')")
-    status = doc["status"]
-    rows = doc.get("data") or []
-    if status == "COMPLETE" and not (
-        isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
-    ):
-        raise MastAnswerError("'data' is not a list of rows")
-    paging = doc.get("paging") if isinstance(doc.get("paging"), dict) else {}
-    try:
-        page = int(paging.get("page") or 1)
-        pages = int(paging.get("pagesFiltered") or 1)
-        claimed = paging.get("rowsFiltered")
-        rows_filtered = None if claimed is None else int(claimed)
-    except (TypeError, ValueError) as exc:
-        raise MastAnswerError(f"bad 'paging' {paging!r}") from exc
-    return PortalAnswer(status, str(doc.get("msg") or ""), rows, page, pages, rows_filtered)
 
 
 # -- paging that a lying server cannot blow up ---------------------------------------------
@@ -379,115 +339,6 @@ def download_url(base_url: str, uri: str) -> str:
 
 def viz_keywords_url(base_url: str, uri: str) -> str:
     return f"{base_url}{VIZ_KEYWORDS_PATH}?{uri_query(uri)}"
-
-
-# -- JWST viz keywords/search -------------------------------------------------------------
-@dataclass
-class VizFacts:
-    md5: str | None = None
-    size: int | None = None
-    problem: str | None = None  # short stats key when no usable md5
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-VIZ_KEEP = ("ingestCompletionDate", "publicReleaseDate", "productLevel", "fileSetName")
-
-
-def parse_viz_keywords(body: bytes) -> VizFacts:
-    """md5 and size of one JWST file from its keywords/search answer, never raising."""
-    if not body.strip():
-        return VizFacts(problem="empty")
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return VizFacts(problem="malformed_json")
-    if isinstance(doc, list) and len(doc) == 1:
-        doc = doc[0]  # tolerate a one-element list (answer shape for several uris UNCONFIRMED)
-    if not isinstance(doc, dict):
-        return VizFacts(problem="not_an_object")
-    size = doc.get("fileSize")
-    facts = VizFacts(
-        size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
-        extra={k: doc[k] for k in VIZ_KEEP if doc.get(k) is not None},
-    )
-    checksum = doc.get("checksum")
-    if checksum is None:
-        facts.problem = "no_checksum"
-    elif not (isinstance(checksum, str) and MD5.match(checksum.strip().lower())):
-        facts.problem = "checksum_not_md5"
-    else:
-        facts.md5 = checksum.strip().lower()
-    return facts
-
-
-# -- metadata ------------------------------------------------------------------------------
-OBSERVATION_FIELDS = (
-    "obs_id",
-    "obsid",
-    "obs_collection",
-    "instrument_name",
-    "filters",
-    "target_name",
-    "target_classification",
-    "proposal_id",
-    "proposal_pi",
-    "obs_title",
-    "calib_level",
-    "dataproduct_type",
-    "intentType",
-    "t_min",
-    "t_max",
-    "t_exptime",
-    "t_obs_release",
-    "em_min",
-    "em_max",
-    "s_ra",
-    "s_dec",
-    "wavelength_region",
-    "dataRights",
-)
-PRODUCT_FIELDS = (
-    "obsID",
-    "parent_obsid",
-    "obs_id",
-    "dataURI",
-    "productFilename",
-    "productType",
-    "productGroupDescription",
-    "productSubGroupDescription",
-    "description",
-    "type",
-    "dataproduct_type",
-    "calib_level",
-    "proposal_id",
-    "project",
-    "prvversion",
-    "size",
-    "dataRights",
-    "exp_type",
-)
-
-
-def observation_record(row: dict[str, Any]) -> dict[str, Any]:
-    record = {k: row[k] for k in OBSERVATION_FIELDS if row.get(k) is not None}
-    if "obsid" in record:
-        record["obsid"] = str(record["obsid"])
-    return record
-
-
-def product_metadata(row: dict[str, Any], observation: dict[str, Any] | None) -> dict[str, Any]:
-    """Catalog metadata of one product: its observation's fields, then the product's own
-    (a product's ``obs_id``/``calib_level``/``dataproduct_type`` describe the file itself)."""
-    meta: dict[str, Any] = dict(observation or {})
-    if "calib_level" in meta:
-        meta["obs_calib_level"] = meta.pop("calib_level")
-    for key in PRODUCT_FIELDS:
-        if row.get(key) is not None:
-            meta[key] = row[key]
-    for key in ("obsID", "parent_obsid"):
-        if key in meta:
-            meta[key] = str(meta[key])
-    return meta
 
 
 def split_values(value: str | Iterable[str] | None) -> list[str]:

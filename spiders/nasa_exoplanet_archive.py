@@ -13,7 +13,7 @@ Protocol (``research/archives.md`` section 1; the archive's TAP server is Caltec
 * Errors come back with HTTP 200 in the body (nexsciTAP ``TAP/tap.py`` ``__printError__``): a
   VOTable with ``QUERY_STATUS=ERROR`` for votable, a JSON ``{"status": "error"}`` otherwise. The
   IVOA TAP 1.1 rule (errors are VOTables) is accepted too; either way the file is quarantined
-  with the archive's message, never stored as good. See :mod:`spiders.tap_results` for the
+  with the archive's message, never stored as good. See :mod:`capture.formats.tap_results` for the
   quoting rules (char values ``"..."`` with no escaping, numbers bare, NULL empty).
 * VOTable layout (UNCONFIRMED against a recorded body; taken from nexsciTAP's writer
   ``TAP/writerecsmodule.c``): VOTable 1.3, ``RESOURCE type="results"``, ``INFO QUERY_STATUS``,
@@ -73,12 +73,8 @@ from pydantic import BeforeValidator, Field, field_validator
 from scrapy_spider_metadata import Args
 
 from capture.config import config_of
-from capture.items import CapturedFile
-from pipelines.checksum import read_head
-from pipelines.inspect import InspectionProblem
-from spiders.base import CaptureParams, CaptureSpider
-from spiders.params import CommaList
-from spiders.tap_results import (
+from capture.formats import read_head
+from capture.formats.tap_results import (
     TableProblem,
     TableSummary,
     error_in,
@@ -88,6 +84,10 @@ from spiders.tap_results import (
     summarize_ipac,
     summarize_votable,
 )
+from capture.inspection import InspectionProblem
+from capture.items import CapturedFile
+from spiders.base import CaptureParams, CaptureSpider
+from spiders.params import CommaList
 
 #: The mission's core tables (module docstring).
 DEFAULT_TABLES = ("ps", "pscomppars", "stellarhosts", "spectra")

@@ -20,7 +20,7 @@ independent third-party scripts quote the title, a third-party test fixture the 
 sizes are exact bytes and become the file's expected size; Apache/nginx pages (what
 archives.md guessed) parse too, with no exact sizes.
 
-Products (PDS3, ``capture.pds3``): SHADR tables ``*_sha.tab`` with detached ``*_sha.lbl``
+Products (PDS3, ``capture.formats.pds3``): SHADR tables ``*_sha.tab`` with detached ``*_sha.lbl``
 labels (``RECORD_TYPE = FIXED_LENGTH``, ``RECORD_BYTES = 122``, ``FILE_RECORDS``,
 ``^SHADR_HEADER_TABLE = ("X_SHA.TAB",1)``; real label gtmes_150v05_sha.lbl), and Magellan
 files with an *attached* label (``shgj180u.a01``: ``LABEL_RECORDS``, ``^SHADR_HEADER_TABLE =
@@ -43,7 +43,7 @@ Hosts: listing links are relative (``/abs/path``) on the node; a mirror given as
 may also write them as absolute URLs on itself. Absolute links to the node's real host
 (``http(s)://pds-geosciences.wustl.edu/...``, e.g. a listing saved from the node) name the same
 tree and are re-rooted on ``base_url``; links to any other host are ignored
-(``capture.autoindex`` keeps only children of the listed directory).
+(``capture.formats.autoindex`` keeps only children of the listed directory).
 
 What a run with no arguments captures (the mission's "planetary gravity fields"): for each of
 Mars, Moon, Venus and Mercury, the listing of the model directory in the table above (e.g.
@@ -70,9 +70,8 @@ from pydantic import Field, field_validator
 from scrapy.http import Response, TextResponse
 from scrapy_spider_metadata import Args
 
-from capture.autoindex import parse_index
-from capture.items import CapturedFile
-from capture.pds3 import (
+from capture.formats.autoindex import parse_index
+from capture.formats.pds3 import (
     Label,
     LabelError,
     manifest_lookup,
@@ -80,7 +79,8 @@ from capture.pds3 import (
     parse_md5_manifest,
     read_attached_label,
 )
-from pipelines.inspect import InspectionProblem
+from capture.inspection import InspectionProblem
+from capture.items import CapturedFile
 from spiders.base import CaptureParams, CaptureSpider
 from spiders.params import CommaList
 

@@ -60,9 +60,9 @@ from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema
 from scrapy.http import Response
 from scrapy_spider_metadata import Args
 
-from capture.autoindex import IndexEntry
+from capture.formats.autoindex import IndexEntry
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
-from pipelines.inspect import InspectionProblem
 from spiders.listing import Directories, DirectoryListingSpider, ListingParams, NonNegativeInt
 
 GRID = "PHOENIX-ACES-AGSS-COND-2011"

@@ -55,11 +55,11 @@ from urllib.parse import urlencode
 from pydantic import Field, field_validator
 from scrapy_spider_metadata import Args
 
+from capture.formats.psg_output import PsgProblem, read_psg_output
+from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
-from pipelines.inspect import InspectionProblem
 from spiders.base import CaptureParams, CaptureSpider
 from spiders.params import CommaList
-from spiders.psg_output import PsgProblem, read_psg_output
 
 TYPES = ("rad", "trn", "atm", "str", "srf", "tel", "noi", "cfg", "ret", "opc", "mss")
 # A config file larger than this is refused rather than posted (GCM binaries can be large).

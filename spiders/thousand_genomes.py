@@ -48,7 +48,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from scrapy_spider_metadata import Args
 
-from capture.textio import iter_lines
+from capture.formats.textio import iter_lines
 from spiders.base import CaptureParams, CaptureSpider
 from spiders.params import CommaList, Flag
 

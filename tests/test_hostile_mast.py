@@ -20,6 +20,7 @@ import pytest
 from scrapy.utils.request import request_from_dict
 from scrapy.utils.test import get_crawler
 
+from capture.formats.mast_portal import PortalAnswer
 from capture.outcomes import EXIT_PARTIAL
 from spiders.jwst_mast import JwstMastSpider
 from spiders.mast_portal import (
@@ -27,7 +28,6 @@ from spiders.mast_portal import (
     PAGING_DONE,
     PRODUCTS,
     PageTracker,
-    PortalAnswer,
     PortalCall,
 )
 from tests.archives import ArchiveServer

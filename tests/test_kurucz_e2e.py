@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from capture.autoindex import IndexEntry, parse_index, parse_size
+from capture.formats.autoindex import IndexEntry, parse_index, parse_size
 from capture.outcomes import EXIT_PARTIAL
 from spiders.base import SpiderArgumentError
 from spiders.kurucz import KuruczSpider

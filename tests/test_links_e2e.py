@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from spiders.tap_results import read_rows
+from capture.formats.tap_results import read_rows
 from tests.archives import ArchiveServer, Blob
 from tests.archives.kegg import KeggArchive
 from tests.archives.mast import MastArchive

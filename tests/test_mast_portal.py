@@ -9,21 +9,23 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from pipelines.inspect import InspectionProblem
+from capture.formats.mast_portal import (
+    MastAnswerError,
+    parse_answer,
+    parse_viz_keywords,
+    product_metadata,
+)
+from capture.inspection import InspectionProblem
 from spiders.base import SpiderArgumentError
 from spiders.jwst_mast import JwstMastSpider, fits_primary_keywords, poll_delay
 from spiders.mast_portal import (
     COLUMNS,
-    MastAnswerError,
     PortalCall,
     ProductFilter,
     archive_path_for,
     column_filter,
     download_url,
     filter_sets,
-    parse_answer,
-    parse_viz_keywords,
-    product_metadata,
 )
 from tests.archives.mast import fits_blob
 from tests.archives.samples import sample_path

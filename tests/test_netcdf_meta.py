@@ -1,4 +1,4 @@
-"""capture.netcdf_meta: what is recorded from real netCDF files, and truncation detection."""
+"""capture.formats.netcdf: what is recorded from real netCDF files, and truncation detection."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import netCDF4
 import numpy as np
 import pytest
 
-from capture.netcdf_meta import MAX_STRING, NetCDFProblem, classic_minimum_size, describe_netcdf
+from capture.formats.netcdf import MAX_STRING, NetCDFProblem, classic_minimum_size, describe_netcdf
 from tests.archives.gcm import Var, cf_attributes, netcdf_bytes
 
 FORMATS = [

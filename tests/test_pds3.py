@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capture.pds3 import (
+from capture.formats.pds3 import (
     LabelError,
     manifest_lookup,
     parse_label,

@@ -10,9 +10,9 @@ import pytest
 from scrapy import Request
 
 from capture.credentials import WireCredentials
+from capture.formats.psg_output import PsgProblem, read_psg_output
 from spiders.base import SpiderArgumentError
 from spiders.psg import PsgSpider
-from spiders.psg_output import PsgProblem, read_psg_output
 from tests.archives.psg import SYNTHETIC_ERROR, synthetic_answer
 from tests.archives.samples import sample_path
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from capture.pds3 import parse_label
+from capture.formats.pds3 import parse_label
 from capture.quality.model import CheckResult, Outcome, QualityReport
 from capture.quality.score import score_file
 from capture.quality.scorers.base import ScoreContext

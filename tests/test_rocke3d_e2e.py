@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from capture.autoindex import parse_size
+from capture.formats.autoindex import parse_size
 from spiders.base import SpiderArgumentError
 from spiders.rocke3d import Rocke3DSpider
 from tests.archives import ArchiveServer, Blob

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from spiders.base import SpiderArgumentError
-from spiders.nasa_exoplanet_archive import NasaExoplanetArchiveSpider
-from spiders.tap_results import (
+from capture.formats.tap_results import (
     TableProblem,
     error_in,
     parse_count,
     read_rows,
-    split_record,
     summarize_delimited,
     summarize_ipac,
     summarize_votable,
 )
+from capture.formats.tapcsv import split_record
+from spiders.base import SpiderArgumentError
+from spiders.nasa_exoplanet_archive import NasaExoplanetArchiveSpider
 from tests.archives.nasa_exoplanet_archive import (
     error_reply,
     ipac_spectrum,

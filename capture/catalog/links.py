@@ -35,10 +35,10 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from capture.catalog import Catalog
 from capture.catalog.derive import normalize_target
 from capture.catalog.schema import file_params, files, links
-from capture.catalog.store import utcnow
+from capture.catalog.store import Catalog, utcnow
+from capture.formats.tap_results import read_rows  # the archive's own quoting rules
 
 KINDS = (
     "host_star_phoenix_model",
@@ -66,8 +66,6 @@ def _float(v: Any) -> float | None:
 # -- sources -------------------------------------------------------------------------------
 def exoplanet_rows(catalog: Catalog, root: Path) -> list[tuple[int, dict[str, str]]]:
     """(file id, row) for rows of the captured Exoplanet Archive tables."""
-    from spiders.tap_results import read_rows  # the archive's own quoting rules
-
     out: list[tuple[int, dict[str, str]]] = []
     with catalog.engine.connect() as conn:
         q = select(files.c.id, files.c.path, files.c.archive_path, files.c.format).where(

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, or_, select
 
-from capture.catalog import Catalog
 from capture.catalog.derive import normalize_target
 from capture.catalog.schema import file_params, files
+from capture.catalog.store import Catalog
 
 COLUMNS = (
     files.c.id,

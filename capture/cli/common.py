@@ -1,4 +1,4 @@
-"""Shared command-line plumbing: project settings from any directory, data root, catalog."""
+"""Shared command-line plumbing: data root, catalog (project settings: capture.project)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from scrapy.settings import Settings
-
 from capture.catalog import Catalog, catalog_url_for
-
-
-def project_settings() -> Settings:
-    """capture.settings whatever the working directory (no scrapy.cfg needed)."""
-    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "capture.settings")
-    from scrapy.utils.project import get_project_settings
-
-    return get_project_settings()
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:

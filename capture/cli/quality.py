@@ -7,8 +7,9 @@ import argparse
 import json
 from typing import Any
 
-from capture.cli.common import CliError, add_data_args, data_dir, open_catalog, project_settings
+from capture.cli.common import CliError, add_data_args, data_dir, open_catalog
 from capture.config import CaptureSettings
+from capture.project import project_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

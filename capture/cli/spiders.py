@@ -15,8 +15,8 @@ def spider_rows() -> list[dict[str, Any]]:
     from scrapy.spiderloader import SpiderLoader
     from scrapy_spider_metadata import get_spider_metadata
 
-    from capture.cli.common import project_settings
     from capture.domains import ORDER
+    from capture.project import project_settings
 
     loader = SpiderLoader.from_settings(project_settings())
     rows = []

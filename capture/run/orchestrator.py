@@ -20,13 +20,13 @@ from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore
 
+from capture import budget as budget_mod
 from capture.catalog import Catalog, catalog_url_for
 from capture.catalog.store import utcnow
-from capture.cli.common import project_settings
 from capture.context import CrawlServices, new_run_id
 from capture.domains import spiders_of
 from capture.outcomes import crawl_outcome, crawler_stats, exit_code_for, is_disk_full
-from capture.run import budget as budget_mod
+from capture.project import project_settings
 from capture.run import verdict
 from capture.run.config import ConfigError, RunOptions
 from capture.run.progress import RunProgress

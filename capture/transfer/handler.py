@@ -694,7 +694,7 @@ def _meter(budget_key: str | None) -> Any:
     """The run budget's per-byte meter for transfers of unknown size (None: unmetered)."""
     if not budget_key:
         return None
-    from capture.run.budget import lookup
+    from capture.budget import lookup
 
     budget = lookup(budget_key)
     return budget.charge if budget is not None else None

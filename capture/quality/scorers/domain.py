@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from itertools import pairwise
 
-from capture.pds3 import scan_label
+from capture.formats.pds3 import scan_label
 from capture.quality.model import Severity, Tier
 from capture.quality.scorers.base import Checks, ScoreContext
 from capture.quality.scorers.text import text_checks

@@ -20,13 +20,13 @@ import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from capture.formats.fits import BLOCK, Card, is_fits, parse_header
 from capture.quality.model import Outcome, Severity, Tier
 from capture.quality.scorers.base import Checks, ScoreContext
 
 if TYPE_CHECKING:  # numpy is imported where used: a worker scoring other formats never loads it
     import numpy as np
 
-BLOCK = 2880
 # Bytes summed per read when verifying CHECKSUM/DATASUM (a whole number of FITS blocks; 2.9 MB
 # keeps a worker scoring a 200 MB file under ~65 MB, the same speed as 11.8 MB reads).
 CHUNK = BLOCK * 1024
@@ -64,7 +64,7 @@ def score_fits(ctx: ScoreContext) -> Checks:
     size = os.path.getsize(ctx.path)  # the bytes scored, whatever the context claims
     with open(ctx.path, "rb") as fh:
         head = fh.read(BLOCK)
-    primary_ok = head.startswith(b"SIMPLE  =")
+    primary_ok = is_fits(head)
     checks.check(
         "fits.primary_header",
         Tier.CONTAINER,
@@ -219,44 +219,19 @@ def _one_line(message: object) -> str:
     return " ".join(str(message).split())
 
 
-Cards = list[tuple[str, object]]
+Cards = list[Card]
 
 
 def _raw_headers(path: str, hdul: Any) -> list[Cards]:
-    """Every HDU's header cards as stored (keyword, parsed value): astropy repairs some
-    headers as it reads them (it adds a missing NAXIS1 to a random-groups header), and the
-    rules below judge what the file says, not the repair."""
+    """Every HDU's header cards as stored (:mod:`capture.formats.fits`), located by astropy's
+    offsets: astropy repairs some headers as it reads them (it adds a missing NAXIS1 to a
+    random-groups header), and the rules below judge what the file says, not the repair."""
     headers: list[Cards] = []
     with open(path, "rb") as fh:
         for hdu in hdul:
             fh.seek(hdu._header_offset)
-            raw = fh.read(hdu._data_offset - hdu._header_offset)
-            cards: Cards = []
-            for n in range(0, len(raw) - 79, 80):
-                card = raw[n : n + 80].decode("ascii", "replace")
-                keyword = card[:8].rstrip()
-                if keyword == "END":
-                    break
-                cards.append((keyword, _card_value(card[10:]) if card[8:10] == "= " else None))
-            headers.append(cards)
+            headers.append(parse_header(fh.read(hdu._data_offset - hdu._header_offset)).cards)
     return headers
-
-
-def _card_value(text: str) -> object:
-    """A fixed- or free-format value: str, bool, int, float, or the raw text if none fits."""
-    text = text.strip()
-    if text.startswith("'"):
-        match = re.match(r"'((?:[^']|'')*)'", text)
-        return match.group(1).replace("''", "'").rstrip() if match else text
-    text = text.split("/", 1)[0].strip()
-    if text in ("T", "F"):
-        return text == "T"
-    for kind in (int, float):
-        try:
-            return kind(text.replace("D", "E")) if kind is float else kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def _fits_value(value: object) -> str:

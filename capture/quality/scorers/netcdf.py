@@ -174,7 +174,7 @@ def score_netcdf(ctx: ScoreContext) -> Checks:
 def _classic_size(ctx: ScoreContext, checks: Checks) -> None:
     """Gate: the classic header's data layout accounts for every byte (up to the 4-byte
     alignment the format pads to): fewer bytes is a cut file, more is junk appended."""
-    from capture.netcdf_meta import NetCDFProblem, classic_minimum_size
+    from capture.formats.netcdf import NetCDFProblem, classic_minimum_size
 
     try:
         with open(ctx.path, "rb") as fh:

@@ -14,10 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from capture.formats.tapcsv import UnterminatedQuote, records, split_record
 from capture.quality.model import Outcome, Severity, Tier
 from capture.quality.scorers.base import Checks, ScoreContext
 from capture.quality.scorers.text import text_checks
-from capture.tapcsv import UnterminatedQuote, records, split_record
 
 # Plausible physical ranges (Exoplanet Archive column names; NASA Exoplanet Archive docs).
 RANGES: dict[str, tuple[float, float]] = {
@@ -32,7 +32,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "ra": (0.0, 360.0),
     "dec": (-90.0, 90.0),
 }
-# Archives whose CSV writer does not escape embedded quotes by design (see capture.tapcsv).
+# Archives whose CSV writer does not escape embedded quotes by design (see capture.formats.tapcsv).
 UNESCAPED_QUOTE_ARCHIVES = frozenset({"nasa_exoplanet_archive"})
 # Bytes read from the end of a table too big to read whole, to judge its last rows.
 TAIL_BYTES = 64 * 1024

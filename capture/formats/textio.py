@@ -3,12 +3,19 @@ reactor: blocks are read in the IO pool, lines are handed out on the reactor thr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import BinaryIO
+from collections.abc import AsyncIterator, Callable
+from typing import Any, BinaryIO, Protocol, TypeVar
 
-from capture.transfer.io import IOPool
+T = TypeVar("T")
 
 BLOCK = 4 * 1024 * 1024
+
+
+class Runner(Protocol):
+    """Runs a blocking call off the reactor thread (``capture.transfer.io.IOPool``); a
+    protocol, so the format readers depend on nothing else in capture."""
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
 
 
 def _read(fh: BinaryIO, size: int) -> bytes:
@@ -16,7 +23,7 @@ def _read(fh: BinaryIO, size: int) -> bytes:
 
 
 async def iter_lines(
-    path: str, io: IOPool, block: int = BLOCK, encoding: str = "utf-8"
+    path: str, io: Runner, block: int = BLOCK, encoding: str = "utf-8"
 ) -> AsyncIterator[str]:
     """Yield decoded lines (without line terminators) of a local file, in order."""
     fh = await io.run(open, path, "rb")

@@ -1,4 +1,4 @@
-"""File format detection from names, media types and magic bytes."""
+"""File format detection from names, media types and the first bytes of the body."""
 
 from __future__ import annotations
 
@@ -95,3 +95,12 @@ def looks_like_html_page(name: str, content_type: str | None, head: bytes) -> bo
     if sniff.startswith(HTML_MARKERS):
         return True
     return sniff.startswith(b"<?xml") and b"<html" in sniff
+
+
+def read_head(path: str, n: int = 1024) -> bytes:
+    """The first ``n`` bytes of a local file, for sniffing (empty when it cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""

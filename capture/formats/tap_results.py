@@ -30,10 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-# Re-exported: the quoting rule lives in capture so the quality scorer reads tables the same way.
-from capture.tapcsv import UnterminatedQuote as UnterminatedQuote
-from capture.tapcsv import records
-from capture.tapcsv import split_record as split_record
+# The quoting rule lives in tapcsv so the quality scorer reads tables the same way.
+from capture.formats.tapcsv import UnterminatedQuote, records
 
 MAX_EXAMPLES = 3
 # A value spanning more lines than this is treated as an unterminated quote, not read on.
