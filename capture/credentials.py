@@ -120,6 +120,3 @@ class WireCredentials:
             return None
         extra = urlencode({spec.get("field", "key"): value}).encode()
         return request.body + b"&" + extra if request.body else extra
-
-    def secret_header_name(self) -> str | None:
-        return self.header.get("header", "Authorization") if self.header else None

@@ -79,10 +79,6 @@ DEFAULT_DATABASES = "pathway,module,ko,compound,reaction,organism"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def split_arg(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
 def bare_id(kegg_id: str) -> str:
     """``path:map00010`` -> ``map00010``; ``map00010`` stays as it is."""
     return kegg_id.split(":", 1)[1] if ":" in kegg_id else kegg_id

@@ -39,7 +39,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import Any
@@ -488,10 +488,3 @@ def product_metadata(row: dict[str, Any], observation: dict[str, Any] | None) ->
         if key in meta:
             meta[key] = str(meta[key])
     return meta
-
-
-def split_values(value: str | Iterable[str] | None) -> list[str]:
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [v.strip() for v in items if v.strip()]

@@ -82,11 +82,6 @@ class CatalogWriter:
 
         return await maybe_deferred_to_future(self.submit_grouped(many, arg, group))
 
-    def call_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """For use off the reactor (CLI, tests): run in the caller's thread, own transaction."""
-        with self.catalog.engine.begin() as conn:
-            return fn(conn, *args, **kwargs)
-
     def close(self, timeout: float = 60.0) -> None:
         if self._thread.is_alive():
             self._queue.put(_STOP)
