@@ -1,13 +1,12 @@
 """A crawl frontier shared by several crawler processes (scrapyd nodes), on Redis Streams.
 
 Why not scrapy-redis: its last release (0.9.1, 2024) lacks Scrapy >= 2.16's async ``start()``
-and its ``pop()`` has no lease, so requests in flight on a worker that dies are lost
-(``research/scrapy.md`` section 6). Files here are items, not requests, and a Redis *stream*
-with a consumer group gives exactly the missing piece: every delivered entry stays *pending*
-for its consumer until acknowledged, and entries idle longer than the claim timeout (their
-worker died) are re-delivered to the survivors (``XAUTOCLAIM``). Live workers keep their
-long transfers by touching their pending entries (a heartbeat), so nothing is stolen from
-them.
+(scrapy-redis issue #305) and its ``pop()`` has no lease (``queue.py``), so requests in flight
+on a worker that dies are lost. Files here are items, not requests, and a Redis *stream* with a
+consumer group gives exactly the missing piece: every delivered entry stays *pending* for its
+consumer until acknowledged, and entries idle longer than the claim timeout (their worker died)
+are re-delivered to the survivors (``XAUTOCLAIM``). Live workers keep their long transfers by
+touching their pending entries (a heartbeat), so nothing is stolen from them.
 
 Keys (``<name>`` = ``CAPTURE_FRONTIER_NAME``, default ``<run id>:<archive>``; every worker of
 a round must share the run id):

@@ -84,7 +84,7 @@ def crawl_outcome(reason: str | None, stats: dict[str, Any]) -> tuple[str, str |
     listing_failed = sum(
         int(v or 0) for k, v in stats.items() if k.endswith("/listing_failed") and v
     )
-    # Discovery stopped by a bound or a broken paging (issue 13): files may be missing.
+    # Discovery stopped by a bound or a broken paging: files may be missing.
     truncated = sum(int(v or 0) for k, v in stats.items() if k.endswith("/listing_truncated") and v)
     if reason == "skipped":
         return "skipped", stats.get("capture/skipped_reason") or "skipped by design"

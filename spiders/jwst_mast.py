@@ -1,6 +1,6 @@
 """JWST spectra (and any other JWST products) from MAST, found through the portal API.
 
-Protocol (``research/archives.md`` section 2, astroquery ``astroquery/mast``; details and
+Protocol (astroquery ``astroquery/mast`` and MAST's own documentation; details and
 sources in :mod:`spiders.mast_portal`):
 
 1. ``Mast.Caom.Filtered`` on ``POST /api/v0/invoke`` with ``obs_collection=JWST`` plus the
@@ -15,7 +15,7 @@ sources in :mod:`spiders.mast_portal`):
    md5 ``checksum`` (``-a verify_md5=0`` skips it); the file is
    ``GET /api/v0.1/Download/file?uri=`` stored under ``JWST/product/<file>`` (its dataURI).
 
-Paging never trusts ``pagesFiltered`` (issue 13: an answer claiming 10^6 pages once queued
+Paging never trusts ``pagesFiltered`` (an answer claiming 10^6 pages once queued
 them all and took RSS past 2.3 GB). One page ahead keeps memory at about one page of work;
 paging of a query stops at an empty page, at a page that repeats an earlier one (same
 obsids / product ids), at a page with no new row, and at ``CAPTURE_MAST_MAX_PAGES`` (the
@@ -41,7 +41,7 @@ if the database reliably reported file sizes", ``observations.py download_file``
   connection is otherwise indistinguishable from the end of the file.
 
 Token. ``MAST_API_TOKEN`` (https://auth.mast.stsci.edu/token) is sent as
-``Authorization: token <TOKEN>`` (MAST's curl scripts, archives.md 2e) to the archive's hosts
+``Authorization: token <TOKEN>`` (MAST's curl scripts) to the archive's hosts
 only (``middlewares/credentials.py``); without it only ``dataRights == "PUBLIC"`` products are
 captured. MAST's curl scripts use ``curl --location-trusted``, so downloads may redirect;
 where to is UNCONFIRMED (an S3/CloudFront host was not found in any public material). A
@@ -292,7 +292,7 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
     collection = "JWST"
     credentials = {"env": "MAST_API_TOKEN", "header": "Authorization", "template": "token {}"}
     # MAST publishes no number, only "data volume and rate limits imposed by the Portal"
-    # (MASTDOCS-curl, archives.md 2e); astroquery and MAST's curl scripts fetch one file at a
+    # (MAST's curl-download documentation); astroquery and MAST's curl scripts fetch one file at a
     # time. A few parallel transfers and at most 5 requests/s stay well inside that.
     rate_limit = 5.0
     custom_settings = {

@@ -1,6 +1,6 @@
 """KEGG REST API (rest.kegg.jp): database lists, flat-file entries and link tables.
 
-Protocol (``research/archives.md`` section 7; KEGG API manual https://www.kegg.jp/kegg/rest/keggapi.html):
+Protocol (KEGG API manual https://www.kegg.jp/kegg/rest/keggapi.html):
 
 * ``/list/<db>``: one ``<id>\\t<name>`` line per entry. The id prefix changed over time
   (``path:map00010`` in older output, ``map00010`` in 2025 output), so both styles are

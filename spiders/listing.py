@@ -11,7 +11,7 @@ to the archive's real hosts (``default_base_url``, ``extra_hosts``) are re-roote
 ``base_url``, so a mirror that serves the real pages verbatim is crawled on the mirror; links a
 mirror rewrote to itself are the archive's own too.
 
-Hostile or broken listings (issue 13) are bounded per crawl process (:class:`ListingBounds`,
+Hostile or broken listings are bounded per crawl process (:class:`ListingBounds`,
 settings ``CAPTURE_LISTING_*``, per spider through ``custom_settings``): directories listed,
 listing requests scheduled (retries and redirects included) and directories queued but not yet
 answered (the scheduler holds each in memory); reaching one stops listing with one WARNING, the

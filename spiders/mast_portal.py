@@ -1,7 +1,7 @@
 """The MAST portal ("Mashup") API and JWST metadata API: request building and answer parsing.
 
 Pure functions, no Scrapy, so every protocol rule is unit-testable. Facts and their sources
-(``research/archives.md`` section 2; AQ = astropy/astroquery ``astroquery/mast``):
+(AQ = astropy/astroquery ``astroquery/mast``):
 
 * ``POST /api/v0/invoke`` with headers ``Content-type: application/x-www-form-urlencoded`` and
   ``Accept: text/plain``; body ``request=`` + ``urllib.parse.quote(json.dumps(request))`` where
@@ -14,7 +14,7 @@ Pure functions, no Scrapy, so every protocol rule is unit-testable. Facts and th
   ``page < pagesFiltered`` by changing only ``page`` (AQ ``PortalAPI._request``: one page at a
   time, the next asked when the previous arrived; it trusts ``pagesFiltered`` and stops only
   at its 600 s ``TIMEOUT`` counted from the first request, with no check for empty or repeated
-  pages). :class:`PageTracker` pages the same way but does not trust the count (issue 13).
+  pages). :class:`PageTracker` pages the same way but does not trust the count.
 * Filters (AQ ``build_filter_set``): ``{"paramName": col, "values": [..]}``; discrete columns
   take string values (even numeric ones such as ``calib_level``, whose columns-config type is
   ``int``, not continuous); continuous (``double``/``float``) columns take
@@ -25,7 +25,7 @@ Pure functions, no Scrapy, so every protocol rule is unit-testable. Facts and th
 * ``Mast.Caom.Products`` params ``{"obsid": "id1,id2,.."}`` (AQ ``get_product_list_async``);
   AQ batches obsids since PR #3454 (``batch_size``), the number per call is ours to choose.
 * ``GET /api/v0.1/Download/file?uri=<quote(uri, safe=":/")>`` (AQ ``download_file``; used
-  for JWST URIs in third-party code, archives.md 2b; MAST's own JWST curl scripts use a
+  for JWST URIs in third-party code; MAST's own JWST curl scripts use a
   ``/jwst/api/v0.1/Download/file`` variant, which we do not need).
 * ``GET /viz/api/v0.1/keywords/search?uri=<dataURI>`` answers the JWST file's ``fileSize`` and
   ``checksum`` (32 hex digits: md5) among all its FITS keywords (MAST docs "API for JWST

@@ -1,6 +1,6 @@
 """NOAA NCEI Paleoclimatology (WDS-Paleo): study search JSON, then every study's data files.
 
-Protocol (``research/archives.md`` section 9):
+Protocol (LinkedEarth/PyleoTUPS ``pyleotups/utils/api/query_builder.py``, ``http.py``):
 
 * Search: ``GET /access/paleo-search/study/search.json?<params>&limit=N&skip=K``; parameter
   names from LinkedEarth/PyleoTUPS ``pyleotups/utils/api/query_builder.py``
@@ -214,7 +214,7 @@ class NoaaPaleoSpider(CaptureSpider, Args[NoaaPaleoParams]):
     default_base_url = "https://www.ncei.noaa.gov"
     custom_settings = {
         # NCEI publishes no rate limit; PyleoTUPS calls small pages "best practice to avoid
-        # overwhelming the API" (archives.md section 9): two connections, a short delay.
+        # overwhelming the API" (its tutorial): two connections, a short delay.
         "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
         "DOWNLOAD_DELAY": 0.25,
     }

@@ -1,7 +1,7 @@
 """PDS Geosciences Node gravity models: SHADR tables with their PDS3 labels, for Mars, Moon,
 Venus and Mercury, checked against the labels and the volumes' MD5 manifests.
 
-Where (``research/archives.md`` 10b; pyshtools/tudat download URLs): on
+Where (pyshtools/tudat download URLs): on
 ``https://pds-geosciences.wustl.edu``, per body a data set directory, a volume and the
 directory holding the spherical-harmonic models:
 
@@ -18,7 +18,7 @@ Listings: the node serves IIS directory pages (title ``pds-geosciences.wustl.edu
 ``[To Parent Directory]``, ``<date> <time> <size|&lt;dir&gt;> <A HREF="/abs/path">``: two
 independent third-party scripts quote the title, a third-party test fixture the rows). Their
 sizes are exact bytes and become the file's expected size; Apache/nginx pages (what
-archives.md guessed) parse too, with no exact sizes.
+other PDS nodes serve) parse too, with no exact sizes.
 
 Products (PDS3, ``capture.pds3``): SHADR tables ``*_sha.tab`` with detached ``*_sha.lbl``
 labels (``RECORD_TYPE = FIXED_LENGTH``, ``RECORD_BYTES = 122``, ``FILE_RECORDS``,

@@ -6,8 +6,8 @@ Ordinary requests (listings, API calls) go to Scrapy's own handler untouched. Re
 downloader slots (concurrency, delays, AutoThrottle) and after the downloader middlewares
 (retry, redirect, guard, credentials).
 
-Resume rules (RFC 9110 section 14, and the failures of wget/aria2/httrack listed in
-``research/anchors.md`` A.9):
+Resume rules (RFC 9110 section 14, and known failures of wget, aria2 and httrack, e.g. httrack
+appending a 206 body at the on-disk size, xroche/httrack#198):
 
 * resume only from the sidecar's durable offset, with ``Range: bytes=N-`` and ``If-Range``;
 * ``206`` whose ``Content-Range`` does not start at N, or describes another length/ETag:
