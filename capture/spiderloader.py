@@ -10,6 +10,8 @@ index does not know.
 
 from __future__ import annotations
 
+import builtins
+
 from scrapy import Spider
 from scrapy.http import Request
 from scrapy.settings import BaseSettings
@@ -48,6 +50,6 @@ class IndexedSpiderLoader(SpiderLoader):
         self._walk()
         return super().list()
 
-    def find_by_request(self, request: Request) -> list[str]:
+    def find_by_request(self, request: Request) -> builtins.list[str]:
         self._walk()
         return super().find_by_request(request)

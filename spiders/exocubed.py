@@ -50,6 +50,8 @@ class ExoCubedParams(GCMParams):
 
 
 class ExoCubedSpider(GCMOutputSpider, Args[ExoCubedParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: ExoCubedParams
     name = "exocubed"
     publisher = {"name": "ExoCubed GCM outputs", "url": "https://portal.nccs.nasa.gov/datashare/"}
     formats = ("netcdf",)

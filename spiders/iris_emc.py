@@ -143,6 +143,8 @@ class IrisEmcParams(ListingParams):
 
 
 class IrisEmcSpider(DirectoryListingSpider, Args[IrisEmcParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: IrisEmcParams
     name = "iris_emc"
     domain = "planetary_interior"
     publisher = {

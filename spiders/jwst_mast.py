@@ -276,6 +276,9 @@ def observation_criteria(args: Any, collection: str) -> dict[str, list[str]]:
 
 
 class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid-type]
+    #: The parsed arguments (statically their declared part; the CAOM column fields are
+    #: added at run time and read by name).
+    args: _JwstMastOptions
     name = "jwst_mast"
     domain = "spectroscopy"
     publisher = {

@@ -157,6 +157,8 @@ class KeggParams(CaptureParams):
 
 
 class KeggSpider(CaptureSpider, Args[KeggParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: KeggParams
     name = "kegg"
     domain = "astrobiology"
     publisher = {"name": "KEGG (Kanehisa Laboratories)", "url": "https://www.kegg.jp/"}
@@ -262,7 +264,9 @@ class KeggSpider(CaptureSpider, Args[KeggParams]):
         operation = item.metadata.get("operation")
         if operation == "get":
             return self.inspect_entries(item, text)
-        columns = 2 if operation == "link" else LIST_COLUMNS.get(item.metadata.get("database"), 2)
+        columns = (
+            2 if operation == "link" else LIST_COLUMNS.get(item.metadata.get("database") or "", 2)
+        )
         rows, bad = list_rows(text, columns)
         if not rows:
             raise InspectionProblem(f"{item.archive_path}: no tab-separated KEGG rows in the body")

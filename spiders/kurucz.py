@@ -56,6 +56,8 @@ class KuruczParams(ListingParams):
 
 
 class KuruczSpider(DirectoryListingSpider, Args[KuruczParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: KuruczParams
     name = "kurucz"
     domain = "astrophysics"
     publisher = {

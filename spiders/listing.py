@@ -37,7 +37,7 @@ import dataclasses
 import fnmatch
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 from urllib.parse import unquote, urlsplit
 
 import scrapy
@@ -54,6 +54,9 @@ from capture.autoindex import IndexEntry, listing_fingerprint, parse_index
 from capture.items import CapturedFile
 from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.params import CommaList, Flag
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
 
 def _whole(value: Any) -> Any:
@@ -189,12 +192,14 @@ class ListingProgress:
 
 
 class DirectoryListingSpider(CaptureSpider, Args[ListingParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: ListingParams
     #: Render listing pages in Chromium (``-a render_js=1``) for archives that build them with JS.
     render_js: bool = False
     _seen_dirs: set[str]
 
     @classmethod
-    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> Any:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         # The download handler must be switched while the crawler's settings are still open,
         # i.e. before __init__ validates the arguments: parse render_js by the same Flag rule
         # here. A malformed value is left to __init__, which refuses it in one line.

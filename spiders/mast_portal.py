@@ -207,7 +207,9 @@ def parse_answer(body: bytes) -> PortalAnswer:
         isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
     ):
         raise MastAnswerError("'data' is not a list of rows")
-    paging = doc.get("paging") if isinstance(doc.get("paging"), dict) else {}
+    paging = doc.get("paging")
+    if not isinstance(paging, dict):
+        paging = {}
     try:
         page = int(paging.get("page") or 1)
         pages = int(paging.get("pagesFiltered") or 1)

@@ -182,6 +182,8 @@ def size_estimate(sample: bytes, rows: int) -> int | None:
 
 
 class NasaExoplanetArchiveSpider(CaptureSpider, Args[NasaExoplanetArchiveParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: NasaExoplanetArchiveParams
     name = "nasa_exoplanet_archive"
     domain = "astronomy"
     publisher = {

@@ -203,6 +203,8 @@ class NoaaPaleoParams(CaptureParams):
 
 
 class NoaaPaleoSpider(CaptureSpider, Args[NoaaPaleoParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: NoaaPaleoParams
     name = "noaa_paleo"
     domain = "geochemistry"
     publisher = {"name": "NOAA NCEI Paleoclimatology", "url": "https://www.ncei.noaa.gov/"}
@@ -222,7 +224,7 @@ class NoaaPaleoSpider(CaptureSpider, Args[NoaaPaleoParams]):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         a = self.args
-        profile = a.profile
+        profile: str | None = a.profile
         if profile is None and not a.keywords and not a.query:
             profile = DEFAULT_PROFILE
         self.profile = None if profile in (None, "none") else profile

@@ -165,7 +165,8 @@ def listing_entries(html: str, page_url: str) -> tuple[list[Entry], list[Entry]]
     for size, href in IIS_ROW.findall(html):
         if size.isdigit():
             sizes[urljoin(page_url, href)] = int(size)
-    dirs, files = [], []
+    dirs: list[Entry] = []
+    files: list[Entry] = []
     for e in parse_index(html, page_url):
         (dirs if e.is_dir else files).append(Entry(e.url, e.name, sizes.get(e.url)))
     return dirs, files
@@ -218,6 +219,8 @@ class PdsGravityParams(CaptureParams):
 
 
 class PdsGravitySpider(CaptureSpider, Args[PdsGravityParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: PdsGravityParams
     name = "pds_gravity"
     domain = "planetary_interior"
     publisher = {

@@ -245,6 +245,8 @@ class PhoenixParams(ListingParams):
 
 
 class PhoenixSpider(DirectoryListingSpider, Args[PhoenixParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: PhoenixParams
     name = "phoenix"
     domain = "astrophysics"
     publisher = {
@@ -346,8 +348,8 @@ class PhoenixSpider(DirectoryListingSpider, Args[PhoenixParams]):
                     if self.z_wanted(feh, alpha):
                         z = z_directory(feh, alpha)
                         yield self.directory_request(f"{base}{GRID}/{z}/", root, 2)
-        elif rel.startswith(GRID + "/") and (z := parse_z_directory(rel[len(GRID) + 1 :])):
-            yield from self.probes(root, *z)
+        elif rel.startswith(GRID + "/") and (node := parse_z_directory(rel[len(GRID) + 1 :])):
+            yield from self.probes(root, *node)
 
     def probes(self, root: str, feh: float, alpha: float) -> Iterator[scrapy.Request]:
         """Every documented node of one Z directory that passes the filters."""

@@ -105,6 +105,8 @@ class PsgParams(CaptureParams):
 
 
 class PsgSpider(CaptureSpider, Args[PsgParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: PsgParams
     name = "psg"
     domain = "spectroscopy"
     publisher = {

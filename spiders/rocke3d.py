@@ -54,6 +54,8 @@ class Rocke3DParams(GCMParams):
 
 
 class Rocke3DSpider(GCMOutputSpider, Args[Rocke3DParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: Rocke3DParams
     name = "rocke3d"
     publisher = {
         "name": "ROCKE-3D (NASA GISS)",

@@ -92,6 +92,8 @@ class ThousandGenomesParams(CaptureParams):
 
 
 class ThousandGenomesSpider(CaptureSpider, Args[ThousandGenomesParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: ThousandGenomesParams
     name = "thousand_genomes"
     domain = "genomics"
     publisher = {

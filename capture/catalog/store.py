@@ -127,7 +127,7 @@ class Catalog:
         for i, rec in enumerate(records):
             prev = known.get((rec["archive"], rec["archive_path"]))
             if prev is None:
-                row = {
+                fresh = {
                     **rec,
                     "state": "discovered",
                     "first_seen_at": now,
@@ -137,9 +137,9 @@ class Catalog:
                     "resumes": 0,
                     "bytes_transferred": 0,
                 }
-                new_rows.append(row)
+                new_rows.append(fresh)
                 new_index.append(i)
-                known[(rec["archive"], rec["archive_path"])] = row
+                known[(rec["archive"], rec["archive_path"])] = fresh
                 continue
             decision = self._decide(prev, rec, exists)
             values = {k: v for k, v in rec.items() if k not in ("archive", "archive_path")}

@@ -22,9 +22,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
 
 from capture.catalog.store import Catalog
 from capture.outcomes import is_disk_full
@@ -164,7 +165,7 @@ class CatalogWriter:
                 else:
                     d.errback(value)
 
-        reactor.callFromThread(fire)
+        cast(IReactorFromThreads, reactor).callFromThread(fire)
 
 
 def _plan(batch: list[tuple[Any, ...]]) -> list[Any]:

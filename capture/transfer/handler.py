@@ -629,7 +629,9 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             self._agents[key] = agent
         return agent
 
-    def _streamed(self, request: Request, tx: TxResponse, result: TransferResult) -> Response:
+    def _streamed(
+        self, request: Request, tx: TxResponse, result: TransferResult
+    ) -> StreamedResponse:
         headers = Headers(tx.headers.getAllRawHeaders())
         headers.pop(b"Content-Encoding", None)  # the placeholder body is not encoded
         headers.pop(b"Content-Length", None)
