@@ -92,7 +92,8 @@ class WireCredentials:
             changes["headers"] = merged
         if body is not None:
             changes["body"] = body
-        return request.replace(**changes)
+        replaced: Request = request.replace(**changes)
+        return replaced
 
     def _header(self, request: Request) -> dict[str, str] | None:
         spec = self.header

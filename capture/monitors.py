@@ -151,4 +151,5 @@ def post_json(url: str, payload: dict[str, Any], timeout: float = 10.0) -> int:
         url, data=data, method="POST", headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return resp.status
+        status: int = resp.status
+        return status

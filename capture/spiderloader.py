@@ -40,7 +40,7 @@ class IndexedSpiderLoader(SpiderLoader):
 
             target = SPIDER_INDEX.get(spider_name)
             if target is not None:
-                cls = load_object(target)
+                cls: type[Spider] = load_object(target)
                 if getattr(cls, "name", None) == spider_name:
                     return cls
             self._walk()

@@ -94,7 +94,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         """Jittered exponential delay before retry number ``attempt`` (1-based)."""
         nominal = min(self.max_delay, self.base * (2 ** max(0, attempt - 1)))
         factor = self.rng.uniform(1.0 - self.jitter, 1.0 + self.jitter)
-        return min(self.max_delay, nominal * factor)
+        delay: float = min(self.max_delay, nominal * factor)
+        return delay
 
     def _schedule(
         self, new: Request, delay: float, reason: str, retry_after: float | None = None

@@ -89,7 +89,8 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
     def param_model(cls) -> type[CaptureParams]:
         from scrapy_spider_metadata._utils import get_generic_param
 
-        return get_generic_param(cls, Args) or CaptureParams  # type: ignore[return-value]
+        model: type[CaptureParams] = get_generic_param(cls, Args) or CaptureParams
+        return model
 
     @classmethod
     def check_args(cls, args: dict[str, Any]) -> None:

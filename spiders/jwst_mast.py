@@ -166,7 +166,7 @@ CONTINUOUS_ARGS = tuple(a for a in COLUMN_ARGS if COLUMNS[ALIASES.get(a, a)].con
 def poll_delay(polls: int) -> float:
     """Seconds before re-POSTing an EXECUTING request: 0.5, 1, 2, 4, 8, then 10 (60 polls
     take about the 600 s astroquery allows a portal request)."""
-    return min(10.0, 0.5 * 2**polls)
+    return min(10.0, 0.5 * 2.0**polls)
 
 
 def _is_min_max(values: list[str]) -> bool:
@@ -247,7 +247,7 @@ def _column_fields() -> dict[str, Any]:
 
 
 #: The declared arguments: :class:`_JwstMastOptions` plus one field per CAOM column/alias.
-JwstMastParams = create_model(  # type: ignore[call-overload]
+JwstMastParams = create_model(
     "JwstMastParams",
     __base__=_JwstMastOptions,
     __module__=__name__,

@@ -304,7 +304,8 @@ class QualityRunner:
             return d
         if self.mode == "thread":
             assert self.io is not None
-            return self.io.defer(score_file, ctx, quality, nasa)
+            threaded: Deferred[QualityReport] = self.io.defer(score_file, ctx, quality, nasa)
+            return threaded
         if self._may_inline(ctx):
             return self._inline_deferred(ctx, quality, nasa)
         return self._isolated_deferred(ctx, quality, nasa)

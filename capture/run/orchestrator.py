@@ -211,7 +211,7 @@ class RoundRun:
         await maybe_deferred_to_future(DeferredList(jobs, consumeErrors=True))
         self.progress.stop()
 
-    def _run_domain(self, process: CrawlerProcess, domain: str, names: list[str]) -> Deferred:
+    def _run_domain(self, process: CrawlerProcess, domain: str, names: list[str]) -> Deferred[None]:
         return deferred_from_coro(self._domain(process, domain, names))
 
     async def _domain(self, process: CrawlerProcess, domain: str, names: list[str]) -> None:

@@ -407,7 +407,8 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                 f"body longer than {limits.max_size_means}: the server announced {total} "
                 "bytes; nothing kept"
             )
-        if tx.length == 0 or request.method == "HEAD":
+        announced = None if tx.length == UNKNOWN_LENGTH else int(tx.length)
+        if announced == 0 or request.method == "HEAD":
             received, lost, abort, write_error = 0, None, None, None
         else:
             receiver = BodyReceiver(
@@ -598,7 +599,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         timer = reactor.callLater(timeout, d.cancel)
         try:
             with wrap_twisted_exceptions():
-                tx = await maybe_deferred_to_future(d)
+                tx: TxResponse = await maybe_deferred_to_future(d)
         except defer.CancelledError as exc:
             raise DownloadTimeoutError(
                 f"no response headers from {request.url} within {timeout}s"
