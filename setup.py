@@ -71,6 +71,8 @@ setup(
             "hypothesis>=6.100",
             "moto[server]>=5.0",
             "ruff>=0.6",
+            "mypy>=1.11",
+            "mypy-zope>=1.0",  # zope interfaces (Twisted's reactor) as mypy types
             "bagit>=1.8",
             "rocrate>=0.10",
         ],

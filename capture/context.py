@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from scrapy import signals
 from scrapy.crawler import Crawler
@@ -20,6 +21,7 @@ from capture.transfer.io import IOPool
 
 if TYPE_CHECKING:
     from capture.budget import Budget
+    from capture.frontier import RedisFrontier
 
 logger = logging.getLogger(__name__)
 _ATTR = SERVICES_ATTR
@@ -80,7 +82,7 @@ class CrawlServices:
         self.run_id = resolve_run_id(crawler, self.spider_name)
         self.dry_run = config.dry_run
         self.io = IOPool(config.io_threads)
-        self.frontier: Any = None  # capture.frontier.RedisFrontier with CAPTURE_FRONTIER_URL
+        self.frontier: RedisFrontier | None = None  # with CAPTURE_FRONTIER_URL
         if config.frontier_url:
             from capture.frontier import RedisFrontier
 
@@ -130,29 +132,37 @@ class CrawlServices:
         _release_catalog(self.catalog.url)
 
 
+@dataclass
+class _SharedCatalog:
+    catalog: Catalog
+    writer: CatalogWriter
+    users: int = 0
+
+
 # Crawlers of one process (capture run) share one catalog and one writer thread per database:
-# SQLite has a single writer anyway, and group commits work best with one queue.
-_CATALOGS: dict[str, list] = {}
+# SQLite has a single writer anyway, and group commits work best with one queue. Private to
+# this module: other code reaches the catalog through a crawl's services.
+_CATALOGS: dict[str, _SharedCatalog] = {}
 
 
 def _shared_catalog(url: str, group_wait: float) -> tuple[Catalog, CatalogWriter]:
     entry = _CATALOGS.get(url)
     if entry is None:
         catalog = Catalog(url)
-        entry = _CATALOGS[url] = [catalog, CatalogWriter(catalog, group_wait), 0]
-    entry[2] += 1
-    return entry[0], entry[1]
+        entry = _CATALOGS[url] = _SharedCatalog(catalog, CatalogWriter(catalog, group_wait))
+    entry.users += 1
+    return entry.catalog, entry.writer
 
 
 def _release_catalog(url: str) -> None:
     entry = _CATALOGS.get(url)
     if entry is None:
         return
-    entry[2] -= 1
-    if entry[2] <= 0:
+    entry.users -= 1
+    if entry.users <= 0:
         del _CATALOGS[url]
-        entry[1].close()
-        entry[0].close()
+        entry.writer.close()
+        entry.catalog.close()
 
 
 def _redact_url(url: str) -> str:

@@ -92,7 +92,8 @@ class WireCredentials:
             changes["headers"] = merged
         if body is not None:
             changes["body"] = body
-        return request.replace(**changes)
+        replaced: Request = request.replace(**changes)
+        return replaced
 
     def _header(self, request: Request) -> dict[str, str] | None:
         spec = self.header
@@ -120,6 +121,3 @@ class WireCredentials:
             return None
         extra = urlencode({spec.get("field", "key"): value}).encode()
         return request.body + b"&" + extra if request.body else extra
-
-    def secret_header_name(self) -> str | None:
-        return self.header.get("header", "Authorization") if self.header else None

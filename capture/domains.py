@@ -26,7 +26,7 @@ PRIORITY: dict[str, str] = {
     "planetary_interior": "low",
     "software_ops": "low",
 }
-#: The mission's order (mission-scope.md): the order of its domain table within each priority.
+#: The mission's order: by priority, then in :data:`PRIORITY`'s order (the mission's domain table).
 ORDER: tuple[str, ...] = tuple(
     sorted(
         DOMAINS,

@@ -1,13 +1,12 @@
 """A crawl frontier shared by several crawler processes (scrapyd nodes), on Redis Streams.
 
 Why not scrapy-redis: its last release (0.9.1, 2024) lacks Scrapy >= 2.16's async ``start()``
-and its ``pop()`` has no lease, so requests in flight on a worker that dies are lost
-(``research/scrapy.md`` section 6). Files here are items, not requests, and a Redis *stream*
-with a consumer group gives exactly the missing piece: every delivered entry stays *pending*
-for its consumer until acknowledged, and entries idle longer than the claim timeout (their
-worker died) are re-delivered to the survivors (``XAUTOCLAIM``). Live workers keep their
-long transfers by touching their pending entries (a heartbeat), so nothing is stolen from
-them.
+(scrapy-redis issue #305) and its ``pop()`` has no lease (``queue.py``), so requests in flight
+on a worker that dies are lost. Files here are items, not requests, and a Redis *stream* with a
+consumer group gives exactly the missing piece: every delivered entry stays *pending* for its
+consumer until acknowledged, and entries idle longer than the claim timeout (their worker died)
+are re-delivered to the survivors (``XAUTOCLAIM``). Live workers keep their long transfers by
+touching their pending entries (a heartbeat), so nothing is stolen from them.
 
 Keys (``<name>`` = ``CAPTURE_FRONTIER_NAME``, default ``<run id>:<archive>``; every worker of
 a round must share the run id):
@@ -26,7 +25,11 @@ import json
 import logging
 import os
 import socket
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from redis.typing import StreamIdT
 
 logger = logging.getLogger(__name__)
 GROUP = "workers"
@@ -87,7 +90,8 @@ class RedisFrontier:
             replies = await self.redis.xreadgroup(
                 GROUP, self.consumer, {self.stream: ">"}, count=count - len(out)
             )
-            for _stream, entries in replies or []:
+            # RESP2: [[stream, [(entry id, fields), ...]], ...], or None when nothing is new.
+            for _stream, entries in replies if isinstance(replies, list) else []:
                 for entry_id, fields in entries:
                     out.append((entry_id, json.loads(fields["item"])))
         return out
@@ -95,10 +99,11 @@ class RedisFrontier:
     async def ack(self, entry_id: str) -> None:
         await self.redis.xack(self.stream, GROUP, entry_id)
 
-    async def heartbeat(self, entry_ids: list[str]) -> None:
+    async def heartbeat(self, entry_ids: Sequence[str]) -> None:
         """Reset the idle time of our own in-flight entries (long transfers stay ours)."""
         if entry_ids:
-            await self.redis.xclaim(self.stream, GROUP, self.consumer, 0, entry_ids, justid=True)
+            ids: list[StreamIdT] = [*entry_ids]
+            await self.redis.xclaim(self.stream, GROUP, self.consumer, 0, ids, justid=True)
 
     async def outstanding(self) -> tuple[int, int]:
         """(entries not yet delivered to anyone, entries delivered but not acknowledged)."""

@@ -20,7 +20,6 @@ from typing import Any
 
 from capture.status import FileStatus, status_counts
 
-OUTCOMES = ("completed", "partial", "failed", "unreachable", "skipped")
 #: Outcomes that let a run say ``finished``.
 GOOD = frozenset({"completed", "skipped"})
 
@@ -30,17 +29,6 @@ EXIT_USAGE = 2  # bad command line, config or spider argument: nothing ran
 EXIT_PARTIAL = 3  # some archives completed, others partial/unreachable/failed, or budget stop
 EXIT_FAILED = 4  # nothing was captured: every archive failed or was unreachable
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C / SIGTERM; resume with --resume RUN_ID
-
-EXIT_CODES = {
-    EXIT_OK: "finished: every archive completed (or was skipped by design)",
-    EXIT_ERROR: "crashed",
-    EXIT_USAGE: "bad arguments or config; nothing ran",
-    EXIT_PARTIAL: "partial: some archives did not complete (see the report)",
-    EXIT_FAILED: "failed: no archive completed",
-    EXIT_INTERRUPTED: "interrupted: resume it",
-}
-
-FAIL_REASONS = frozenset({"unreachable"})
 
 #: Close reason of a crawl stopped because the data root (or the catalog's disk) is full.
 DISK_FULL = "disk_full"
@@ -97,7 +85,7 @@ def crawl_outcome(reason: str | None, stats: dict[str, Any]) -> tuple[str, str |
     listing_failed = sum(
         int(v or 0) for k, v in stats.items() if k.endswith("/listing_failed") and v
     )
-    # Discovery stopped by a bound or a broken paging (issue 13): files may be missing.
+    # Discovery stopped by a bound or a broken paging: files may be missing.
     truncated = sum(int(v or 0) for k, v in stats.items() if k.endswith("/listing_truncated") and v)
     if reason == "skipped":
         return "skipped", stats.get("capture/skipped_reason") or "skipped by design"

@@ -20,7 +20,7 @@ import errno
 import functools
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
@@ -203,7 +203,7 @@ def replace(
 
 
 def sync_files(
-    paths: list[str | os.PathLike[str]], base: Path = ROOT, executor: Executor | None = None
+    paths: Sequence[str | os.PathLike[str]], base: Path = ROOT, executor: Executor | None = None
 ) -> None:
     """fsync each file, then each of their directories once (a batch made durable at once).
 

@@ -203,7 +203,7 @@ CAPTURE_LISTING_MAX_BYTES = 64 * 1024 * 1024
 # MAST portal paging (spiders/jwst_mast.py): pages asked per portal query at most, whatever
 # paging.pagesFiltered claims (pages are asked one at a time and also stop at an empty,
 # repeated or all-old page). Hitting it is a WARNING, a jwst_mast/paging/cap_reached stat and a
-# partial crawl. Sane: the JWST domain is 5.7 TB (mission-scope.md); even at 100 KB per file
+# partial crawl. Sane: the mission sizes the JWST domain at 5.7 TB; even at 100 KB per file
 # that is ~57 M files, i.e. ~1,140 pages of the default pagesize 50,000 were every file in ONE
 # query, while real queries (one per instrument; products per 500 obsids) take a few pages.
 # 10,000 pages (500 M rows) is ~9x that extreme and still stops a lying server.

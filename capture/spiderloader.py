@@ -10,6 +10,8 @@ index does not know.
 
 from __future__ import annotations
 
+import builtins
+
 from scrapy import Spider
 from scrapy.http import Request
 from scrapy.settings import BaseSettings
@@ -38,7 +40,7 @@ class IndexedSpiderLoader(SpiderLoader):
 
             target = SPIDER_INDEX.get(spider_name)
             if target is not None:
-                cls = load_object(target)
+                cls: type[Spider] = load_object(target)
                 if getattr(cls, "name", None) == spider_name:
                     return cls
             self._walk()
@@ -48,6 +50,6 @@ class IndexedSpiderLoader(SpiderLoader):
         self._walk()
         return super().list()
 
-    def find_by_request(self, request: Request) -> list[str]:
+    def find_by_request(self, request: Request) -> builtins.list[str]:
         self._walk()
         return super().find_by_request(request)

@@ -27,7 +27,8 @@ DRAFT7 = "http://json-schema.org/draft-07/schema#"
 @cache
 def schema() -> dict[str, Any]:
     text = resources.files("capture.schemas").joinpath("captured_file.schema.json").read_text()
-    return json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 @cache

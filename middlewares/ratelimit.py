@@ -77,7 +77,8 @@ class RateLimitMiddleware:
         rate = getattr(spider, "rate_limit", None)
         if not rate or request.meta.get("dont_rate_limit"):
             return None
-        key = getattr(spider, "rate_limit_key", None) or getattr(spider, "archive", spider.name)
+        key = getattr(spider, "rate_limit_key", None) or getattr(spider, "archive", None)
+        key = key or (spider.name if spider is not None else "")
         wait = bucket_for(key, float(rate) * SAFETY, self.burst).reserve()
         if wait > 0:
             from twisted.internet import reactor

@@ -69,6 +69,7 @@ def _inspect_local(ctx: Any, inspect: Any, item: CapturedFile, part: str) -> dic
     if local is None:
         return {"inspection_skipped": "file larger than CAPTURE_S3_SCRATCH_MAX"}
     try:
-        return inspect(item, local)
+        found: dict[str, Any] | None = inspect(item, local)
+        return found
     finally:
         ctx.store.drop_scratch(local, part)

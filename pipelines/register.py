@@ -9,6 +9,7 @@ are fetched conditionally (If-None-Match / If-Modified-Since).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from scrapy import Spider, signals
@@ -82,9 +83,9 @@ class RegisterPipeline(CaptureStage):
             self._inflight.add(key)
             work.holds_inflight_key = True
         try:
+            exists: Callable[[str, int | None], bool] | None = None if ctx.remote else self._exists
             reg = await ctx.writer.run_grouped(
-                ctx.catalog.register_each,
-                (catalog_record(item, ctx.run_id), None if ctx.remote else self._exists),
+                ctx.catalog.register_each, (catalog_record(item, ctx.run_id), exists)
             )
         except BaseException:
             if work.holds_inflight_key:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import quote, urlsplit
 
 import scrapy
@@ -42,8 +42,8 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
     (``Args[Params]``); :mod:`capture.archives` and :mod:`capture.domains` are built from
     these declarations through Scrapy's spider loader."""
 
-    #: Archive id used in paths and the catalog; defaults to the spider name.
-    archive: ClassVar[str] = ""
+    #: Archive id used in paths and the catalog; defaults to the spider name (set per instance).
+    archive: str = ""
     #: One of :data:`capture.items.DOMAINS`.
     domain: ClassVar[str] = ""
     #: ``{"name": ..., "url": ...}``: who publishes the archive (reports, DataCite, RO-Crate).
@@ -58,6 +58,8 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
     extra_hosts: ClassVar[tuple[str, ...]] = ()
     #: ``{"env": ..., "header": ..., "template": ...}`` for archives that take a token.
     credentials: ClassVar[dict[str, Any] | None] = None
+    #: What scrapy-spider-metadata reports (title, description); set per class below.
+    metadata: ClassVar[dict[str, Any]]
 
     def __init__(self, *args: Any, **kwargs: Any):
         # Args.__init__ would raise pydantic's multi-line error; parse_params gives one line.
@@ -87,7 +89,8 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
     def param_model(cls) -> type[CaptureParams]:
         from scrapy_spider_metadata._utils import get_generic_param
 
-        return get_generic_param(cls, Args) or CaptureParams  # type: ignore[return-value]
+        model: type[CaptureParams] = get_generic_param(cls, Args) or CaptureParams
+        return model
 
     @classmethod
     def check_args(cls, args: dict[str, Any]) -> None:
@@ -171,8 +174,8 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
 
     # -- start: re-drive, then discover ----------------------------------------------------
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> CaptureSpider:
-        spider: CaptureSpider = super().from_crawler(crawler, *args, **kwargs)
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
         for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
             crawler.signals.connect(spider._item_left, signal=sig)
         return spider
@@ -245,6 +248,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         from capture.work import work_of
 
         frontier = self.ctx.frontier
+        assert frontier is not None  # start() consumes the frontier only when there is one
         config = self.ctx.config
         # Take only what this worker can work on now, so the others get their share.
         limit = config.frontier_prefetch or 2 * self.crawler.settings.getint(
@@ -303,7 +307,9 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
             return True
         scheduler = getattr(getattr(engine, "_slot", None), "scheduler", None)
         pending = scheduler.has_pending_requests() if scheduler is not None else False
-        return not engine.downloader.active and engine.scraper.slot.is_idle() and not pending
+        slot = engine.scraper.slot
+        idle = slot is None or slot.is_idle()  # no slot: the scraper holds nothing
+        return not engine.downloader.active and idle and not pending
 
     async def _wait_for_room(self) -> None:
         from scrapy.utils.defer import maybe_deferred_to_future
@@ -345,7 +351,9 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         engine = self.crawler.engine
         scraper = getattr(engine, "scraper", None)
         slot = getattr(scraper, "slot", None)
-        if slot is None or getattr(slot, "closing", None) is None or self._closing_watch:
+        if scraper is None or slot is None or getattr(slot, "closing", None) is None:
+            return
+        if self._closing_watch:
             return
         self._closing_watch = True
         from twisted.internet import reactor

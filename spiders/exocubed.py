@@ -2,13 +2,13 @@
 
 ExoCubed is the cubed-sphere dynamical core of Sihe Chen and Cheng Li (arXiv:2403.06844, ApJ
 2024; code ``cshsgy/ExoCubed``, built on the ``canoe``/SNAP Athena++ framework), not a
-Hui/Showman model as the issue guessed. Its runs write netCDF that is combined into one file per
-run (e.g. ``hot_jupiter-main.nc`` with ``temp``, ``vlat``, ``vlon``, ``vel1`` on ``time, x1, x2,
-x3``; the repository's ``examples/2023-Chen-exo3/calc_avg.py`` and ``linfel/README``).
+Hui/Showman model. Its runs write netCDF that is combined into one file per run (e.g.
+``hot_jupiter-main.nc`` with ``temp``, ``vlat``, ``vlon``, ``vel1`` on ``time, x1, x2, x3``; the
+repository's ``examples/2023-Chen-exo3/calc_avg.py`` and ``linfel/README``).
 
 Where outputs are published is UNCONFIRMED: no public ExoCubed output archive was found (code,
-docs and pages searches; the paper's supplement location was not seen; ``research/archives.md``
-names none). The issue expects NASA NCCS-style datashare HTML indexes, so the spider defaults to
+docs and pages searches; the paper's supplement location was not seen). The spider assumes NASA
+NCCS-style datashare HTML indexes (where ROCKE-3D's outputs are published), so it defaults to
 the NCCS data portal host, and takes the start directory from ``-a root=/datashare/<project>/``
 (comma-separated), plus ``-a base_url=`` for any other host. It never guesses a root, so it
 cannot crawl a wrong tree.
@@ -50,6 +50,8 @@ class ExoCubedParams(GCMParams):
 
 
 class ExoCubedSpider(GCMOutputSpider, Args[ExoCubedParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: ExoCubedParams
     name = "exocubed"
     publisher = {"name": "ExoCubed GCM outputs", "url": "https://portal.nccs.nasa.gov/datashare/"}
     formats = ("netcdf",)
@@ -59,7 +61,7 @@ class ExoCubedSpider(GCMOutputSpider, Args[ExoCubedParams]):
     )
     default_base_url = "https://portal.nccs.nasa.gov"
     custom_settings = {
-        # No published rate limit for NCCS datashare (research/archives.md section 6); modest.
+        # NCCS publishes no rate limit for its datashare (none found); modest.
         "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
         "DOWNLOAD_DELAY": 0,
     }

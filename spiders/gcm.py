@@ -14,7 +14,7 @@ estimates) it adds:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 from scrapy_spider_metadata import Args
@@ -37,8 +37,10 @@ class GCMParams(ListingParams):
 
 
 class GCMOutputSpider(DirectoryListingSpider, Args[GCMParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: GCMParams
     domain = "climate_science"
-    formats = ("netcdf",)
+    formats: ClassVar[tuple[str, ...]] = ("netcdf",)
 
     def inspect_file(self, item: CapturedFile, path: str) -> dict[str, Any] | None:
         """netCDF files: record what they contain; anything else is stored as is."""

@@ -1,8 +1,7 @@
 """EarthScope (formerly IRIS) Earth Model Collaboration: netCDF Earth models from the model
 file listing, with their CF/ACDD metadata recorded in the catalog.
 
-Where the files are (``research/archives.md`` 10a marks the listing UNCONFIRMED; resolved from
-public sources):
+Where the files are (the listing was not documented; resolved from public sources):
 
 * Current: the EarthScope data archive, ``https://data.earthscope.org/archive/seismology/
   products/emc/netcdf/`` ("EMC Model File Server", EarthScope/emc-tools ``docs/index.md`` and
@@ -144,6 +143,8 @@ class IrisEmcParams(ListingParams):
 
 
 class IrisEmcSpider(DirectoryListingSpider, Args[IrisEmcParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: IrisEmcParams
     name = "iris_emc"
     domain = "planetary_interior"
     publisher = {

@@ -1,6 +1,6 @@
 """JWST spectra (and any other JWST products) from MAST, found through the portal API.
 
-Protocol (``research/archives.md`` section 2, astroquery ``astroquery/mast``; details and
+Protocol (astroquery ``astroquery/mast`` and MAST's own documentation; details and
 sources in :mod:`spiders.mast_portal`, the answers' in :mod:`capture.formats.mast_portal`):
 
 1. ``Mast.Caom.Filtered`` on ``POST /api/v0/invoke`` with ``obs_collection=JWST`` plus the
@@ -15,7 +15,7 @@ sources in :mod:`spiders.mast_portal`, the answers' in :mod:`capture.formats.mas
    md5 ``checksum`` (``-a verify_md5=0`` skips it); the file is
    ``GET /api/v0.1/Download/file?uri=`` stored under ``JWST/product/<file>`` (its dataURI).
 
-Paging never trusts ``pagesFiltered`` (issue 13: an answer claiming 10^6 pages once queued
+Paging never trusts ``pagesFiltered`` (an answer claiming 10^6 pages once queued
 them all and took RSS past 2.3 GB). One page ahead keeps memory at about one page of work;
 paging of a query stops at an empty page, at a page that repeats an earlier one (same
 obsids / product ids), at a page with no new row, and at ``CAPTURE_MAST_MAX_PAGES`` (the
@@ -41,7 +41,7 @@ if the database reliably reported file sizes", ``observations.py download_file``
   connection is otherwise indistinguishable from the end of the file.
 
 Token. ``MAST_API_TOKEN`` (https://auth.mast.stsci.edu/token) is sent as
-``Authorization: token <TOKEN>`` (MAST's curl scripts, archives.md 2e) to the archive's hosts
+``Authorization: token <TOKEN>`` (MAST's curl scripts) to the archive's hosts
 only (``middlewares/credentials.py``); without it only ``dataRights == "PUBLIC"`` products are
 captured. MAST's curl scripts use ``curl --location-trusted``, so downloads may redirect;
 where to is UNCONFIRMED (an S3/CloudFront host was not found in any public material). A
@@ -168,7 +168,7 @@ CONTINUOUS_ARGS = tuple(a for a in COLUMN_ARGS if COLUMNS[ALIASES.get(a, a)].con
 def poll_delay(polls: int) -> float:
     """Seconds before re-POSTing an EXECUTING request: 0.5, 1, 2, 4, 8, then 10 (60 polls
     take about the 600 s astroquery allows a portal request)."""
-    return min(10.0, 0.5 * 2**polls)
+    return min(10.0, 0.5 * 2.0**polls)
 
 
 def _is_min_max(values: list[str]) -> bool:
@@ -249,7 +249,7 @@ def _column_fields() -> dict[str, Any]:
 
 
 #: The declared arguments: :class:`_JwstMastOptions` plus one field per CAOM column/alias.
-JwstMastParams = create_model(  # type: ignore[call-overload]
+JwstMastParams = create_model(
     "JwstMastParams",
     __base__=_JwstMastOptions,
     __module__=__name__,
@@ -278,6 +278,9 @@ def observation_criteria(args: Any, collection: str) -> dict[str, list[str]]:
 
 
 class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid-type]
+    #: The parsed arguments (statically their declared part; the CAOM column fields are
+    #: added at run time and read by name).
+    args: _JwstMastOptions
     name = "jwst_mast"
     domain = "spectroscopy"
     publisher = {
@@ -294,7 +297,7 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
     collection = "JWST"
     credentials = {"env": "MAST_API_TOKEN", "header": "Authorization", "template": "token {}"}
     # MAST publishes no number, only "data volume and rate limits imposed by the Portal"
-    # (MASTDOCS-curl, archives.md 2e); astroquery and MAST's curl scripts fetch one file at a
+    # (MAST's curl-download documentation); astroquery and MAST's curl scripts fetch one file at a
     # time. A few parallel transfers and at most 5 requests/s stay well inside that.
     rate_limit = 5.0
     custom_settings = {

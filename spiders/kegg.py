@@ -1,6 +1,6 @@
 """KEGG REST API (rest.kegg.jp): database lists, flat-file entries and link tables.
 
-Protocol (``research/archives.md`` section 7; KEGG API manual https://www.kegg.jp/kegg/rest/keggapi.html):
+Protocol (KEGG API manual https://www.kegg.jp/kegg/rest/keggapi.html):
 
 * ``/list/<db>``: one ``<id>\\t<name>`` line per entry. The id prefix changed over time
   (``path:map00010`` in older output, ``map00010`` in 2025 output), so both styles are
@@ -77,10 +77,6 @@ LIST_ONLY = {"organism"}
 LIST_COLUMNS = {"organism": 4}
 DEFAULT_DATABASES = "pathway,module,ko,compound,reaction,organism"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def split_arg(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
 def bare_id(kegg_id: str) -> str:
@@ -161,6 +157,8 @@ class KeggParams(CaptureParams):
 
 
 class KeggSpider(CaptureSpider, Args[KeggParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: KeggParams
     name = "kegg"
     domain = "astrobiology"
     publisher = {"name": "KEGG (Kanehisa Laboratories)", "url": "https://www.kegg.jp/"}
@@ -266,7 +264,9 @@ class KeggSpider(CaptureSpider, Args[KeggParams]):
         operation = item.metadata.get("operation")
         if operation == "get":
             return self.inspect_entries(item, text)
-        columns = 2 if operation == "link" else LIST_COLUMNS.get(item.metadata.get("database"), 2)
+        columns = (
+            2 if operation == "link" else LIST_COLUMNS.get(item.metadata.get("database") or "", 2)
+        )
         rows, bad = list_rows(text, columns)
         if not rows:
             raise InspectionProblem(f"{item.archive_path}: no tab-separated KEGG rows in the body")

@@ -1,7 +1,6 @@
 """Kurucz model-atmosphere grids (kurucz.harvard.edu ``/grids/`` tree).
 
-Protocol (``research/archives.md`` section 4; sczesla/PyAstronomy
-``src/pyasl/resBased/kuruczModels.py``):
+Protocol (sczesla/PyAstronomy ``src/pyasl/resBased/kuruczModels.py``):
 
 * ``http://kurucz.harvard.edu/grids.html`` links every grid directory with upper-case anchors
   ``<A HREF="http://kurucz.harvard.edu/grids/gridP00ODFNEW/">GRIDP00ODFNEW</A>``; PyAstronomy
@@ -57,6 +56,8 @@ class KuruczParams(ListingParams):
 
 
 class KuruczSpider(DirectoryListingSpider, Args[KuruczParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: KuruczParams
     name = "kurucz"
     domain = "astrophysics"
     publisher = {
@@ -68,10 +69,10 @@ class KuruczSpider(DirectoryListingSpider, Args[KuruczParams]):
         "the ATLAS9 model-atmosphere grids: every file under /grids/ (its listings and the "
         "grid directories linked from grids.html)"
     )
-    default_base_url = f"http://{REAL_HOST}"  # HTTP only (archives.md section 4)
+    default_base_url = f"http://{REAL_HOST}"  # HTTP only: every published URL is http://
     index_page = "grids.html"
     custom_settings = {
-        # One university web server; no published limit (archives.md section 4): be gentle.
+        # One university web server; no published limit: be gentle.
         "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
         "DOWNLOAD_DELAY": 0,
     }

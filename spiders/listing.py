@@ -11,7 +11,7 @@ to the archive's real hosts (``default_base_url``, ``extra_hosts``) are re-roote
 ``base_url``, so a mirror that serves the real pages verbatim is crawled on the mirror; links a
 mirror rewrote to itself are the archive's own too.
 
-Hostile or broken listings (issue 13) are bounded per crawl process (:class:`ListingBounds`,
+Hostile or broken listings are bounded per crawl process (:class:`ListingBounds`,
 settings ``CAPTURE_LISTING_*``, per spider through ``custom_settings``): directories listed,
 listing requests scheduled (retries and redirects included) and directories queued but not yet
 answered (the scheduler holds each in memory); reaching one stops listing with one WARNING, the
@@ -37,7 +37,7 @@ import dataclasses
 import fnmatch
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 from urllib.parse import unquote, urlsplit
 
 import scrapy
@@ -56,6 +56,9 @@ from capture.formats.autoindex import IndexEntry, listing_fingerprint, parse_ind
 from capture.items import CapturedFile
 from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.params import CommaList, Flag
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
 
 def _whole(value: Any) -> Any:
@@ -191,12 +194,14 @@ class ListingProgress:
 
 
 class DirectoryListingSpider(CaptureSpider, Args[ListingParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: ListingParams
     #: Render listing pages in Chromium (``-a render_js=1``) for archives that build them with JS.
     render_js: bool = False
     _seen_dirs: set[str]
 
     @classmethod
-    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> Any:
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         # The download handler must be switched while the crawler's settings are still open,
         # i.e. before __init__ validates the arguments: parse render_js by the same Flag rule
         # here. A malformed value is left to __init__, which refuses it in one line.

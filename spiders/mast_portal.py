@@ -2,7 +2,7 @@
 
 Pure functions, no Scrapy, so every protocol rule is unit-testable; the answers are read by
 :mod:`capture.formats.mast_portal`. Facts and their sources
-(``research/archives.md`` section 2; AQ = astropy/astroquery ``astroquery/mast``):
+(AQ = astropy/astroquery ``astroquery/mast``):
 
 * ``POST /api/v0/invoke`` with headers ``Content-type: application/x-www-form-urlencoded`` and
   ``Accept: text/plain``; body ``request=`` + ``urllib.parse.quote(json.dumps(request))`` where
@@ -14,7 +14,7 @@ Pure functions, no Scrapy, so every protocol rule is unit-testable; the answers 
   one page at a time, the next asked when the previous arrived; it trusts ``pagesFiltered``
   and stops only at its 600 s ``TIMEOUT`` counted from the first request, with no check for
   empty or repeated pages). :class:`PageTracker` pages the same way but does not trust the
-  count (issue 13).
+  count.
 * Filters (AQ ``build_filter_set``): ``{"paramName": col, "values": [..]}``; discrete columns
   take string values (even numeric ones such as ``calib_level``, whose columns-config type is
   ``int``, not continuous); continuous (``double``/``float``) columns take
@@ -25,7 +25,7 @@ Pure functions, no Scrapy, so every protocol rule is unit-testable; the answers 
 * ``Mast.Caom.Products`` params ``{"obsid": "id1,id2,.."}`` (AQ ``get_product_list_async``);
   AQ batches obsids since PR #3454 (``batch_size``), the number per call is ours to choose.
 * ``GET /api/v0.1/Download/file?uri=<quote(uri, safe=":/")>`` (AQ ``download_file``; used
-  for JWST URIs in third-party code, archives.md 2b; MAST's own JWST curl scripts use a
+  for JWST URIs in third-party code; MAST's own JWST curl scripts use a
   ``/jwst/api/v0.1/Download/file`` variant, which we do not need).
 * ``GET /viz/api/v0.1/keywords/search?uri=<dataURI>`` asks for one JWST file's keywords,
   among them its md5, the only published digest for MAST files (MAST docs "API for JWST
@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import product
 from typing import Any
@@ -339,10 +339,3 @@ def download_url(base_url: str, uri: str) -> str:
 
 def viz_keywords_url(base_url: str, uri: str) -> str:
     return f"{base_url}{VIZ_KEYWORDS_PATH}?{uri_query(uri)}"
-
-
-def split_values(value: str | Iterable[str] | None) -> list[str]:
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [v.strip() for v in items if v.strip()]

@@ -1,6 +1,7 @@
 """NASA Exoplanet Archive: whole TAP tables as files, plus the spectra files the tables list.
 
-Protocol (``research/archives.md`` section 1; the archive's TAP server is Caltech-IPAC/nexsciTAP):
+Protocol (https://exoplanetarchive.ipac.caltech.edu/docs/TAP/usingTAP.html; the archive's TAP
+server is Caltech-IPAC/nexsciTAP):
 
 * A table is captured with one synchronous query,
   ``GET /TAP/sync?query=select+*+from+<table>&format=<csv|tsv|votable>``, encoded the way real
@@ -182,6 +183,8 @@ def size_estimate(sample: bytes, rows: int) -> int | None:
 
 
 class NasaExoplanetArchiveSpider(CaptureSpider, Args[NasaExoplanetArchiveParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: NasaExoplanetArchiveParams
     name = "nasa_exoplanet_archive"
     domain = "astronomy"
     publisher = {
@@ -195,7 +198,7 @@ class NasaExoplanetArchiveSpider(CaptureSpider, Args[NasaExoplanetArchiveParams]
         "atmospheric spectrum file (.tbl) the spectra table lists"
     )
     default_base_url = "https://exoplanetarchive.ipac.caltech.edu"
-    # The archive publishes no rate limit (archives.md section 1); whole-table queries are
+    # The archive publishes no rate limit (none found); whole-table queries are
     # heavy for its database, so stay at two concurrent requests and at most 4 per second.
     rate_limit: ClassVar[float] = 4.0
     custom_settings = {

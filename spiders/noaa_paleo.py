@@ -1,6 +1,6 @@
 """NOAA NCEI Paleoclimatology (WDS-Paleo): study search JSON, then every study's data files.
 
-Protocol (``research/archives.md`` section 9):
+Protocol (LinkedEarth/PyleoTUPS ``pyleotups/utils/api/query_builder.py``, ``http.py``):
 
 * Search: ``GET /access/paleo-search/study/search.json?<params>&limit=N&skip=K``; parameter
   names from LinkedEarth/PyleoTUPS ``pyleotups/utils/api/query_builder.py``
@@ -203,6 +203,8 @@ class NoaaPaleoParams(CaptureParams):
 
 
 class NoaaPaleoSpider(CaptureSpider, Args[NoaaPaleoParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: NoaaPaleoParams
     name = "noaa_paleo"
     domain = "geochemistry"
     publisher = {"name": "NOAA NCEI Paleoclimatology", "url": "https://www.ncei.noaa.gov/"}
@@ -214,7 +216,7 @@ class NoaaPaleoSpider(CaptureSpider, Args[NoaaPaleoParams]):
     default_base_url = "https://www.ncei.noaa.gov"
     custom_settings = {
         # NCEI publishes no rate limit; PyleoTUPS calls small pages "best practice to avoid
-        # overwhelming the API" (archives.md section 9): two connections, a short delay.
+        # overwhelming the API" (its tutorial): two connections, a short delay.
         "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
         "DOWNLOAD_DELAY": 0.25,
     }
@@ -222,7 +224,7 @@ class NoaaPaleoSpider(CaptureSpider, Args[NoaaPaleoParams]):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         a = self.args
-        profile = a.profile
+        profile: str | None = a.profile
         if profile is None and not a.keywords and not a.query:
             profile = DEFAULT_PROFILE
         self.profile = None if profile in (None, "none") else profile

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
@@ -90,7 +91,7 @@ def _lower_bound(field: Any) -> Any:
     return None
 
 
-def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
+def _describe(err: ErrorDetails, model: type[BaseModel]) -> str:
     loc = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
     name = str(err["loc"][0]) if err.get("loc") else loc
     kind = err.get("type", "")

@@ -1,7 +1,7 @@
 """PDS Geosciences Node gravity models: SHADR tables with their PDS3 labels, for Mars, Moon,
 Venus and Mercury, checked against the labels and the volumes' MD5 manifests.
 
-Where (``research/archives.md`` 10b; pyshtools/tudat download URLs): on
+Where (pyshtools/tudat download URLs): on
 ``https://pds-geosciences.wustl.edu``, per body a data set directory, a volume and the
 directory holding the spherical-harmonic models:
 
@@ -18,7 +18,7 @@ Listings: the node serves IIS directory pages (title ``pds-geosciences.wustl.edu
 ``[To Parent Directory]``, ``<date> <time> <size|&lt;dir&gt;> <A HREF="/abs/path">``: two
 independent third-party scripts quote the title, a third-party test fixture the rows). Their
 sizes are exact bytes and become the file's expected size; Apache/nginx pages (what
-archives.md guessed) parse too, with no exact sizes.
+other PDS nodes serve) parse too, with no exact sizes.
 
 Products (PDS3, ``capture.formats.pds3``): SHADR tables ``*_sha.tab`` with detached ``*_sha.lbl``
 labels (``RECORD_TYPE = FIXED_LENGTH``, ``RECORD_BYTES = 122``, ``FILE_RECORDS``,
@@ -165,7 +165,8 @@ def listing_entries(html: str, page_url: str) -> tuple[list[Entry], list[Entry]]
     for size, href in IIS_ROW.findall(html):
         if size.isdigit():
             sizes[urljoin(page_url, href)] = int(size)
-    dirs, files = [], []
+    dirs: list[Entry] = []
+    files: list[Entry] = []
     for e in parse_index(html, page_url):
         (dirs if e.is_dir else files).append(Entry(e.url, e.name, sizes.get(e.url)))
     return dirs, files
@@ -218,6 +219,8 @@ class PdsGravityParams(CaptureParams):
 
 
 class PdsGravitySpider(CaptureSpider, Args[PdsGravityParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: PdsGravityParams
     name = "pds_gravity"
     domain = "planetary_interior"
     publisher = {

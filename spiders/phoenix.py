@@ -1,13 +1,13 @@
 """PHOENIX-ACES-AGSS-COND-2011 high-resolution spectra (Husser et al. 2013), Göttingen.
 
-Tree (``research/archives.md`` section 3; Starfish ``grid_tools``; taurex-space/phoenix4all
-``sources/hiresfits.py``): ``https://phoenix.astro.physik.uni-goettingen.de/data/HiResFITS/``
-holds ``WAVE_PHOENIX-ACES-AGSS-COND-2011.fits`` and ``PHOENIX-ACES-AGSS-COND-2011/Z<FeH>
+Tree (Starfish ``grid_tools``; taurex-space/phoenix4all ``sources/hiresfits.py``):
+``https://phoenix.astro.physik.uni-goettingen.de/data/HiResFITS/`` holds
+``WAVE_PHOENIX-ACES-AGSS-COND-2011.fits`` and ``PHOENIX-ACES-AGSS-COND-2011/Z<FeH>
 [.Alpha=<a>]/lte{Teff:05d}-{logg:.2f}{FeH:+.1f}[.Alpha={a:+.2f}].PHOENIX-ACES-AGSS-COND-2011-
 HiRes.fits``. Solar metallicity is written ``-0.0`` (``Z-0.0``); alpha directories look like
-``Z-0.0.Alpha=+0.20`` / ``Z-0.5.Alpha=-0.20`` (sign always written, two decimals: Starfish
-docs list ``Z-0.0.Alpha=+0.20 ... Z-0.0.Alpha=-0.20``, eniric tests, phoenix4all regexes; the
-archives.md UNCONFIRMED point, resolved). A newer copy of the same tree is served under
+``Z-0.0.Alpha=+0.20`` / ``Z-0.5.Alpha=-0.20`` (sign always written, two decimals: Starfish docs
+list ``Z-0.0.Alpha=+0.20 ... Z-0.0.Alpha=-0.20``, eniric tests, phoenix4all regexes; a point no
+documentation settled, resolved). A newer copy of the same tree is served under
 ``/data/v2.0/HiResFITS/`` (phoenix4all): choose it with ``-a root=/data/v2.0/HiResFITS/``.
 
 Discovery: the directory listings (phoenix4all walks them recursively with a generic
@@ -75,7 +75,7 @@ FILE_RE = re.compile(
 DIR_RE = re.compile(r"^Z(?P<feh>[+-]\d+\.\d+)(?:\.Alpha=(?P<alpha>[+-]\d+\.\d+))?$")
 RANGE_RE = re.compile(rf"^(?P<lo>{_NUM})(?:(?:\.\.|:|-)(?P<hi>{_NUM}))?$")
 
-# Documented grid (Husser et al. 2013, A&A 553, A6; research/archives.md section 3).
+# Documented grid (Husser et al. 2013, A&A 553, A6).
 TEFFS = (*range(2300, 7001, 100), *range(7200, 12001, 200))
 LOGGS = tuple(i * 0.5 for i in range(13))
 FEHS = (-4.0, -3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0)
@@ -245,6 +245,8 @@ class PhoenixParams(ListingParams):
 
 
 class PhoenixSpider(DirectoryListingSpider, Args[PhoenixParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: PhoenixParams
     name = "phoenix"
     domain = "astrophysics"
     publisher = {
@@ -346,8 +348,8 @@ class PhoenixSpider(DirectoryListingSpider, Args[PhoenixParams]):
                     if self.z_wanted(feh, alpha):
                         z = z_directory(feh, alpha)
                         yield self.directory_request(f"{base}{GRID}/{z}/", root, 2)
-        elif rel.startswith(GRID + "/") and (z := parse_z_directory(rel[len(GRID) + 1 :])):
-            yield from self.probes(root, *z)
+        elif rel.startswith(GRID + "/") and (node := parse_z_directory(rel[len(GRID) + 1 :])):
+            yield from self.probes(root, *node)
 
     def probes(self, root: str, feh: float, alpha: float) -> Iterator[scrapy.Request]:
         """Every documented node of one Z directory that passes the filters."""

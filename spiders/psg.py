@@ -1,6 +1,6 @@
 """NASA Planetary Spectrum Generator (PSG): one computed spectrum per (config file, type).
 
-Protocol (``research/archives.md`` section 5, https://psg.gsfc.nasa.gov/helpapi.php):
+Protocol (https://psg.gsfc.nasa.gov/helpapi.php and the api.php source):
 ``POST /api.php`` with a url-encoded form: ``file=<config>`` (PSG's "relaxed XML", one
 ``<KEY>value`` per line; api.php answers nothing unless it starts with ``<``) and
 ``type=rad|trn|atm|str|srf|tel|noi|cfg|ret|opc|mss`` (``set``/``upd`` change server state and
@@ -17,7 +17,7 @@ an HTTP error are handled). Such an answer is quarantined by :meth:`inspect_file
 message, never stored as a result: the bytes are kept (for diagnosis, next to a
 ``.reason.json``), and the next run computes it again. The rest of the configs go on.
 
-Rate: PSG publishes no limit (UNCONFIRMED, archives.md) and each request is a computation on a
+Rate: PSG publishes no limit (none found) and each request is a computation on a
 shared server, so one request at a time and at most one per second.
 
 Default (``scrapy crawl psg``): the configs shipped with the spider as package data,
@@ -105,6 +105,8 @@ class PsgParams(CaptureParams):
 
 
 class PsgSpider(CaptureSpider, Args[PsgParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: PsgParams
     name = "psg"
     domain = "spectroscopy"
     publisher = {
@@ -185,7 +187,7 @@ class PsgSpider(CaptureSpider, Args[PsgParams]):
             return None
         text = text.lstrip()
         if not text.startswith("<"):
-            # api.php returns nothing for such a file (archives.md section 5).
+            # api.php returns nothing for such a file (its source checks the leading '<').
             self.logger.error(
                 "Config %s does not start with '<KEY>value' lines: not a PSG config", path
             )

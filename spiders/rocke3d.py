@@ -1,7 +1,7 @@
 """ROCKE-3D (NASA GISS rocky-planet GCM) output trees on the NASA NCCS data portal.
 
-Where the outputs are (``research/archives.md`` section 6 marks this UNCONFIRMED; found with the
-code search, third-party code that downloads them):
+Where the outputs are (no NCCS page documents it; found through third-party code that downloads
+them):
 
 * ``https://portal.nccs.nasa.gov/GISS_modelE/ROCKE-3D/publication-supplements/`` is the GISS
   archive of publication supplements (rundecks and outputs), one directory per paper, e.g.
@@ -54,6 +54,8 @@ class Rocke3DParams(GCMParams):
 
 
 class Rocke3DSpider(GCMOutputSpider, Args[Rocke3DParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: Rocke3DParams
     name = "rocke3d"
     publisher = {
         "name": "ROCKE-3D (NASA GISS)",
@@ -68,7 +70,7 @@ class Rocke3DSpider(GCMOutputSpider, Args[Rocke3DParams]):
     default_base_url = "https://portal.nccs.nasa.gov"
     custom_settings = {
         # NCCS publishes no rate limit for the portal; these are shared multi-GB files on one
-        # public data server, so stay modest (research/archives.md section 6: none found).
+        # public data server, so stay modest.
         "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
         "DOWNLOAD_DELAY": 0,
     }

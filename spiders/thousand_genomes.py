@@ -1,6 +1,6 @@
 """1000 Genomes / IGSR FTP tree, discovered from ``vol1/ftp/current.tree``.
 
-Protocol (``research/archives.md`` section 8; IGSR's own ``igsr_archive/current_tree.py``):
+Protocol (IGSR's own ``igsr_archive/current_tree.py``):
 ``current.tree`` sits at the top of ``vol1/ftp/`` and lists every file and directory, one per
 line, tab-separated: ``path  type(file|directory)  size  updated(YYYY-MM-DD HH:MM:SS)  md5``,
 with paths relative to ``vol1/`` starting ``ftp/``. Lines may end with a trailing tab (IGSR's
@@ -29,7 +29,7 @@ population data, 2,504+ individuals, 26 populations"): the files of ``current.tr
 but not the alignments and reads themselves: files ending ``.bam``, ``.cram``, ``.fastq.gz``,
 ``.fq.gz``, ``.fastq`` are skipped unless ``-a alignments=1`` (the BAMs and CRAMs alone are
 tens of TB; the mission asks for their metadata). Path layout from IGSR's
-``README_ftp_site_structure.md`` and the alignment-index samples (``archives.md`` section 8);
+``README_ftp_site_structure.md`` and its ``README_data_collections.md`` (index columns);
 ``ftp/phase3/20130502.phase3.low_coverage.alignment.index`` and the ``release/20130502`` file
 names are those third-party download scripts fetch.
 
@@ -92,6 +92,8 @@ class ThousandGenomesParams(CaptureParams):
 
 
 class ThousandGenomesSpider(CaptureSpider, Args[ThousandGenomesParams]):
+    #: The parsed arguments (typed as this spider's own model).
+    args: ThousandGenomesParams
     name = "thousand_genomes"
     domain = "genomics"
     publisher = {

@@ -1,4 +1,4 @@
-"""Scrapy private names the engine relies on (scrapy.md: pin a minor series and check them)."""
+"""Scrapy private names the engine relies on (pinned to one minor series, so check them)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ import hashlib
 import os
 from pathlib import Path
 
-from capture.transfer.hashing import file_digests
 from capture.transfer.sidecar import PartialState, sidecar_path
 from capture.transfer.sink import FileSink
 
@@ -83,12 +82,3 @@ def test_corrupt_sidecar_is_ignored(tmp_path: Path) -> None:
     sidecar_path(part).write_text("{not json")
     offset, _ = FileSink(str(part), [], checkpoint_bytes=1).prepare(fresh=False)
     assert offset == 0
-
-
-def test_file_digests(tmp_path: Path) -> None:
-    p = tmp_path / "d"
-    p.write_bytes(b"hello")
-    assert file_digests(p, ["md5"]) == {
-        "sha256": hashlib.sha256(b"hello").hexdigest(),
-        "md5": hashlib.md5(b"hello").hexdigest(),
-    }

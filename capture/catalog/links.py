@@ -117,7 +117,7 @@ def phoenix_models(catalog: Catalog) -> list[tuple[int, dict[str, float]]]:
 def link_hosts_to_phoenix(
     host_map: dict[str, tuple[int, dict[str, Any]]], models: list[tuple[int, dict[str, float]]]
 ) -> list[dict[str, Any]]:
-    edges = []
+    edges: list[dict[str, Any]] = []
     if not models:
         return edges
     for name, (fid, star) in host_map.items():

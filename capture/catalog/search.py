@@ -46,7 +46,7 @@ class Filters:
     target: str | None = None
     params: list[tuple[str, float | None, float | None]] = field(default_factory=list)
     run_id: str | None = None
-    limit: int = 50
+    limit: int | None = 50  # None: every match
     offset: int = 0
 
 

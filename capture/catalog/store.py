@@ -4,7 +4,7 @@ writer thread can group many of them into one commit."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,7 +127,7 @@ class Catalog:
         for i, rec in enumerate(records):
             prev = known.get((rec["archive"], rec["archive_path"]))
             if prev is None:
-                row = {
+                fresh = {
                     **rec,
                     "state": "discovered",
                     "first_seen_at": now,
@@ -137,9 +137,9 @@ class Catalog:
                     "resumes": 0,
                     "bytes_transferred": 0,
                 }
-                new_rows.append(row)
+                new_rows.append(fresh)
                 new_index.append(i)
-                known[(rec["archive"], rec["archive_path"])] = row
+                known[(rec["archive"], rec["archive_path"])] = fresh
                 continue
             decision = self._decide(prev, rec, exists)
             values = {k: v for k, v in rec.items() if k not in ("archive", "archive_path")}
@@ -269,13 +269,6 @@ class Catalog:
         return "refetch"
 
     # -- state changes ---------------------------------------------------------------------
-    def set_state(self, conn: Connection, file_id: int, state: str, **values: Any) -> None:
-        conn.execute(
-            update(files)
-            .where(files.c.id == file_id)
-            .values(state=state, updated_at=utcnow(), **values)
-        )
-
     def finish(
         self,
         conn: Connection,
@@ -315,24 +308,11 @@ class Catalog:
                 [{"file_id": file_id, "name": k, "value": v} for k, v in params.items()],
             )
 
-    def find_copy(
-        self, conn: Connection, sha256: str, size: int | None, exclude_id: int | None = None
-    ) -> dict[str, Any] | None:
-        """A stored file with identical content (for de-duplication by hard link)."""
-        q = select(files.c.id, files.c.path, files.c.size).where(
-            files.c.sha256 == sha256, files.c.state == "stored"
-        )
-        if exclude_id is not None:
-            q = q.where(files.c.id != exclude_id)
-        if size is not None:
-            q = q.where(files.c.size == size)
-        row = conn.execute(q.limit(1)).mappings().first()
-        return dict(row) if row else None
-
     def find_copies(
         self, conn: Connection, calls: list[tuple[str, int | None, int | None]]
     ) -> list[dict[str, Any] | None]:
-        """:meth:`find_copy` for grouped calls ``(sha256, size, exclude_id)``: one query."""
+        """Stored files with identical content (for de-duplication by hard link), one per call
+        ``(sha256, size, exclude_id)``: one query for the whole group."""
         wanted = sorted({sha for sha, _, _ in calls if sha})
         found: dict[str, list[dict[str, Any]]] = {}
         for i in range(0, len(wanted), CHUNK):
@@ -457,14 +437,6 @@ class Catalog:
         if rows:
             conn.execute(insert(quality_checks), rows)
 
-    def quality_checks_for(self, conn: Connection, file_id: int) -> list[dict[str, Any]]:
-        q = (
-            select(quality_checks)
-            .where(quality_checks.c.file_id == file_id)
-            .order_by(quality_checks.c.id)
-        )
-        return [dict(r) for r in conn.execute(q).mappings()]
-
     # -- queries ---------------------------------------------------------------------------
     def unfinished(
         self, conn: Connection, archive: str, after_id: int = 0, limit: int = 1000
@@ -507,13 +479,6 @@ class Catalog:
     def events_for(self, conn: Connection, file_id: int) -> list[dict[str, Any]]:
         q = select(events).where(events.c.file_id == file_id).order_by(events.c.id)
         return [dict(r) for r in conn.execute(q).mappings()]
-
-    def iter_files(self, conn: Connection, **filters: Any) -> Iterator[dict[str, Any]]:
-        q = select(files)
-        for key, value in filters.items():
-            q = q.where(getattr(files.c, key) == value)
-        for row in conn.execute(q.order_by(files.c.id)).mappings():
-            yield dict(row)
 
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, conn: Connection, run: dict[str, Any]) -> None:

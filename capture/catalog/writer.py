@@ -22,9 +22,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
 
 from capture.catalog.store import Catalog
 from capture.outcomes import is_disk_full
@@ -81,11 +82,6 @@ class CatalogWriter:
         from scrapy.utils.defer import maybe_deferred_to_future
 
         return await maybe_deferred_to_future(self.submit_grouped(many, arg, group))
-
-    def call_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """For use off the reactor (CLI, tests): run in the caller's thread, own transaction."""
-        with self.catalog.engine.begin() as conn:
-            return fn(conn, *args, **kwargs)
 
     def close(self, timeout: float = 60.0) -> None:
         if self._thread.is_alive():
@@ -169,7 +165,7 @@ class CatalogWriter:
                 else:
                     d.errback(value)
 
-        reactor.callFromThread(fire)
+        cast(IReactorFromThreads, reactor).callFromThread(fire)
 
 
 def _plan(batch: list[tuple[Any, ...]]) -> list[Any]:

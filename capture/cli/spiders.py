@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from spiders.base import CaptureSpider
 
 #: Arguments every spider takes, left out of the per-spider column.
 COMMON = ("base_url", "render_js", "_job")
@@ -21,7 +24,7 @@ def spider_rows() -> list[dict[str, Any]]:
     loader = SpiderLoader.from_settings(project_settings())
     rows = []
     for name in loader.list():
-        cls = loader.load(name)
+        cls = cast("type[CaptureSpider]", loader.load(name))  # every project spider is one
         decl = cls.declaration()
         schema = get_spider_metadata(cls, normalize=True)["param_schema"]
         args = {

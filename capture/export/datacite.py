@@ -56,9 +56,6 @@ def record(rec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MANDATORY = ("identifiers", "creators", "titles", "publisher", "publicationYear", "types")
-
-
 def write(records: Iterable[dict[str, Any]], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     data = [record(r) for r in records]

@@ -72,10 +72,10 @@ def records(catalog: Catalog, ids: list[int]) -> Iterator[dict[str, Any]]:
                 checks[r["file_id"]].append(
                     {k: v for k, v in dict(r).items() if k not in ("id", "file_id")}
                 )
-            for row in conn.execute(
+            for mapping in conn.execute(
                 select(files).where(files.c.id.in_(chunk)).order_by(files.c.id)
             ).mappings():
-                row = dict(row)
+                row = dict(mapping)
                 fid = row["id"]
                 run = run_rows.get((row["last_run"], row["spider"])) or {}
                 latest = _latest(checks.get(fid, []))

@@ -93,7 +93,9 @@ def file_entity(rec: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any
 
 def build_crate(records: Iterable[dict[str, Any]], name: str) -> dict[str, Any]:
     graph: list[dict[str, Any]] = []
-    parts, archives, run_actions = [], {}, {}
+    parts: list[dict[str, str]] = []
+    archives: dict[str, dict[str, Any]] = {}
+    run_actions: dict[str, dict[str, Any]] = {}
     for rec in records:
         ent, props = file_entity(rec)
         graph.extend(props)

@@ -3,7 +3,7 @@ keywords of one file, and the catalog metadata of observation and product rows.
 
 Pure functions, no Scrapy, so every rule is unit-testable; how to ask (request bodies, filters,
 paging) is the spider's (:mod:`spiders.mast_portal`). Facts and their sources
-(``research/archives.md`` section 2; AQ = astropy/astroquery ``astroquery/mast``):
+(AQ = astropy/astroquery ``astroquery/mast``):
 
 * An invoke answer is ``{"status": "COMPLETE"|"EXECUTING"|"ERROR", "msg", "data": [..],
   "fields": [..], "paging": {"page", "pageSize", "pagesFiltered", "rows", "rowsFiltered",
@@ -53,7 +53,9 @@ def parse_answer(body: bytes) -> PortalAnswer:
         isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
     ):
         raise MastAnswerError("'data' is not a list of rows")
-    paging = doc.get("paging") if isinstance(doc.get("paging"), dict) else {}
+    paging = doc.get("paging")
+    if not isinstance(paging, dict):
+        paging = {}
     try:
         page = int(paging.get("page") or 1)
         pages = int(paging.get("pagesFiltered") or 1)

@@ -85,7 +85,8 @@ class _Reader:
         return data
 
     def u32(self) -> int:
-        return struct.unpack(">I", self.take(4))[0]
+        value: int = struct.unpack(">I", self.take(4))[0]
+        return value
 
     def count(self) -> int:
         return struct.unpack(">Q", self.take(8))[0] if self.wide else self.u32()

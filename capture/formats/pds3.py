@@ -17,6 +17,7 @@ case-insensitive (labels say ``GTMES_150V05_SHA.TAB``, the server serves lower c
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,12 +64,12 @@ class Label:
     def get(self, key: str, default: Any = None) -> Any:
         return self.keywords.get(key.upper(), default)
 
-    def int(self, key: str) -> int | None:
+    def int(self, key: str) -> builtins.int | None:
         value = self.get(key)
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
-    def expected_size(self) -> int | None:
+    def expected_size(self) -> builtins.int | None:
         """``FILE_RECORDS x RECORD_BYTES`` for fixed-length files, else None."""
         if str(self.get("RECORD_TYPE", "")).upper() != "FIXED_LENGTH":
             return None
@@ -223,7 +224,8 @@ def scan_label(text: str) -> LabelScan:
 
 def _uncomment(line: str, in_comment: bool) -> tuple[str, bool]:
     """The line without ``/* ... */`` comments (a comment may span lines)."""
-    out, i = [], 0
+    out: list[str] = []
+    i = 0
     while i < len(line):
         if in_comment:
             close = line.find("*/", i)

@@ -1,12 +1,12 @@
 """Read a NASA PSG ``api.php`` answer: header facts for the catalog, in-body errors as problems.
 
-PSG answers with plain text (``research/archives.md`` section 5; real bodies in
-``shared/samples/psg``): header lines starting ``#`` (``# WARNING | <module> | ...``, a title
+PSG answers with plain text (https://psg.gsfc.nasa.gov/helpapi.php; real bodies recorded in
+``../shared/samples/psg``): header lines starting ``#`` (``# WARNING | <module> | ...``, a title
 such as ``# Radiance spectrum``, ``# Synthesized on <ctime>``, ``# Spectral unit: ...``, and as
 the last header line the column names, e.g. ``# Wave/freq Total Noise Stellar Planet``), then
 rows of space-separated floats. Errors are not HTTP errors but text in the body:
 ``# ERROR | <module> | <message>`` (sample ``api_error_response.txt``). A config that does not
-start with ``<`` gets an empty answer (api.php source quoted in archives.md).
+start with ``<`` gets an empty answer (api.php's source, quoted in a public security write-up).
 """
 
 from __future__ import annotations

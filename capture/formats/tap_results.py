@@ -72,8 +72,8 @@ def error_in(head: bytes) -> str | None:
         if isinstance(doc, dict) and str(doc.get("status", "")).lower() == "error":
             return str(doc.get("msg") or "").strip() or "(no message)"
         if doc is None and re.search(r'"status"\s*:\s*"error"', decoded):
-            match = _JSON_MSG.search(decoded)  # the server does not escape quotes in msg
-            return match.group(1).strip() if match else "(no message)"
+            msg = _JSON_MSG.search(decoded)  # the server does not escape quotes in msg
+            return msg.group(1).strip() if msg else "(no message)"
     match = _INFO_ERROR.search(text)
     if match:
         message = match.group(1).decode("utf-8", "replace").strip()

@@ -77,8 +77,3 @@ def records(
         yield start, fields
     if pending:
         raise UnterminatedQuote(pending[0][:80], line=start, at_end=True)
-
-
-def split_lines(text: str, delimiter: str = ",") -> list[list[str]]:
-    """All records of ``text`` (see :func:`records`)."""
-    return [fields for _, fields in records(text.splitlines(), delimiter)]

@@ -42,7 +42,9 @@ from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from twisted.internet.interfaces import IReactorFromThreads
 
 from capture.quality.model import CheckResult, Outcome, QualityReport, Severity, Tier
 from capture.quality.registry import INLINE_SAFE, inline_safe, plugin_key
@@ -304,7 +306,8 @@ class QualityRunner:
             return d
         if self.mode == "thread":
             assert self.io is not None
-            return self.io.defer(score_file, ctx, quality, nasa)
+            threaded: Deferred[QualityReport] = self.io.defer(score_file, ctx, quality, nasa)
+            return threaded
         if self._may_inline(ctx):
             return self._inline_deferred(ctx, quality, nasa)
         return self._isolated_deferred(ctx, quality, nasa)
@@ -429,7 +432,9 @@ class QualityRunner:
                 result.callback(report)
 
         timer = [reactor.callLater(deadline, watch)]
-        job.future.add_done_callback(lambda fut: reactor.callFromThread(settle, fut))
+        job.future.add_done_callback(
+            lambda fut: cast(IReactorFromThreads, reactor).callFromThread(settle, fut)
+        )
         return result
 
     # -- isolated ----------------------------------------------------------------------------
@@ -453,7 +458,9 @@ class QualityRunner:
                 report = _failed(ctx, exc, quality, nasa)
             result.callback(report)
 
-        future.add_done_callback(lambda fut: reactor.callFromThread(settle, fut))
+        future.add_done_callback(
+            lambda fut: cast(IReactorFromThreads, reactor).callFromThread(settle, fut)
+        )
         return result
 
     def _isolated(self, ctx: ScoreContext, quality: float, nasa: float) -> QualityReport:

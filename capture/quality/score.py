@@ -11,7 +11,7 @@ import struct
 import sys
 import time
 import traceback
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 from capture.quality.model import Outcome, QualityReport, Severity, Tier
@@ -269,8 +269,3 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def context_dict(ctx: ScoreContext) -> dict[str, Any]:
-    data = asdict(ctx)
-    return data

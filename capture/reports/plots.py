@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from types import ModuleType
 
 
-def _figure():  # type: ignore[no-untyped-def]
+def _figure() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore
+from twisted.python.failure import Failure
 
 from capture import budget as budget_mod
 from capture.catalog import Catalog, catalog_url_for
@@ -33,6 +34,9 @@ from capture.run.progress import RunProgress
 from capture.run.state import RunState
 from capture.status import status_counts
 from feeds import DEFAULT_FEED_TEMPLATE
+
+if TYPE_CHECKING:
+    from spiders.base import CaptureSpider
 
 logger = logging.getLogger(__name__)
 LOG_NAME = "first_round_data_capture.log"
@@ -172,7 +176,7 @@ class RoundRun:
                 )
         planned = [n for _domain, names in self.plan() for n in names]
         for name in dict.fromkeys([*planned, *self.options.spider_args, *self.options.mirrors]):
-            cls = process.spider_loader.load(name)
+            cls = cast("type[CaptureSpider]", process.spider_loader.load(name))
             try:
                 cls.check_args(self.spider_args(name))
             except SpiderArgumentError as exc:
@@ -208,7 +212,7 @@ class RoundRun:
         await maybe_deferred_to_future(DeferredList(jobs, consumeErrors=True))
         self.progress.stop()
 
-    def _run_domain(self, process: CrawlerProcess, domain: str, names: list[str]) -> Deferred:
+    def _run_domain(self, process: CrawlerProcess, domain: str, names: list[str]) -> Deferred[None]:
         return deferred_from_coro(self._domain(process, domain, names))
 
     async def _domain(self, process: CrawlerProcess, domain: str, names: list[str]) -> None:
@@ -237,8 +241,9 @@ class RoundRun:
         results = await maybe_deferred_to_future(DeferredList(waits, consumeErrors=True))
         for name, (ok, value) in zip(names, results, strict=True):
             if not ok:
-                logger.error("Spider %s failed: %s", name, value.getTraceback())
-                self.state.spiders[name]["error"] = value.getErrorMessage()
+                failure = cast(Failure, value)  # consumeErrors: a failed crawl's Failure
+                logger.error("Spider %s failed: %s", name, failure.getTraceback())
+                self.state.spiders[name]["error"] = failure.getErrorMessage()
         for name in names:
             self.settle_spider(name)
         self._save_state()
@@ -324,7 +329,7 @@ class RoundRun:
                 settings.getfloat("CAPTURE_MONITOR_MAX_QUARANTINE_RATE"),
                 monitor_alerts,
             )
-            summary = {
+            summary: dict[str, Any] = {
                 "run_id": self.run_id,
                 "status": status,
                 "exit_code": exit_code_for(status),

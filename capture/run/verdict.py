@@ -107,7 +107,7 @@ def dry_run_plan(
     stop_in: str | None = None
     running = 0
     for domain, names in plan:
-        d = {"files": 0, "bytes": 0, "unknown_size": 0, "archives": {}}
+        d: dict[str, Any] = {"files": 0, "bytes": 0, "unknown_size": 0, "archives": {}}
         for name in names:
             a = archives.get(name) or {}
             stats = a.get("stats") or {}

@@ -6,8 +6,8 @@ Ordinary requests (listings, API calls) go to Scrapy's own handler untouched. Re
 downloader slots (concurrency, delays, AutoThrottle) and after the downloader middlewares
 (retry, redirect, guard, credentials).
 
-Resume rules (RFC 9110 section 14, and the failures of wget/aria2/httrack listed in
-``research/anchors.md`` A.9):
+Resume rules (RFC 9110 section 14, and known failures of wget, aria2 and httrack, e.g. httrack
+appending a 206 body at the on-disk size, xroche/httrack#198):
 
 * resume only from the sidecar's durable offset, with ``Range: bytes=N-`` and ``If-Range``;
 * ``206`` whose ``Content-Range`` does not start at N, or describes another length/ETag:
@@ -414,7 +414,8 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                 f"body longer than {limits.max_size_means}: the server announced {total} "
                 "bytes; nothing kept"
             )
-        if tx.length == 0 or request.method == "HEAD":
+        announced = None if tx.length == UNKNOWN_LENGTH else int(tx.length)
+        if announced == 0 or request.method == "HEAD":
             received, lost, abort, write_error = 0, None, None, None
         else:
             receiver = BodyReceiver(
@@ -605,7 +606,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         timer = reactor.callLater(timeout, d.cancel)
         try:
             with wrap_twisted_exceptions():
-                tx = await maybe_deferred_to_future(d)
+                tx: TxResponse = await maybe_deferred_to_future(d)
         except defer.CancelledError as exc:
             raise DownloadTimeoutError(
                 f"no response headers from {request.url} within {timeout}s"
@@ -636,7 +637,9 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             self._agents[key] = agent
         return agent
 
-    def _streamed(self, request: Request, tx: TxResponse, result: TransferResult) -> Response:
+    def _streamed(
+        self, request: Request, tx: TxResponse, result: TransferResult
+    ) -> StreamedResponse:
         headers = Headers(tx.headers.getAllRawHeaders())
         headers.pop(b"Content-Encoding", None)  # the placeholder body is not encoded
         headers.pop(b"Content-Length", None)

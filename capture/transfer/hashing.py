@@ -97,14 +97,3 @@ class MultiHasher:
                 raise OSError(f"partial file shorter than its recorded offset {length}")
             self.update(block)
             offset += len(block)
-
-
-def file_digests(path: str | os.PathLike[str], algorithms: Iterable[str] = ()) -> dict[str, str]:
-    """Digests of a whole file on disk (used where no in-stream digest exists)."""
-    hasher = MultiHasher(algorithms)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        hasher.update_from_file(fd, os.fstat(fd).st_size)
-    finally:
-        os.close(fd)
-    return hasher.hexdigests()

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
 
 T = TypeVar("T")
 
@@ -49,7 +50,9 @@ class IOPool:
                 d.callback(result)
 
         future = self._executor.submit(fn, *args, **kwargs)
-        future.add_done_callback(lambda f: reactor.callFromThread(fire, f))
+        future.add_done_callback(
+            lambda f: cast(IReactorFromThreads, reactor).callFromThread(fire, f)
+        )
         return d
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

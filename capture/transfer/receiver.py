@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
@@ -42,6 +43,12 @@ if TYPE_CHECKING:
     from capture.transfer.io import IOPool
 
 logger = logging.getLogger(__name__)
+
+
+def _producer(protocol: Protocol) -> IPushProducer:
+    """The transport of a ``deliverBody`` protocol: Twisted's HTTP client hands it a
+    ``TransportProxyProducer``, a push producer (``Protocol`` types it as ``ITransport``)."""
+    return cast(IPushProducer, protocol.transport)
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,7 @@ class BodyReceiver(Protocol):
                 self._flush()
             elif not self._paused:
                 self._paused = True
-                self.transport.pauseProducing()
+                _producer(self).pauseProducing()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._stop_checker()
@@ -150,7 +157,7 @@ class BodyReceiver(Protocol):
         if self._paused and not (self._inflight and self._buffered >= self.flush_bytes):
             self._paused = False
             self._last_data = monotonic()
-            self.transport.resumeProducing()
+            _producer(self).resumeProducing()
 
     def _write_failed(self, failure: Failure) -> None:
         self._inflight = False
@@ -186,7 +193,7 @@ class BodyReceiver(Protocol):
 
     def _abort_transport(self) -> None:
         if self.transport is not None and self.lost_reason is None:
-            self.transport.stopProducing()
+            _producer(self).stopProducing()
 
     def _too_long(self, incoming: int) -> bool:
         """Abort (and drop ``incoming``) once the body outgrows what is known of the file."""
@@ -280,7 +287,7 @@ class BoundedBodyReader(Protocol):
             self.size += min(room, len(data))
         if self.size >= self.limit:
             self._finish()
-            self.transport.stopProducing()
+            _producer(self).stopProducing()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self._finish()
@@ -295,4 +302,4 @@ class Discard(Protocol):
     """Hang up on a body we do not want (e.g. a 206 that starts at the wrong offset)."""
 
     def connectionMade(self) -> None:
-        self.transport.stopProducing()
+        _producer(self).stopProducing()

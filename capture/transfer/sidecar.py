@@ -45,7 +45,7 @@ def trusted_base(part: str | os.PathLike[str]) -> Path:
 
 
 def is_strong_etag(etag: str | None) -> bool:
-    return bool(etag) and not etag.startswith(("W/", "w/"))
+    return etag is not None and etag != "" and not etag.startswith(("W/", "w/"))
 
 
 @dataclass

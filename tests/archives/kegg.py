@@ -1,13 +1,14 @@
 """KEGG REST emulator: ``/list/<db>``, ``/get/<id>+<id>...`` and ``/link/<target>/<source>``,
 with KEGG's limit of 3 requests per second *enforced*.
 
-Formats (``research/archives.md`` section 7): lists are ``<id>\\t<name>`` lines, with or
-without the ``path:``-style prefix (``prefixed`` per database: KEGG changed style over time);
-``/list/organism`` has 4 columns; ``/get`` returns the DBGET flat-file entries of the ids that
-exist, each ending with ``///`` (404 when none exists, 400 for more than 10); ``/link`` returns
-``ko:K00001\\tpath:map00010`` pairs. Every request is checked against the request log: a
-request that arrives while 3 others arrived within the last second gets 403, KEGG's answer to
-clients that go too fast, and is recorded in :attr:`KeggArchive.rate_violations`.
+Formats (KEGG API manual, https://www.kegg.jp/kegg/rest/keggapi.html): lists are
+``<id>\\t<name>`` lines, with or without the ``path:``-style prefix (``prefixed`` per database:
+KEGG changed style over time); ``/list/organism`` has 4 columns; ``/get`` returns the DBGET
+flat-file entries of the ids that exist, each ending with ``///`` (404 when none exists, 400 for
+more than 10); ``/link`` returns ``ko:K00001\\tpath:map00010`` pairs. Every request is checked
+against the request log: a request that arrives while 3 others arrived within the last second
+gets 403, KEGG's answer to clients that go too fast, and is recorded in
+:attr:`KeggArchive.rate_violations`.
 """
 
 from __future__ import annotations

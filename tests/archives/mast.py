@@ -1,6 +1,6 @@
 """MAST emulator: the portal invoke API, the JWST metadata ("viz") API and Download/file.
 
-Speaks the real protocol (``research/archives.md`` section 2):
+Speaks the real protocol (:mod:`spiders.mast_portal` lists the facts and their sources):
 
 * ``POST /api/v0/invoke`` takes the form field ``request`` (url-encoded JSON with
   ``service, params, format, pagesize, page, cacheBreaker``) and answers the real envelope

@@ -1,7 +1,7 @@
 """NOAA NCEI paleo emulator: ``/access/paleo-search/study/search.json`` and the data files of
 ``/pub/data/paleo/``.
 
-The search speaks the real protocol (``research/archives.md`` section 9): ``limit`` (server
+The search speaks the real protocol (:mod:`spiders.noaa_paleo`): ``limit`` (server
 default 10) and ``skip`` paging over a filtered study list, HTTP 204 with an empty body when a
 page has no study, JSON shaped like the recorded reply ``study_search_response_3studies.json``
 (which :meth:`NoaaPaleoArchive.add_sample_studies` serves as is, ``>`` escaped as ``\\u003E``

@@ -1,6 +1,6 @@
 """NASA PSG emulator: ``POST /api.php`` with a url-encoded ``file``/``type``[/``key``] form.
 
-Answers like PSG (``research/archives.md`` section 5): plain text, HTTP 200 also for errors.
+Answers like PSG (:mod:`spiders.psg_output`): plain text, HTTP 200 also for errors.
 
 * ``file`` not starting with ``<``: an empty body (api.php returns nothing).
 * A config whose ``<ATMOSPHERE-GCM-PARAMETERS>`` is present but not a full parameter list: the

@@ -14,6 +14,8 @@ if connection is None:  # pragma: no cover - the CLI path (alembic -x url=...)
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
         "sqlalchemy.url"
     )
+    if not url:
+        raise RuntimeError("no catalog URL: pass -x url=... or set sqlalchemy.url")
     connectable = create_engine(url)
     with connectable.connect() as conn:
         context.configure(

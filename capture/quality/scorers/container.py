@@ -27,7 +27,7 @@ from capture.quality.scorers.base import Checks, ScoreContext, looks_like_html
 INNER_MAX_BYTES = 2 * 1024**3  # and never longer than the time budget
 
 XML_ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
-OPENERS: dict[str, Callable[..., IO[bytes]]] = {
+OPENERS: dict[str, Callable[..., IO[bytes]] | type[gzip.GzipFile]] = {
     "gzip": gzip.GzipFile,
     "bzip2": bz2.BZ2File,
     "xz": lzma.LZMAFile,

@@ -527,7 +527,7 @@ def _walk(fh: Any) -> tuple[int, list[str]]:
     metadata raises here). Returns the object count and the attributes whose datatype this
     library cannot represent (a checker limit)."""
     objects = [fh]
-    fh.visit(lambda name: objects.append(fh[name]) and None)
+    fh.visit(lambda name: objects.append(fh[name]))
     odd: list[str] = []
     for obj in objects:
         for key in obj.attrs:
