@@ -87,6 +87,7 @@ class CaptureSettings:
     quality_memory_limit: int
     quality_plugins: Mapping[str, str]
     quality_sample_bytes: int
+    monitors: Mapping[str, bool]
     monitor_interval: float
     monitor_max_error_rate: float
     monitor_max_quarantine_rate: float

@@ -47,6 +47,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 from twisted.internet import defer, task, threads
 
+from capture.config import PREFIX, CaptureSettings, config_of
 from capture.outcomes import DISK_FULL
 from capture.status import TRANSFERRED, FileStatus, status_counts
 
@@ -67,8 +68,10 @@ class Monitor:
     periodic: ClassVar[bool] = True
     at_close: ClassVar[bool] = True
 
-    def __init__(self, settings: BaseSettings) -> None:
-        self.settings = settings
+    def __init__(self, settings: BaseSettings | CaptureSettings) -> None:
+        if not isinstance(settings, CaptureSettings):
+            settings = CaptureSettings.from_settings(settings)
+        self.config = settings
 
     def check(self, stats: Mapping[str, Any], now: float) -> Alert | None:
         raise NotImplementedError
@@ -80,10 +83,10 @@ class _RateMonitor(Monitor):
     status: ClassVar[FileStatus]
     setting: ClassVar[str]
 
-    def __init__(self, settings: BaseSettings) -> None:
+    def __init__(self, settings: BaseSettings | CaptureSettings) -> None:
         super().__init__(settings)
-        self.max_rate = settings.getfloat(self.setting)
-        self.min_files = settings.getint("CAPTURE_MONITOR_MIN_FILES")
+        self.max_rate: float = getattr(self.config, self.setting.removeprefix(PREFIX).lower())
+        self.min_files = self.config.monitor_min_files
 
     def check(self, stats: Mapping[str, Any], now: float) -> Alert | None:
         counts = status_counts(stats)
@@ -124,9 +127,9 @@ class StallMonitor(Monitor):
         "response_received_count",
     )
 
-    def __init__(self, settings: BaseSettings) -> None:
+    def __init__(self, settings: BaseSettings | CaptureSettings) -> None:
         super().__init__(settings)
-        self.stall_seconds = settings.getfloat("CAPTURE_MONITOR_STALL_SECONDS")
+        self.stall_seconds = self.config.monitor_stall_seconds
         self._progress: tuple[Any, ...] | None = None
         self._progress_at = 0.0
 
@@ -179,9 +182,11 @@ MONITORS: tuple[type[Monitor], ...] = (
 )
 
 
-def enabled_monitors(settings: BaseSettings) -> list[Monitor]:
+def enabled_monitors(settings: BaseSettings | CaptureSettings) -> list[Monitor]:
     """The monitors ``CAPTURE_MONITORS`` leaves on (a name it does not list is on)."""
-    switches = settings.getdict("CAPTURE_MONITORS")
+    if not isinstance(settings, CaptureSettings):
+        settings = CaptureSettings.from_settings(settings)
+    switches = settings.monitors
     known = {m.name for m in MONITORS}
     unknown = sorted(set(switches) - known)
     if unknown:
@@ -199,12 +204,12 @@ class CaptureHealthMonitor:
     """Runs the enabled monitors periodically and at close; sends each alert kind once."""
 
     def __init__(self, crawler: Crawler, monitors: list[Monitor]) -> None:
-        s = crawler.settings
+        c = config_of(crawler)
         self.crawler = crawler
         self.monitors = monitors
-        self.interval = s.getfloat("CAPTURE_MONITOR_INTERVAL")
-        self.webhook = s.get("CAPTURE_NOTIFY_WEBHOOK") or None
-        self.email = s.get("CAPTURE_NOTIFY_EMAIL") or None
+        self.interval = c.monitor_interval
+        self.webhook = c.notify_webhook or None
+        self.email = c.notify_email or None
         self.alerted: set[str] = set()
         self._pending: list[defer.Deferred[Any]] = []
         self._loop: task.LoopingCall | None = None
@@ -213,7 +218,7 @@ class CaptureHealthMonitor:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CaptureHealthMonitor:
-        monitors = enabled_monitors(crawler.settings)
+        monitors = enabled_monitors(config_of(crawler))
         if not monitors:
             raise NotConfigured("every health monitor is off (CAPTURE_MONITORS)")
         return cls(crawler, monitors)

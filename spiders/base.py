@@ -305,7 +305,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         engine = self.crawler.engine
         if engine is None:
             return True
-        scheduler = getattr(getattr(engine, "_slot", None), "scheduler", None)
+        scheduler = engine.scheduler
         pending = scheduler.has_pending_requests() if scheduler is not None else False
         slot = engine.scraper.slot
         idle = slot is None or slot.is_idle()  # no slot: the scraper holds nothing
