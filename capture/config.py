@@ -28,6 +28,11 @@ PREFIX = "CAPTURE_"
 SERVICES_ATTR = "capture_services"
 
 
+class SettingsError(ValueError):
+    """A capture setting whose value cannot work (an unknown store scheme, an unknown monitor
+    name): one line for the user, before anything starts."""
+
+
 @dataclass(frozen=True, slots=True)
 class CaptureSettings:
     """Every ``CAPTURE_<NAME>`` setting as the field ``<name>`` (see capture/settings.py)."""
@@ -153,3 +158,15 @@ def config_of(crawler: Crawler) -> CaptureSettings:
     if isinstance(config, CaptureSettings):
         return config
     return CaptureSettings.from_settings(crawler.settings)
+
+
+def check_settings(settings: BaseSettings) -> CaptureSettings:
+    """Read and check the settings a crawl would start with; raises :class:`SettingsError`
+    with one line for the user (the crawl command and ``capture run`` call it first)."""
+    from capture.monitors import enabled_monitors
+    from capture.storage import store_class
+
+    config = CaptureSettings.from_settings(settings)
+    store_class(config.store)
+    enabled_monitors(config)
+    return config

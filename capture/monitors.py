@@ -47,7 +47,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 from twisted.internet import defer, task, threads
 
-from capture.config import PREFIX, CaptureSettings, config_of
+from capture.config import PREFIX, CaptureSettings, SettingsError, config_of
 from capture.outcomes import DISK_FULL
 from capture.status import TRANSFERRED, FileStatus, status_counts
 
@@ -190,7 +190,9 @@ def enabled_monitors(settings: BaseSettings | CaptureSettings) -> list[Monitor]:
     known = {m.name for m in MONITORS}
     unknown = sorted(set(switches) - known)
     if unknown:
-        raise ValueError(f"CAPTURE_MONITORS: unknown monitor(s) {unknown}; known: {sorted(known)}")
+        raise SettingsError(
+            f"CAPTURE_MONITORS: unknown monitor(s) {unknown}; known: {sorted(known)}"
+        )
     return [m(settings) for m in MONITORS if _on(switches.get(m.name, True))]
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 
+from capture.config import SettingsError, check_settings
 from capture.outcomes import EXIT_INTERRUPTED, EXIT_USAGE, crawl_outcome
 from spiders.params import SpiderArgumentError
 
@@ -84,12 +85,13 @@ class Command(ScrapyCrawl):
         except KeyError as exc:
             raise UsageError(f"no spider named {args[0]!r}", print_help=False) from exc
         check = getattr(spidercls, "check_args", None)
-        if check is not None:
-            try:
+        try:
+            if check is not None:
                 check(dict(opts.spargs))
-            except SpiderArgumentError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                sys.exit(EXIT_USAGE)
+            check_settings(self.settings)
+        except (SpiderArgumentError, SettingsError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
 
     def run(self, args: list[str], opts: Any) -> None:
         if len(args) != 1:

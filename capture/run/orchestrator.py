@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from capture import budget as budget_mod
 from capture.catalog import Catalog, catalog_url_for
 from capture.catalog.store import utcnow
+from capture.config import SettingsError, check_settings
 from capture.context import CrawlServices, new_run_id
 from capture.domains import spiders_of
 from capture.outcomes import crawl_outcome, crawler_stats, exit_code_for, is_disk_full
@@ -190,6 +191,10 @@ class RoundRun:
         install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
         process = RoundProcess(settings, {})
         self.check_spider_args(process)
+        try:
+            check_settings(settings)
+        except SettingsError as exc:
+            raise ConfigError(str(exc)) from None
         self._save_state()
         process.overrides = self.spider_overrides(process)
         from twisted.internet import reactor

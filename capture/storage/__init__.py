@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from capture.config import CaptureSettings
+from capture.config import CaptureSettings, SettingsError
 from capture.storage.base import Sink, Store, StoreClass
 from capture.storage.local import LocalStore
 from capture.storage.s3 import S3Store
@@ -40,12 +40,18 @@ def store_for(settings: BaseSettings | CaptureSettings, data: DataRoot) -> Store
     if not isinstance(config, CaptureSettings):
         config = CaptureSettings.from_settings(config)
     uri = config.store
+    cls = store_class(uri)
+    return cls.from_settings(uri, config, data)
+
+
+def store_class(uri: str) -> StoreClass:
+    """The store class for a ``CAPTURE_STORE`` value, chosen by its scheme (one place)."""
     scheme = "file" if Path(uri).is_absolute() else urlsplit(uri).scheme
     cls = STORE_SCHEMES.get(scheme)
     if cls is None:
         supported = ", ".join(f"{s}://" for s in STORE_SCHEMES if s)
-        raise ValueError(
+        raise SettingsError(
             f"CAPTURE_STORE={uri!r}: unknown scheme {scheme!r}; supported: {supported} "
             "(or empty for the data root)"
         )
-    return cls.from_settings(uri, config, data)
+    return cls

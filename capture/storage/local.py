@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from capture import safefs
+from capture.config import SettingsError
 from capture.paths import DataRoot, UnsafePathError
 from capture.transfer.errors import LocalStorageError
 from capture.transfer.sidecar import PartialState, trusted_base
@@ -44,7 +45,7 @@ class LocalStore:
         files share one root, so another directory is refused rather than ignored."""
         path = urlsplit(uri).path if uri.startswith("file:") else uri
         if path and Path(path).expanduser().resolve() != data.root.resolve():
-            raise ValueError(
+            raise SettingsError(
                 f"CAPTURE_STORE={uri!r}: local files are stored in the data root "
                 f"({data.root}); set CAPTURE_DATA_DIR to store them elsewhere"
             )
