@@ -44,6 +44,7 @@ class CaptureSettings:
     dry_run_head: bool
     circuit_failures: int
     circuit_window: float
+    needs_attention_rounds: int
     store: str
     s3_part_size: int
     s3_sse: str

@@ -110,6 +110,11 @@ CAPTURE_DRY_RUN_HEAD = True
 # the first failure is this many seconds old; its files stay discovered for --resume.
 CAPTURE_CIRCUIT_FAILURES = 3
 CAPTURE_CIRCUIT_WINDOW = 30.0
+# Failure triage (capture failures / capture retry): a file whose outcome was failed or
+# quarantined in this many consecutive runs is flagged needs_attention and is no longer
+# re-queued by `capture retry --failed` (only with --include-attention): retrying it forever
+# wastes the archive's bandwidth; a person should look at it (0: never flag).
+CAPTURE_NEEDS_ATTENTION_ROUNDS = 3
 
 # Where files are stored: "" for the local data root, or s3://bucket/prefix to stream every
 # file into S3 with multipart uploads (boto3's standard configuration: AWS_ENDPOINT_URL,

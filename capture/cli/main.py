@@ -14,6 +14,7 @@ from capture.cli import quality as quality_cmd
 from capture.cli import run as run_cmd
 from capture.cli import spiders as spiders_cmd
 from capture.cli import status as status_cmd
+from capture.cli import triage as triage_cmd
 from capture.cli.common import CliError
 
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.register(sub)
     spiders_cmd.register(sub)
     status_cmd.register(sub)
+    triage_cmd.register(sub)
     quality_cmd.register(sub)
     catalog_cmd.register(sub)
     return parser
