@@ -196,3 +196,34 @@ def test_validators_only_mean_a_conditional_request(
     assert item.status == "unchanged"  # 304 Not Modified: no body crossed the wire
     last = server.requests_for(PATH, "GET")[-1]
     assert last.status == 304 and last.bytes_sent == 0
+
+
+def test_a_requeued_quarantined_file_is_fetched_again_and_its_copy_kept(
+    new_crawl: Callable[..., UnitCrawl], server: ArchiveServer, blob: Blob
+) -> None:
+    from capture.catalog.requeue import requeue
+
+    # Run 1: the listing's size is wrong, so the body is quarantined at once.
+    first = new_crawl(CAPTURE_RETRANSFER_ON_MISMATCH=0)
+    item = first.capture(first.listed(NAME, server.url(PATH), size=blob.size + 10))
+    assert item.status == "quarantined"
+    held = first.ctx.data.quarantine(item.path)
+    reason = held.with_name(held.name + ".reason.json")
+    file_id = first.row(NAME)["id"]
+    with first.ctx.catalog.engine.begin() as conn:
+        assert requeue(conn, [(file_id, "checksum_mismatch")]) == 1
+    first.close()
+    assert held.exists() and reason.exists()  # the quarantined copy stays where it is
+    # Run 2 re-drives the row (state discovered) and register decides to fetch it.
+    crawl = new_crawl()
+    with crawl.ctx.catalog.engine.connect() as conn:
+        ((_, data),) = crawl.ctx.catalog.unfinished(conn, "unit")
+    assert (data["status"], data["error"], data["size"]) == ("discovered", None, None)
+    gets = len(server.requests_for(PATH, "GET"))
+    item = register(crawl, server, blob)
+    assert work_of(item).decision == "resume" and item.status == "discovered"
+    assert crawl.finish(item).status == "stored"
+    assert len(server.requests_for(PATH, "GET")) == gets + 1
+    assert crawl.row(NAME)["state"] == "stored"
+    assert crawl.outcomes(NAME) == ["quarantined", "stored"]
+    assert held.exists() and reason.exists()
