@@ -135,20 +135,8 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                 "the streaming download handler needs capture's crawl services: enable "
                 "capture.context.CrawlServices in EXTENSIONS (capture/settings.py does)"
             )
-        c = self._config = services.config
+        self._config = services.config  # typed CAPTURE_* settings, read once
         self._io = services.io
-        self._flush_bytes = c.write_buffer
-        self._checkpoint_bytes = c.checkpoint_bytes
-        self._stall_timeout = c.stall_timeout
-        self._error_body_max = c.error_body_max
-        self._slack = c.body_slack_bytes
-        self._max_file_bytes = c.max_file_bytes
-        self._estimate_factor = c.estimate_size_factor
-        self._max_seconds = c.max_transfer_seconds
-        self._min_speed = c.min_speed
-        self._speed_window = c.min_speed_window
-        self._group_durability = c.group_durability
-        self._write_after_max = c.write_after_max_bytes
         self._agents: dict[Any, Any] = {}
         self._stats = crawler.stats
         # In-flight ordinary downloads, cancelled when the crawl stops (see _ordinary).
@@ -161,9 +149,9 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         """The sink the crawl's store builds for this part (a local file, an S3 upload)."""
         # A file new to the catalog: its fsync joins the batch the metadata stage syncs before
         # the catalog commit that records it (CAPTURE_GROUP_DURABILITY).
-        sync = not (spec.clean and self._group_durability)
+        sync = not (spec.clean and self._config.group_durability)
         return self._store.sink(
-            spec.part, spec.algorithms, checkpoint_bytes=self._checkpoint_bytes, sync=sync
+            spec.part, spec.algorithms, checkpoint_bytes=self._config.checkpoint_bytes, sync=sync
         )
 
     async def download_request(self, request: Request) -> Response:
@@ -421,8 +409,8 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             receiver = BodyReceiver(
                 sink=sink,
                 pool=self._io,
-                flush_bytes=self._flush_bytes,
-                stall_timeout=self._stall_timeout,
+                flush_bytes=self._config.write_buffer,
+                stall_timeout=self._config.stall_timeout,
                 crawler=self._crawler,
                 meter=_meter(spec.budget_key),
                 limits=limits,
@@ -513,21 +501,22 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             and sink.write_after
             and offset == 0
             and sink.size == 0
-            and size <= self._write_after_max
+            and size <= self._config.write_after_max_bytes
         )
 
     # -- limits ----------------------------------------------------------------------------
     def _limits(self, request: Request, spec: StreamSpec, total: int | None) -> TransferLimits:
+        c = self._config
         cap, means = self._size_cap(spec, total)
         meta = request.meta[META_KEY]
         spent = float((meta.get("elapsed") if isinstance(meta, dict) else spec.elapsed) or 0.0)
-        left = self._max_seconds - spent if self._max_seconds > 0 else None
+        left = c.max_transfer_seconds - spent if c.max_transfer_seconds > 0 else None
         return TransferLimits(
             max_size=cap,
             max_size_means=means,
             seconds_left=left,
-            min_speed=self._min_speed,
-            speed_window=self._speed_window,
+            min_speed=c.min_speed,
+            speed_window=c.min_speed_window,
             label=request.url,
         )
 
@@ -537,16 +526,17 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         An exact listed size wins even over a larger Content-Length: a body of another size
         can never verify, so fetching it only fills the disk and the quarantine.
         """
+        c = self._config
         if spec.expected_size is not None:
-            return spec.expected_size + self._slack, f"the listed {spec.expected_size} bytes"
+            return spec.expected_size + c.body_slack_bytes, f"the listed {spec.expected_size} bytes"
         caps: list[tuple[int, str]] = []
-        if self._max_file_bytes > 0:
-            caps.append((self._max_file_bytes, f"CAPTURE_MAX_FILE_BYTES={self._max_file_bytes}"))
-        if spec.size_estimate is not None and self._estimate_factor > 0:
-            estimate = int(spec.size_estimate * self._estimate_factor) + MiB
+        if c.max_file_bytes > 0:
+            caps.append((c.max_file_bytes, f"CAPTURE_MAX_FILE_BYTES={c.max_file_bytes}"))
+        if spec.size_estimate is not None and c.estimate_size_factor > 0:
+            estimate = int(spec.size_estimate * c.estimate_size_factor) + MiB
             caps.append((estimate, f"the listing's estimate of {spec.size_estimate} bytes"))
         if total is not None:
-            caps.append((total + self._slack, f"the announced {total} bytes"))
+            caps.append((total + c.body_slack_bytes, f"the announced {total} bytes"))
         return min(caps) if caps else (None, "")
 
     async def _aborted(
@@ -654,7 +644,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         )
 
     async def _error_response(self, request: Request, tx: TxResponse) -> Response:
-        reader = BoundedBodyReader(self._error_body_max)
+        reader = BoundedBodyReader(self._config.error_body_max)
         tx.deliverBody(reader)
         body = await maybe_deferred_to_future(reader.finished)
         headers = Headers(tx.headers.getAllRawHeaders())
