@@ -163,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     big_mib = None if args.only == "small" else args.big_size_mib
     small_count = None if args.only == "big" else args.small_count
     parent = args.workdir or Path(tempfile.gettempdir())
+    parent.mkdir(parents=True, exist_ok=True)
     check_disk(parent, big_mib or 0, small_count or 0)
     workdir = Path(tempfile.mkdtemp(prefix="capture-bench-", dir=parent))
     server: StaticServer | None = None

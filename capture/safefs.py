@@ -20,6 +20,8 @@ import errno
 import functools
 import os
 import stat
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -60,11 +62,87 @@ def _refuse(dir_fd: int, name: str, parts: tuple[str, ...], upto: int, base: Pat
         raise UnsafePathError(f"path conflict: {component} is a file, not a directory")
 
 
+class _DirCache:
+    """Descriptors of directories this process has already walked safely, reused by later walks.
+
+    Why: a small file's write, rename, fsync and checks walk the same few directories again
+    and again (~40 ``openat``/``close`` per file). In an IO thread every syscall releases and
+    retakes the GIL, which the reactor thread holds most of the time, so each one can wait for
+    the interpreter's switch interval. A cached descriptor was itself opened by a no-follow
+    walk, so starting from it cannot be redirected by a link planted later either.
+
+    Callers get a ``dup`` (theirs to close), so an eviction never closes a descriptor in use.
+    A directory removed since it was cached (``st_nlink == 0``) is dropped and walked again.
+    A directory *renamed* while cached keeps receiving the files walked through it until the
+    entry is evicted; nothing here renames directories, and moving a data root under a running
+    crawl is not supported.
+    """
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self._fds: OrderedDict[tuple[str, tuple[str, ...]], int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple[str, tuple[str, ...]]) -> int | None:
+        """A new descriptor of the cached directory ``key``, or None."""
+        with self._lock:
+            fd = self._fds.get(key)
+            if fd is None:
+                return None
+            self._fds.move_to_end(key)
+            mine = os.dup(fd)
+        if os.fstat(mine).st_nlink == 0:  # removed since: forget it
+            os.close(mine)
+            self.drop(key)
+            return None
+        return mine
+
+    def keep(self, key: tuple[str, tuple[str, ...]], fd: int) -> None:
+        """Cache a copy of ``fd`` (the caller keeps its own)."""
+        copy = os.dup(fd)
+        with self._lock:
+            old = self._fds.pop(key, None)
+            self._fds[key] = copy
+            evicted = [self._fds.popitem(last=False)[1] for _ in range(len(self._fds) - self.size)]
+        for stale in [*evicted, *([old] if old is not None else [])]:
+            os.close(stale)
+
+    def drop(self, key: tuple[str, tuple[str, ...]]) -> None:
+        with self._lock:
+            fd = self._fds.pop(key, None)
+        if fd is not None:
+            os.close(fd)
+
+    def clear(self) -> None:
+        with self._lock:
+            fds, self._fds = list(self._fds.values()), OrderedDict()
+        for fd in fds:
+            os.close(fd)
+
+    def _after_fork(self) -> None:
+        # The child inherits the descriptors but maybe not a usable lock: start afresh.
+        self._lock = threading.Lock()
+        self._fds = OrderedDict()
+
+
+_DIRS = _DirCache()
+os.register_at_fork(after_in_child=_DIRS._after_fork)
+
+
 def _open_dir(base: Path, parts: tuple[str, ...], depth: int, create: bool) -> int:
-    """Descriptor of the directory ``base/parts[:depth]``, walked without following links."""
-    fd = os.open(base, (_O_PATH or os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC)
+    """Descriptor of the directory ``base/parts[:depth]``, walked without following links
+    (from the deepest directory of that path already walked, see :class:`_DirCache`)."""
+    root = os.fspath(base)
+    start, fd = 0, None
+    for i in range(depth, 0, -1):
+        fd = _DIRS.take((root, parts[:i]))
+        if fd is not None:
+            start = i
+            break
+    if fd is None:
+        fd = os.open(base, (_O_PATH or os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for i in range(depth):
+        for i in range(start, depth):
             name = parts[i]
             try:
                 nxt = os.open(name, _DIR_FLAGS, dir_fd=fd)
@@ -82,6 +160,8 @@ def _open_dir(base: Path, parts: tuple[str, ...], depth: int, create: bool) -> i
                 raise
             os.close(fd)
             fd = nxt
+        if start < depth and depth > 0:
+            _DIRS.keep((root, parts[:depth]), fd)
     except BaseException:
         os.close(fd)
         raise

@@ -265,3 +265,48 @@ def test_a_deferred_sink_closes_without_fsync_and_says_so(tmp_path: Path) -> Non
         assert len(calls) == expected
         assert digests["sha256"] == hashlib.sha256(b"hello").hexdigest()
         assert part.read_bytes() == b"hello" and sink.journaled is False
+
+
+def test_cached_directory_walks_stay_inside_when_the_tree_changes(tmp_path: Path) -> None:
+    """Walks reuse directories already walked (safefs._DirCache). A directory swapped for a
+    link afterwards still never leads a write outside: removed, it is walked again and the
+    link refused; renamed away, the write lands in the renamed directory, inside the base."""
+    base, outside = tmp_path / "base", tmp_path / "outside"
+    base.mkdir()
+    outside.mkdir()
+    flags = os.O_WRONLY | os.O_CREAT
+    os.close(safefs.open_file(base / "d" / "sub" / "one", flags, base))
+    os.close(safefs.open_file(base / "d" / "sub" / "two", flags, base))  # from the cache
+    assert sorted(p.name for p in (base / "d" / "sub").iterdir()) == ["one", "two"]
+
+    for p in (base / "d" / "sub").iterdir():
+        p.unlink()
+    (base / "d" / "sub").rmdir()
+    os.symlink(outside, base / "d" / "sub")
+    with pytest.raises(UnsafePathError, match=r"symlink component d/sub$"):
+        safefs.open_file(base / "d" / "sub" / "three", flags, base)
+
+    os.unlink(base / "d" / "sub")
+    os.close(safefs.open_file(base / "d" / "sub" / "four", flags, base))  # walked, cached
+    os.rename(base / "d" / "sub", base / "d" / "moved")
+    os.symlink(outside, base / "d" / "sub")
+    os.close(safefs.open_file(base / "d" / "sub" / "five", flags, base))
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in (base / "d" / "moved").iterdir()) == ["five", "four"]
+
+
+def test_directory_cache_is_bounded(tmp_path: Path) -> None:
+    cache = safefs._DirCache(size=3)
+    for i in range(10):
+        d = tmp_path / f"d{i}"
+        d.mkdir()
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        cache.keep((str(tmp_path), (f"d{i}",)), fd)
+        os.close(fd)
+    assert len(cache._fds) == 3
+    assert cache.take((str(tmp_path), ("d0",))) is None
+    fd = cache.take((str(tmp_path), ("d9",)))
+    assert fd is not None and os.path.samestat(os.fstat(fd), os.stat(tmp_path / "d9"))
+    os.close(fd)
+    cache.clear()
+    assert cache.take((str(tmp_path), ("d9",))) is None
