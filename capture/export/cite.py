@@ -112,7 +112,12 @@ def bibtex(rec: dict[str, Any]) -> str:
     f = facts(rec)
     cit = f["citation"]
     fields: list[tuple[str, Any]] = [
-        ("author", " and ".join("{" + a + "}" for a in cit.get("authors") or []) or None),
+        # "Last, F." is a person BibTeX parses; anything else is a name kept whole in braces.
+        (
+            "author",
+            " and ".join(a if "," in a else "{" + a + "}" for a in cit.get("authors") or [])
+            or None,
+        ),
         ("title", cit.get("title") or _file_name(rec)),
         ("year", cit.get("year")),
         ("publisher", cit.get("publisher")),
