@@ -65,6 +65,9 @@ class CapturedFile:
     # How to fetch when a plain GET of ``url`` is not enough (computed results such as PSG):
     # {"method": "POST", "body": "<urlencoded form>", "headers": {"Content-Type": ...}}.
     fetch: dict[str, Any] | None = None
+    # The dataset citation the archive publishes for this file (capture/citation.py: doi,
+    # kind, title, authors, publisher, year, version, url, identifiers, text, related, source).
+    citation: dict[str, Any] | None = None
 
     def expect_digest(self, algorithm: str, value: str, source: str) -> CapturedFile:
         """Record the publisher's digest for this file (e.g. md5 from an index file)."""

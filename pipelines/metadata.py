@@ -63,6 +63,10 @@ class MetadataPipeline(CaptureStage):
                 grade=(item.quality or {}).get("grade"),
                 score=(item.quality or {}).get("score"),
             )
+        if item.citation:
+            # Only when the archive published one this time: a file whose citation is read from
+            # its own bytes (netCDF attributes) keeps it through unchanged rounds.
+            values.update(citation=item.citation, citation_doi=item.citation.get("doi"))
         version = None
         if item.status == "stored" and work.version is not None:
             values["version"] = work.version

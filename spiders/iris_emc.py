@@ -48,6 +48,7 @@ from pydantic import Field
 from scrapy.http import Response
 from scrapy_spider_metadata import Args
 
+from capture import citation
 from capture.formats.netcdf import NetCDFProblem, describe_netcdf
 from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
@@ -130,6 +131,36 @@ def emc_metadata(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def emc_citation(attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """The model's citation from its own global attributes: ``repository_pid`` (the EMC
+    product DOI, ACDD-style ``doi`` as a fallback), ``title``, ``author_name``,
+    ``repository_institution``, ``acknowledgment``; the paper (``reference``,
+    ``reference_pid``) is the publication to cite with it. None without a DOI or a title."""
+
+    def text(key: str) -> str | None:
+        value = attrs.get(key)
+        return " ".join(value.split()) if isinstance(value, str) and value.strip() else None
+
+    doi = doi_of(attrs.get("repository_pid")) or doi_of(attrs.get("doi"))
+    paper = doi_of(attrs.get("reference_pid"))
+    if not (doi or text("title")):
+        return None
+    return citation.make(
+        doi=citation.doi_of(doi),
+        kind="dataset",
+        title=text("title"),
+        authors=[a for a in [text("author_name")] if a],
+        publisher=text("repository_institution") or text("repository_name"),
+        identifiers=[{"type": "EMC model id", "value": text("id")}] if text("id") else [],
+        text=text("acknowledgment") or text("acknowledgement"),
+        related=[citation.related(citation.doi_of(paper), text("reference"))]
+        if paper or text("reference")
+        else [],
+        source="netCDF global attributes (repository_pid, title, author_name, "
+        "repository_institution, acknowledgment, reference, reference_pid)",
+    )
+
+
 class IrisEmcParams(ListingParams):
     root: Directories = Field(
         default=[EARTHSCOPE_NETCDF],
@@ -178,4 +209,6 @@ class IrisEmcSpider(DirectoryListingSpider, Args[IrisEmcParams]):
             info = describe_netcdf(path)
         except NetCDFProblem as exc:
             raise InspectionProblem(f"{item.archive_path}: {exc}") from exc
+        # The citation is read from the file itself: set here (the item waits on this call).
+        item.citation = emc_citation(info.get("global_attributes", {})) or item.citation
         return emc_metadata(info)

@@ -112,6 +112,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy_spider_metadata import Args
 from twisted.internet import task
 
+from capture import citation
 from capture.config import config_of
 from capture.formats.fits import NotFits, primary_header
 from capture.formats.mast_portal import (
@@ -163,6 +164,49 @@ DEFAULT_SUBGROUPS = ("X1D", "X1DINTS", "C1D", "S3D", "CALINTS")
 #: Argument names of every filterable column: aliases first, then the CAOM names.
 COLUMN_ARGS = tuple(a for a in [*ALIASES, *COLUMNS] if ALIASES.get(a, a) != "obs_collection")
 CONTINUOUS_ARGS = tuple(a for a in COLUMN_ARGS if COLUMNS[ALIASES.get(a, a)].continuous)
+
+
+#: MAST's JWST acknowledgement (archive.stsci.edu/publishing/mission-acknowledgements),
+#: completed with the program number as MAST asks ("associated with program #NNNN").
+JWST_ACKNOWLEDGEMENT = (
+    "This work is based on observations made with the NASA/ESA/CSA James Webb Space Telescope. "
+    "The data were obtained from the Mikulski Archive for Space Telescopes at the Space "
+    "Telescope Science Institute, which is operated by the Association of Universities for "
+    "Research in Astronomy, Inc., under NASA contract NAS 5-03127 for JWST."
+)
+MJD_EPOCH_ORDINAL = 678_576  # date(1858, 11, 17).toordinal(): MJD 0
+
+
+def program_citation(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The citation a JWST product's rows support: MAST assigns DOIs per program, but neither
+    ``Mast.Caom.Filtered`` nor ``Mast.Caom.Products`` nor the viz keywords carry one (recorded
+    samples), so no DOI is given; the program (``proposal_id``), its PI, ``obs_title``, the
+    public release year (``t_obs_release``, MJD) and MAST's acknowledgement text are."""
+    from datetime import date
+
+    program = str(meta.get("proposal_id") or "").strip()
+    if not program:
+        return None
+    release = meta.get("t_obs_release")
+    year = (
+        date.fromordinal(MJD_EPOCH_ORDINAL + int(release)).year
+        if isinstance(release, int | float) and release > 0
+        else None
+    )
+    ids = [{"type": "JWST program (proposal_id)", "value": program}]
+    if meta.get("obs_id"):
+        ids.append({"type": "MAST obs_id", "value": str(meta["obs_id"])})
+    return citation.make(
+        kind="dataset",
+        title=meta.get("obs_title") or f"JWST program {program}",
+        authors=[str(meta["proposal_pi"])] if meta.get("proposal_pi") else [],
+        publisher="Mikulski Archive for Space Telescopes (MAST)",
+        year=year,
+        identifiers=ids,
+        text=f"{JWST_ACKNOWLEDGEMENT} These observations are associated with program #{program}.",
+        source="MAST Mast.Caom.Filtered/Products rows (proposal_id, proposal_pi, obs_title, "
+        "t_obs_release); no program DOI in these responses",
+    )
 
 
 def poll_delay(polls: int) -> float:
@@ -557,8 +601,12 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
         observation = observations.get(str(row.get("obsID"))) or observations.get(
             str(row.get("parent_obsid"))
         )
+        metadata = product_metadata(row, observation)
         return self.new_file(
-            download_url(self.base_url, uri), path, metadata=product_metadata(row, observation)
+            download_url(self.base_url, uri),
+            path,
+            metadata=metadata,
+            citation=program_citation(metadata),
         )
 
     # -- md5 from the JWST metadata API ----------------------------------------------------

@@ -75,6 +75,7 @@ from pydantic import Field, field_validator
 from scrapy.http import Response
 from scrapy_spider_metadata import Args
 
+from capture import citation
 from capture.items import CapturedFile
 from spiders.base import CaptureParams, CaptureSpider
 from spiders.params import CommaList, PositiveInt
@@ -167,6 +168,54 @@ def study_metadata(study: dict[str, Any]) -> dict[str, Any]:
     science = study.get("scienceKeywords")
     out["scienceKeywords"] = [k for k in science if isinstance(k, str)] if science else []
     return out
+
+
+#: Who publishes NOAA paleo study DOIs (the search JSON's ``contactInfo.longName``, shortened).
+NCEI = "NOAA National Centers for Environmental Information"
+
+
+def study_citation(study: dict[str, Any]) -> dict[str, Any] | None:
+    """The study's dataset citation as the search JSON publishes it: ``doi`` (the study DOI,
+    ``https://doi.org/10.25921/...``), ``studyName``, ``investigators``, ``version``,
+    ``contributionDate``, ``onlineResourceLink`` and ``publication[].citation`` with its
+    ``identifier`` DOI (NCEI's ``contactInfo.constraints``: "Please cite original publication,
+    online resource, dataset and publication DOIs")."""
+    doi = citation.doi_of(study.get("doi"))
+    related = []
+    for pub in study.get("publication") or []:
+        if not isinstance(pub, dict):
+            continue
+        found = pub.get("identifier")
+        ident: dict[str, Any] = found if isinstance(found, dict) else {}
+        pub_doi = citation.doi_of(ident.get("id")) if ident.get("type") == "doi" else None
+        text = pub.get("citation") if isinstance(pub.get("citation"), str) else None
+        if pub_doi or text:
+            related.append(citation.related(pub_doi, text))
+    investigators = study.get("investigators")
+    authors = (
+        [a.strip() for a in investigators.split(";") if a.strip()]
+        if isinstance(investigators, str)
+        else []
+    )
+    date = str(study.get("contributionDate") or "")
+    if not (doi or study.get("studyName")):
+        return None
+    return citation.make(
+        doi=doi,
+        kind="dataset",
+        title=study.get("studyName"),
+        authors=authors,
+        publisher=NCEI,
+        year=int(date[:4]) if date[:4].isdigit() else None,
+        version=str(study["version"]) if study.get("version") else None,
+        url=study.get("onlineResourceLink"),
+        identifiers=[{"type": "NOAAStudyId", "value": str(study["NOAAStudyId"])}]
+        if study.get("NOAAStudyId")
+        else [],
+        related=related,
+        source="NCEI paleo search.json study record (doi, studyName, investigators, version, "
+        "contributionDate, publication)",
+    )
 
 
 class NoaaPaleoParams(CaptureParams):
@@ -310,6 +359,7 @@ class NoaaPaleoSpider(CaptureSpider, Args[NoaaPaleoParams]):
     def study_files(self, study: dict[str, Any]) -> Iterator[CapturedFile]:
         stats = self.crawler.stats
         meta = study_metadata(study)
+        cited = study_citation(study)
         if self.profile:
             meta["profile"] = self.profile
         for site in study.get("site") or []:
@@ -334,6 +384,7 @@ class NoaaPaleoSpider(CaptureSpider, Args[NoaaPaleoParams]):
                 for data_file in table.get("dataFile") or []:
                     item = self.file_item(data_file, meta, site_meta, table_meta)
                     if item is not None:
+                        item.citation = cited
                         stats.inc_value("noaa_paleo/files")
                         yield item
 

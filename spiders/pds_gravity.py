@@ -70,6 +70,7 @@ from pydantic import Field, field_validator
 from scrapy.http import Response, TextResponse
 from scrapy_spider_metadata import Args
 
+from capture import citation
 from capture.formats.autoindex import parse_index
 from capture.formats.pds3 import (
     Label,
@@ -195,6 +196,35 @@ def label_metadata(label: Label) -> dict[str, Any]:
         expected_size=label.expected_size,
     )
     return out
+
+
+def label_citation(label: Label) -> dict[str, Any] | None:
+    """What a PDS3 product label says to cite: its ``DATA_SET_ID`` (the PDS citation key of
+    the data set), ``DATA_SET_NAME``, ``PRODUCER_INSTITUTION_NAME``, ``PRODUCT_RELEASE_DATE``,
+    and a ``DOI`` / ``CITATION_DESC`` only where the label carries them (the SHADR labels
+    seen carry neither: no DOI is then given)."""
+
+    def text(key: str) -> str | None:
+        value = label.get(key)
+        return " ".join(str(value).split()) if value not in (None, "", "N/A", "UNK") else None
+
+    data_set = text("DATA_SET_ID")
+    if data_set is None:
+        return None
+    released = text("PRODUCT_RELEASE_DATE") or ""
+    return citation.make(
+        doi=citation.doi_of(text("DOI")),
+        kind="dataset",
+        title=text("DATA_SET_NAME") or data_set,
+        authors=[a for a in [text("PRODUCER_INSTITUTION_NAME")] if a],
+        publisher="NASA Planetary Data System, Geosciences Node",
+        year=int(released[:4]) if released[:4].isdigit() else None,
+        identifiers=[{"type": "PDS DATA_SET_ID", "value": data_set}]
+        + ([{"type": "PDS PRODUCT_ID", "value": p}] if (p := text("PRODUCT_ID")) else []),
+        text=text("CITATION_DESC"),
+        source="PDS3 label (DATA_SET_ID, DATA_SET_NAME, PRODUCER_INSTITUTION_NAME, "
+        "PRODUCT_RELEASE_DATE, DOI, CITATION_DESC)",
+    )
 
 
 class PdsGravityParams(CaptureParams):
@@ -381,11 +411,13 @@ class PdsGravitySpider(CaptureSpider, Args[PdsGravityParams]):
                 self.logger.warning("%s names data files that are not listed", response.url)
             lbl_path = self.path_of(entry)
             meta = label_metadata(label)
+            cited = label_citation(label)
             yield self.item(
                 volume,
                 model_dir,
                 entry,
                 manifest,
+                cited,
                 pds_role="label",
                 describes=[self.path_of(t) for t in described],
                 **{k: v for k, v in meta.items() if k in ("product_id", "target_name")},
@@ -397,6 +429,7 @@ class PdsGravitySpider(CaptureSpider, Args[PdsGravityParams]):
                     model_dir,
                     table,
                     manifest,
+                    cited,
                     pds_role="table",
                     label=lbl_path,
                     **{f"label_{k}" if k in _LAYOUT else k: v for k, v in meta.items()},
@@ -422,6 +455,7 @@ class PdsGravitySpider(CaptureSpider, Args[PdsGravityParams]):
         model_dir: str,
         entry: Entry,
         manifest: Manifest | None,
+        cited: dict[str, Any] | None = None,
         **metadata: Any,
     ) -> CapturedFile:
         path = self.path_of(entry)
@@ -430,6 +464,7 @@ class PdsGravitySpider(CaptureSpider, Args[PdsGravityParams]):
             path,
             expected_size=entry.size,
             metadata={"body": volume.body, "volume": volume.volume, **metadata},
+            citation=cited,
         )
         if manifest is not None:
             md5 = manifest_lookup(manifest.sums, path[len(volume.root) + 1 :])

@@ -34,6 +34,15 @@ tens of TB; the mission asks for their metadata). Path layout from IGSR's
 names are those third-party download scripts fetch.
 
 Arguments:
+Citations: IGSR publishes no dataset DOI; it asks users to cite the publications of each data
+collection, listed on the collection's page of its data portal
+(``internationalgenome.org/data-portal/data-collection/<collection>``: phase 3 -> the 1000
+Genomes Project Consortium, Nature 526:68-74, 2015; 30x GRCh38 -> Byrska-Bishop et al., Cell
+185:3426, 2022; GRCh38 re-alignment -> Zheng-Bradley et al., GigaScience 6(7), 2017).
+:data:`COLLECTIONS` holds them by tree prefix; each file gets its collection's citation
+(``kind=publication``: the files are data supplementing the paper).
+
+Arguments:
   ``-a prefix=ftp/release/20130502/,ftp/phase3/`` (comma-separated path prefixes; default: the
   four above; ``prefix=ftp/`` is the whole tree), ``-a exclude=...`` (comma-separated path
   prefixes to skip), ``-a alignments=1`` (also the BAM/CRAM/FASTQ files), ``-a base_url=...``.
@@ -48,6 +57,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from scrapy_spider_metadata import Args
 
+from capture import citation
 from capture.formats.textio import iter_lines
 from spiders.base import CaptureParams, CaptureSpider
 from spiders.params import CommaList, Flag
@@ -62,6 +72,66 @@ DEFAULT_PREFIXES = (
 )
 #: Alignments and reads themselves: skipped unless ``alignments=1``.
 BULK_SUFFIXES = (".bam", ".cram", ".fastq.gz", ".fq.gz", ".fastq")
+
+
+#: IGSR's publications: (doi, title, authors, year, reference as the journal prints it).
+PHASE3 = (
+    "10.1038/nature15393",
+    "A global reference for human genetic variation",
+    "The 1000 Genomes Project Consortium",
+    2015,
+    "The 1000 Genomes Project Consortium. A global reference for human genetic variation. "
+    "Nature 526, 68-74 (2015).",
+)
+HIGH_COVERAGE = (
+    "10.1016/j.cell.2022.08.004",
+    "High-coverage whole-genome sequencing of the expanded 1000 Genomes Project cohort "
+    "including 602 trios",
+    "Byrska-Bishop, M. et al.",
+    2022,
+    "Byrska-Bishop M. et al. High-coverage whole-genome sequencing of the expanded 1000 Genomes "
+    "Project cohort including 602 trios. Cell 185(18), 3426-3440.e19 (2022).",
+)
+GRCH38 = (
+    "10.1093/gigascience/gix038",
+    "Alignment of 1000 Genomes Project reads to reference assembly GRCh38",
+    "Zheng-Bradley, X. et al.",
+    2017,
+    "Zheng-Bradley X. et al. Alignment of 1000 Genomes Project reads to reference assembly "
+    "GRCh38. GigaScience 6(7), 1-8 (2017).",
+)
+Publication = tuple[str, str, str, int, str]
+#: (tree prefix, IGSR data collection, its publications, the one to cite first), longest first.
+COLLECTIONS: tuple[tuple[str, str, tuple[Publication, ...]], ...] = (
+    (
+        "ftp/data_collections/1000G_2504_high_coverage/",
+        "1000 Genomes 30x on GRCh38",
+        (HIGH_COVERAGE, PHASE3),
+    ),
+    ("ftp/data_collections/1000_genomes_project/", "1000 Genomes on GRCh38", (GRCH38, PHASE3)),
+    ("ftp/release/20130502/", "1000 Genomes phase 3 release", (PHASE3,)),
+    ("ftp/phase3/", "1000 Genomes phase 3 release", (PHASE3,)),
+)
+
+
+def collection_citation(rel: str) -> dict[str, Any] | None:
+    """The citation IGSR asks for the data collection a ``current.tree`` path belongs to."""
+    for prefix, collection, (first, *more) in COLLECTIONS:
+        if rel.startswith(prefix):
+            doi, title, author, year, text = first
+            return citation.make(
+                doi=doi,
+                kind="publication",
+                title=title,
+                authors=[author],
+                year=year,
+                text=text,
+                related=[citation.related(m[0], m[4]) for m in more],
+                identifiers=[{"type": "IGSR data collection", "value": collection}],
+                source="IGSR data portal, publications of the data collection "
+                "(spiders/thousand_genomes.py COLLECTIONS)",
+            )
+    return None
 
 
 def _tree_paths(value: list[str]) -> list[str]:
@@ -169,6 +239,7 @@ class ThousandGenomesSpider(CaptureSpider, Args[ThousandGenomesParams]):
                 f"vol1/{rel}",
                 expected_size=expected,
                 metadata={"updated": updated, "tree": "vol1/ftp/current.tree"},
+                citation=collection_citation(rel),
             )
             md5 = md5.lower()
             if MD5.match(md5):

@@ -106,6 +106,18 @@ def test_real_model_is_captured_with_its_cf_metadata(crawl: tuple) -> None:
     assert meta["netcdf_format"] == "NETCDF3_CLASSIC"
     assert meta["dimensions"] == {"depth": 41, "latitude": 109, "longitude": 53}
     assert meta["netcdf_file"] == "PNW10-S_kmps.nc" and "emc_missing_attributes" not in meta
+    # the citation is read from the file's own attributes (repository_pid, reference_pid)
+    cit = json.loads(row["citation"])
+    assert row["citation_doi"] == cit["doi"] == "10.17611/DP/9991680" == item["citation"]["doi"]
+    assert cit["kind"] == "dataset" and cit["publisher"] == "IRIS DMC"
+    assert cit["authors"] == ["Robert W. Porritt"] and cit["title"] == meta["title"]
+    assert cit["related"] == [
+        {
+            "doi": "10.1016/j.epsl.2011.06.026",
+            "text": "Porritt, Allen, Boyarko and Brudzinski (2011)",
+            "kind": "publication",
+        }
+    ]
 
 
 def test_synthetic_netcdf4_and_legacy_location(crawl: tuple) -> None:
@@ -121,6 +133,9 @@ def test_synthetic_netcdf4_and_legacy_location(crawl: tuple) -> None:
     old = items[ES + "older/OLD-MODEL.nc"]
     assert old["status"] == "stored" and old["metadata"]["doi"] is None
     assert old["metadata"]["emc_missing_attributes"] == ["geospatial_lat_min"]
+    # a model without repository_pid: a citation by title, no DOI made up
+    assert syn["citation"]["doi"] == "10.17611/dp/emc.synthetic"
+    assert "doi" not in old["citation"] and old["citation"]["title"]
 
 
 def test_broken_models_are_quarantined_with_clear_reasons(crawl: tuple) -> None:

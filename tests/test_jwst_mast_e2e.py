@@ -403,6 +403,12 @@ def test_real_mast_samples(server: ArchiveServer, data_dir: Path) -> None:
     assert meta["proposal_pi"] == "Dicken, Daniel" and meta["proposal_id"] == "1039"
     assert meta["productSubGroupDescription"] == "X1D" and meta["calib_level"] == 3
     assert meta["ingestCompletionDate"] == json.loads(viz)["ingestCompletionDate"]
+    # the recorded rows carry no program DOI: the citation names the program, never a DOI
+    cit = item["citation"]
+    assert "doi" not in cit and cit["title"] == observation["obs_title"]
+    assert cit["authors"] == ["Dicken, Daniel"] and cit["year"] == 2022  # MJD 59774.85
+    assert {"type": "JWST program (proposal_id)", "value": "1039"} in cit["identifiers"]
+    assert cit["text"].endswith("associated with program #1039.")
     assert result.stats["jwst_mast/products/skipped/subgroup"] == 1
     assert not [e for e in server.log if s3d.row["productFilename"] in e.query]
 

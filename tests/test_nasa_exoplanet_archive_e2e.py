@@ -198,6 +198,17 @@ def test_no_arguments_captures_the_core_tables_and_spectra(tmp_path: Path, data_
     assert "query=select+count(*)+from+spectra&format=csv" in queries
     meta = file_meta(data_dir, "TAP/sync/spectra.csv")["meta"]
     assert meta["row_count"] == meta["reported_row_count"] == 3
+    # the table DOIs the archive publishes (docs/doi.html); no DOI where none is confirmed
+    items = result.by_path()
+    assert items["TAP/sync/ps.csv"]["citation"]["doi"] == "10.26133/NEA12"
+    assert items["TAP/sync/pscomppars.csv"]["citation"]["doi"] == "10.26133/NEA13"
+    for path in ("TAP/sync/stellarhosts.csv", "spectra/44/05/12/03/TRAPPIST_1_e_1.tbl"):
+        cit = items[path]["citation"]
+        assert "doi" not in cit and cit["text"].startswith("This research has made use of")
+    rows = catalog_rows(data_dir, "select archive_path, citation_doi from files")
+    assert {r["archive_path"]: r["citation_doi"] for r in rows}["TAP/sync/ps.csv"] == (
+        "10.26133/NEA12"
+    )
 
 
 def test_declared_parameters() -> None:

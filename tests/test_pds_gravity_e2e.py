@@ -155,6 +155,12 @@ def test_real_shadr_excerpt_with_label(crawl: tuple) -> None:
     assert header["reference_radius_km"] == 3396.0 and header["degree"] == 110
     assert header["gm_km3_s2"] == pytest.approx(42828.374526)
     assert item["checksum"]["verified"] is True and item["checksum"]["algorithm"] == "md5"
+    # the label's DATA_SET_ID is the citation; the label carries no DOI, so none is given
+    cit = item["citation"]
+    assert {"type": "PDS DATA_SET_ID", "value": "MRO-M-RSS-5-SDP-V1.0"} in cit["identifiers"]
+    assert "doi" not in cit and cit["year"] == 2016 and cit["kind"] == "dataset"
+    label = result.by_path()[f"{MARS}/data/shadr/jgmro_110b_sha.lbl"]
+    assert label["citation"] == cit
 
 
 def test_size_from_label_mismatch_is_quarantined(crawl: tuple) -> None:

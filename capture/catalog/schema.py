@@ -65,6 +65,10 @@ files = Table(
     # Quality summary columns (the full report is in `quality` and quality_checks).
     Column("grade", String(16)),
     Column("score", Float),
+    # The dataset citation the archive publishes for the file (capture/citation.py), and its
+    # DOI on its own so "every file of this dataset" is one indexed query (migration 0003).
+    Column("citation", JSON),
+    Column("citation_doi", String(255)),
     UniqueConstraint("archive", "archive_path", name="uq_files_archive_path"),
 )
 Index("ix_files_state", files.c.archive, files.c.state, files.c.id)
@@ -74,6 +78,7 @@ Index("ix_files_path", files.c.path)
 Index("ix_files_target", files.c.target)
 Index("ix_files_search", files.c.domain, files.c.state, files.c.format)
 Index("ix_files_grade", files.c.grade, files.c.score)
+Index("ix_files_citation_doi", files.c.citation_doi)
 
 # Every content version of a file ever published: a re-capture that finds a changed file
 # appends a version; the old bytes are kept under <root>/versions/ (CAPTURE_KEEP_VERSIONS).

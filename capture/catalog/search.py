@@ -6,13 +6,14 @@ Every filter maps to an index (``ix_files_search``, ``ix_files_grade``, ``ix_fil
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, or_, select
 
 from capture.catalog.derive import normalize_target
-from capture.catalog.schema import file_params, files
+from capture.catalog.schema import file_params, file_versions, files
 from capture.catalog.store import Catalog
 
 COLUMNS = (
@@ -128,3 +129,48 @@ def lookup(
             with catalog.engine.connect() as conn:
                 return [dict(r) for r in conn.execute(LOOKUPS[name], {"key": key}).mappings()]
     raise ValueError("give url, sha256 or path")
+
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def file_for_citation(catalog: Catalog, key: str) -> list[dict[str, Any]]:
+    """The files a ``capture catalog cite`` argument names: a sha256 (the current content of
+    any file, else an older version of one: the record then describes that version), a
+    data-root path, or ``archive:archive_path``."""
+    with catalog.engine.connect() as conn:
+        if SHA256.match(key.lower()):
+            sha = key.lower()
+            found = conn.execute(select(files).where(files.c.sha256 == sha)).mappings()
+            rows = [dict(r) for r in found]
+            if rows:
+                return rows
+            q = (
+                select(
+                    files,
+                    file_versions.c.version.label("old_version"),
+                    file_versions.c.retrieved_at.label("old_retrieved_at"),
+                    file_versions.c.size.label("old_size"),
+                )
+                .join(file_versions, file_versions.c.file_id == files.c.id)
+                .where(file_versions.c.sha256 == sha)
+            )
+            out: list[dict[str, Any]] = []
+            for r in conn.execute(q).mappings():
+                row = dict(r)
+                row.update(
+                    version=row.pop("old_version"),
+                    retrieved_at=row.pop("old_retrieved_at"),
+                    size=row.pop("old_size"),
+                    sha256=sha,
+                )
+                out.append(row)
+            return out
+        archive, _, archive_path = key.partition(":")
+        q = select(files).where(
+            or_(
+                files.c.path == key,
+                (files.c.archive == archive) & (files.c.archive_path == archive_path),
+            )
+        )
+        return [dict(r) for r in conn.execute(q).mappings()]

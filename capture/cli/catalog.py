@@ -1,4 +1,4 @@
-"""``capture catalog search | lookup | history | export | link``."""
+"""``capture catalog search | lookup | history | cite | export | link``."""
 
 from __future__ import annotations
 
@@ -36,6 +36,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     history.add_argument("path", help="path in the data root or archive:archive_path")
     add_data_args(history)
     history.set_defaults(func=cmd_history)
+
+    cite = csub.add_parser(
+        "cite", help="how to cite a captured file: its dataset citation, version, access date"
+    )
+    cite.add_argument(
+        "file", help="path in the data root, archive:archive_path, or a sha256 (any version)"
+    )
+    cite.add_argument(
+        "--format",
+        dest="cite_format",
+        choices=("text", "bibtex", "json"),
+        default="text",
+        help="text (default), bibtex, or json (CSL-JSON)",
+    )
+    add_data_args(cite)
+    cite.set_defaults(func=cmd_cite)
 
     export = csub.add_parser("export", help="export records (RO-Crate, DataCite, JSONL, BagIt)")
     export.add_argument("--format", required=True, choices=FORMATS)
@@ -159,6 +175,28 @@ def cmd_history(args: argparse.Namespace) -> int:
             raise CliError(f"no file {args.path!r} in the catalog")
         versions = catalog.history(conn, row[0])
     print(json.dumps({"path": row[1], "versions": versions}, indent=2, default=str))
+    return 0
+
+
+def cmd_cite(args: argparse.Namespace) -> int:
+    from capture.catalog.search import file_for_citation
+    from capture.export import cite
+
+    root, catalog = _open(args)
+    key = args.file
+    if Path(key).is_absolute():
+        try:
+            key = str(Path(key).resolve().relative_to(root.resolve()))
+        except ValueError:
+            raise CliError(f"{args.file} is not inside the data root {root}") from None
+    recs = file_for_citation(catalog, key)
+    if not recs:
+        raise CliError(f"no file {args.file!r} in the catalog")
+    if args.cite_format == "json":
+        print(json.dumps([cite.csl(r) for r in recs], indent=2, default=str))
+    else:
+        render = cite.bibtex if args.cite_format == "bibtex" else cite.text
+        print("\n\n".join(render(r) for r in recs))
     return 0
 
 

@@ -4,7 +4,9 @@ The six mandatory properties: Identifier (no DOI is minted for a captured copy, 
 content's sha256 as a URN), Creator and Publisher (the archive), Title, PublicationYear (year
 of capture) and ResourceType (Dataset). Recommended/optional ones carry the archive URL as an
 ``IsDerivedFrom`` related identifier, the archive path as an alternate identifier, size,
-format, version and the collection date.
+format, version and the collection date; the archive's dataset citation (capture/citation.py)
+adds the DOIs it publishes as related identifiers (``IsPartOf`` the dataset, ``IsSupplementTo``
+a publication) and its other ids (PDS ``DATA_SET_ID``, JWST proposal id) as alternate ones.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from capture.archives import media_type, publisher
+from capture.citation import RELATION
 
 
 def record(rec: dict[str, Any]) -> dict[str, Any]:
@@ -33,14 +36,19 @@ def record(rec: dict[str, Any]) -> dict[str, Any]:
             {
                 "alternateIdentifier": f"{rec['archive']}:{rec['archive_path']}",
                 "alternateIdentifierType": "archive path",
-            }
+            },
+            *(
+                {"alternateIdentifier": i["value"], "alternateIdentifierType": i["type"]}
+                for i in (rec.get("citation") or {}).get("identifiers") or []
+            ),
         ],
         "relatedIdentifiers": [
             {
                 "relatedIdentifier": rec["url"],
                 "relatedIdentifierType": "URL",
                 "relationType": "IsDerivedFrom",
-            }
+            },
+            *cited(rec.get("citation")),
         ],
         "dates": [{"date": rec.get("retrieved_at"), "dateType": "Collected"}],
         "sizes": [f"{rec['size']} bytes"] if rec.get("size") is not None else [],
@@ -54,6 +62,24 @@ def record(rec: dict[str, Any]) -> dict[str, Any]:
             }
         ],
     }
+
+
+def cited(citation: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The works the archive asks to cite, as related identifiers: the dataset DOI the file is
+    part of (``IsPartOf``), publications the data supplement (``IsSupplementTo``)."""
+    if not citation:
+        return []
+    works = [citation, *(citation.get("related") or [])]
+    return [
+        {
+            "relatedIdentifier": w["doi"],
+            "relatedIdentifierType": "DOI",
+            "relationType": RELATION[w.get("kind", "dataset")],
+            "resourceTypeGeneral": "Dataset" if w.get("kind", "dataset") == "dataset" else "Text",
+        }
+        for w in works
+        if w.get("doi")
+    ]
 
 
 def write(records: Iterable[dict[str, Any]], out: Path) -> Path:

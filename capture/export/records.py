@@ -81,7 +81,7 @@ def records(catalog: Catalog, ids: list[int]) -> Iterator[dict[str, Any]]:
                 latest = _latest(checks.get(fid, []))
                 yield {
                     **{
-                        k: _json(v) if k in ("quality", "file_metadata", "item") else v
+                        k: _json(v) if k in ("quality", "file_metadata", "item", "citation") else v
                         for k, v in row.items()
                     },
                     "events": evs.get(fid, []),

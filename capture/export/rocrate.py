@@ -6,11 +6,14 @@ capture put it. Each file entity carries RO-Crate's recommended properties (``co
 ``encodingFormat``, ``sdDatePublished``, ``name``) plus digests and HTTP validators in a small
 vocabulary of our own (declared in the ``@context``), and the PROV story: one ``CreateAction``
 per run (instrument = this software with version and commit) whose results are the files,
-with each file's transfer attempts and quality checks as ``PropertyValue`` entries.
+with each file's transfer attempts and quality checks as ``PropertyValue`` entries. A file's
+dataset citation (capture/citation.py) becomes its ``citation``: the dataset or publication the
+archive asks to cite, one contextual entity per work shared by every file citing it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -19,6 +22,7 @@ from typing import Any
 
 from capture.__version__ import __version__
 from capture.archives import media_type, publisher
+from capture.citation import doi_url
 
 CONTEXT_URL = "https://w3id.org/ro/crate/1.2/context"
 TERMS = "https://w3id.org/capture/terms#"
@@ -88,7 +92,41 @@ def file_entity(rec: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any
     ][:50]
     if props:
         entity["additionalProperty"] = [{"@id": p["@id"]} for p in props]
-    return {k: v for k, v in entity.items() if v is not None}, props
+    works = cited_works(rec.get("citation"))
+    if works:
+        entity["citation"] = [{"@id": w["@id"]} for w in works]
+    return {k: v for k, v in entity.items() if v is not None}, [*props, *works]
+
+
+def cited_works(citation: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """RO-Crate ``citation`` targets: contextual entities for the works the archive asks to
+    cite, identified by their DOI URL (a work without a DOI by a local id over its text)."""
+    if not citation:
+        return []
+    out: list[dict[str, Any]] = []
+    for n, w in enumerate([citation, *(citation.get("related") or [])]):
+        kind = w.get("kind", "dataset")
+        ident = doi_url(w["doi"]) if w.get("doi") else None
+        if ident is None:
+            key = w.get("text") or w.get("title") or json.dumps(w, sort_keys=True)
+            ident = f"#citation-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        entity = {
+            "@id": ident,
+            "@type": "Dataset" if kind == "dataset" else "ScholarlyArticle",
+            "name": w.get("title") or w.get("text"),
+            "identifier": ident if w.get("doi") else None,
+            "author": ", ".join(w.get("authors") or []) or None,
+            "datePublished": str(w["year"]) if w.get("year") else None,
+            "version": w.get("version"),
+            "url": w.get("url"),
+            "publisher": w.get("publisher"),
+            "creditText": w.get("text"),
+            "description": f"cited as published by the archive ({citation.get('source')})"
+            if n == 0
+            else None,
+        }
+        out.append({k: v for k, v in entity.items() if v is not None})
+    return out
 
 
 def build_crate(records: Iterable[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -96,9 +134,11 @@ def build_crate(records: Iterable[dict[str, Any]], name: str) -> dict[str, Any]:
     parts: list[dict[str, str]] = []
     archives: dict[str, dict[str, Any]] = {}
     run_actions: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
     for rec in records:
         ent, props = file_entity(rec)
-        graph.extend(props)
+        graph.extend(p for p in props if p["@id"] not in seen)
+        seen.update(p["@id"] for p in props)
         if any(p["@id"] == ent["@id"] for p in parts):
             ent["@id"] = f"{ent['@id']}#capture-file-{rec['id']}"  # same URL in two archives
         parts.append({"@id": ent["@id"]})

@@ -67,6 +67,8 @@ def study(
     recent_bp: int | None = 0,
     keywords: tuple[str, ...] = ("earth science>paleoclimate>paleocean>oxygen isotopes",),
     investigators: str = "Doe, J.; Roe, R.",
+    version: str = "1.0",
+    publications: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A study record shaped like the real search reply (sample JSON)."""
     return {
@@ -77,6 +79,7 @@ def study(
         "dataPublisher": "NOAA",
         "dataType": "PALEOCEANOGRAPHY",
         "investigators": investigators,
+        "version": version,
         "studyNotes": name,
         "onlineResourceLink": f"https://www.ncei.noaa.gov/access/paleo-search/study/{study_id}",
         "difMetadataLink": f"http://www1.ncdc.noaa.gov/pub/data/metadata/dif/noaa-{study_id}.xml",
@@ -88,7 +91,7 @@ def study(
         "mostRecentYearBP": recent_bp,
         "earliestYearCE": None if earliest_bp is None else 1950 - earliest_bp,
         "mostRecentYearCE": None if recent_bp is None else 1950 - recent_bp,
-        "publication": [],
+        "publication": publications or [],
         "site": [
             {
                 "NOAASiteId": f"5{study_id}",
