@@ -78,6 +78,8 @@ class Registration:
     file_id: int
     decision: str  # new | resume | retry | unchanged | changed | conditional | refetch
     previous: dict[str, Any] | None
+    #: For ``changed``: which listing validators differ (capture.catalog.decide).
+    changed: tuple[str, ...] = ()
 
 
 @dataclass
@@ -139,7 +141,8 @@ class Catalog:
                 new_index.append(i)
                 known[(rec["archive"], rec["archive_path"])] = fresh
                 continue
-            decision = self._decide(prev, rec, exists)
+            verdict = decide(prev, rec, exists)
+            decision = verdict.kind
             values = {k: v for k, v in rec.items() if k not in ("archive", "archive_path")}
             values["updated_at"] = values["last_seen_at"] = now
             if decision == "duplicate":
@@ -160,7 +163,7 @@ class Catalog:
             )
             if done.rowcount == 0:
                 decision = "duplicate"
-            out[i] = Registration(prev["id"], decision, prev)
+            out[i] = Registration(prev["id"], decision, prev, verdict.changed)
         if new_rows:
             # Another crawler process may register the same file at the same moment: insert
             # what is still missing (ON CONFLICT DO NOTHING) and treat the rest as known.
@@ -536,7 +539,7 @@ class Catalog:
                 detail = {
                     "previous_state": row["state"],
                     "last_seen_at": row.get("last_seen_at") or row.get("updated_at"),
-                    "last_seen_run": row.get("last_run"),
+                    "last_seen_run": row.get("last_seen_run"),
                 }
                 conn.execute(
                     insert(events).values(
