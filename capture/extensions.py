@@ -15,9 +15,9 @@ from typing import Any
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 
+from capture import diff
 from capture.__version__ import __version__
 from capture.catalog.store import utcnow
-from capture import diff
 from capture.context import CrawlServices, git_commit
 from capture.diskfull import stop_for_disk_full
 from capture.jobdir import set_aside_if_unreadable

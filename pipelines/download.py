@@ -32,9 +32,9 @@ class DownloadPipeline(CaptureStage):
         if not isinstance(item, CapturedFile) or item.status != "discovered":
             return item
         if self.ctx.dry_run:
-            if self.config.diff and work_of(item).decision == "conditional":
-                if await self.still_current(item):
-                    return item
+            conditional = self.config.diff and work_of(item).decision == "conditional"
+            if conditional and await self.still_current(item):
+                return item
             item.status = "planned"
             size, source = await self.planned_size(item)
             self.inc("planned_bytes", size or 0)

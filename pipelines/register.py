@@ -123,7 +123,6 @@ class RegisterPipeline(CaptureStage):
             self.inc("register/expected_bytes", item.expected_size)
         return item
 
-
     async def _plan(self, item: CapturedFile) -> CapturedFile:
         """A diff: the same decision, read-only (no row is written; capture/diff.py)."""
         ctx, work = self.ctx, work_of(item)

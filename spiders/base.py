@@ -131,7 +131,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         archive still has it (None: cannot tell). Files of the archive it covers but did not
         list are gone upstream (capture/diff.py). Here: every path with the default scope,
         None with any scoping argument; spiders that can tell precisely override it."""
-        defaults = self.param_model()().model_dump()
+        defaults = self.param_model().model_validate({}).model_dump()
         given = self.args.model_dump()
         narrowed = any(given[k] != defaults[k] for k in given if k not in self.SCOPE_NEUTRAL)
         return None if narrowed else True

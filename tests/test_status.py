@@ -29,7 +29,7 @@ def test_subsets() -> None:
         assert subset <= st.FINAL
     # A retracted file keeps its bytes; it is a catalog state no stage gives an item.
     assert st.ON_DISK <= st.FINAL | st.CATALOG_ONLY and FileStatus.RETRACTED in st.ON_DISK
-    assert st.CATALOG_ONLY <= set(st.CATALOG_STATES) and st.CATALOG_ONLY.isdisjoint(st.FINAL)
+    assert set(st.CATALOG_STATES) >= st.CATALOG_ONLY and st.CATALOG_ONLY.isdisjoint(st.FINAL)
     assert st.FINAL - {FileStatus.PLANNED} == st.ATTEMPTED
 
 
