@@ -6,8 +6,11 @@ marks the removed file retracted; a corrupted transfer of an unchanged file is c
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import jsonschema
 
 from tests.archives import ArchiveServer, Blob
 from tests.archives.server import Fault
@@ -37,7 +40,10 @@ def config(tmp_path: Path, server: ArchiveServer) -> list[str]:
 def diff(tmp_path: Path, common: list[str]) -> tuple[int, dict[str, Any]]:
     proc = capture_cli("diff", "--json", *common, cwd=tmp_path)
     assert proc.stdout.strip(), proc.stderr[-3000:]
-    return proc.returncode, json.loads(proc.stdout)
+    doc = json.loads(proc.stdout)
+    schema = json.loads(resources.files("capture.schemas").joinpath("diff.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)  # the documented contract
+    return proc.returncode, doc
 
 
 def paths(doc: dict[str, Any], category: str) -> list[str]:
