@@ -42,6 +42,9 @@ class CaptureSettings:
     run_id: str
     dry_run: bool
     dry_run_head: bool
+    diff: bool
+    update: bool
+    retract_max_fraction: float
     circuit_failures: int
     circuit_window: float
     needs_attention_rounds: int

@@ -14,6 +14,7 @@ from scrapy.crawler import Crawler
 
 from capture.catalog import Catalog, CatalogWriter, catalog_url_for
 from capture.config import SERVICES_ATTR, CaptureSettings, config_of
+from capture.diff import ChangeRecorder
 from capture.fetch import Fetcher
 from capture.paths import DataRoot
 from capture.storage import Store, store_for
@@ -80,7 +81,11 @@ class CrawlServices:
             crawler.spider.name if crawler.spider else (crawler.spidercls.name or "capture")
         )
         self.run_id = resolve_run_id(crawler, self.spider_name)
-        self.dry_run = config.dry_run
+        self.dry_run = config.dry_run or config.diff
+        #: What changed upstream (diff and update rounds only), see capture/diff.py.
+        self.changes: ChangeRecorder | None = (
+            ChangeRecorder(self.spider_name) if config.diff or config.update else None
+        )
         self.io = IOPool(config.io_threads)
         self.frontier: RedisFrontier | None = None  # with CAPTURE_FRONTIER_URL
         if config.frontier_url:

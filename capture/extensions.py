@@ -15,6 +15,7 @@ from typing import Any
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 
+from capture import diff
 from capture.__version__ import __version__
 from capture.catalog.store import utcnow
 from capture.context import CrawlServices, git_commit
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 RECORDED_SETTINGS = (
     "CAPTURE_DATA_DIR",
     "CAPTURE_DRY_RUN",
+    "CAPTURE_DIFF",
+    "CAPTURE_UPDATE",
     "CONCURRENT_REQUESTS",
     "CONCURRENT_REQUESTS_PER_DOMAIN",
     "DOWNLOAD_DELAY",
@@ -99,6 +102,12 @@ class CaptureRunExtension:
         if ctx.writer.grouped_calls:
             self.crawler.stats.set_value("capture/catalog/grouped_calls", ctx.writer.grouped_calls)
             self.crawler.stats.set_value("capture/catalog/groups", ctx.writer.groups)
+        try:
+            if ctx.changes is not None:
+                await self._changes(ctx, spider, reason)
+        except Exception as exc:  # the run is still recorded; the diff says it is missing
+            logger.error("Changes of %s not recorded: %s", spider.name, exc)
+            self.crawler.stats.set_value("capture/changes/error", str(exc))
         stats: dict[str, Any] = json.loads(json.dumps(self.crawler.stats.get_stats(), default=str))
         try:
             try:
@@ -115,3 +124,40 @@ class CaptureRunExtension:
                 await ctx.frontier.close()
         finally:
             ctx.close()
+
+    async def _changes(self, ctx: CrawlServices, spider: Spider, reason: str) -> None:
+        """Close the archive's change record (capture/diff.py): files gone upstream, and in
+        an update round their retraction; written under ``<root>/diffs/<run id>/``."""
+        assert ctx.changes is not None
+        archive = getattr(spider, "archive", None) or spider.name
+        stats = self.crawler.stats
+        covers = getattr(spider, "covers", None) or (lambda _path: None)
+
+        def rows(after: int) -> list[dict[str, Any]]:  # on an IO thread: its own connection
+            with ctx.catalog.engine.connect() as conn:
+                return ctx.catalog.listed_rows(conn, archive, after)
+
+        report = await ctx.io.run(
+            ctx.changes.finish,
+            archive,
+            reason,
+            stats.get_stats(),
+            covers,
+            rows,
+            ctx.config.retract_max_fraction,
+        )
+        gone = report["files"]["gone"]
+        report["retracted"] = 0
+        if ctx.config.update and gone and report["gone_checked"] and not report["gone_held"]:
+            report["retracted"] = await ctx.writer.run(ctx.catalog.retract, gone, ctx.run_id)
+            logger.warning(
+                "%s: %d file(s) gone upstream marked retracted", archive, report["retracted"]
+            )
+        elif gone and report["gone_held"]:
+            logger.warning("%s: %s", archive, report["gone_why"])
+        for key in ("new", "changed", "pending", "gone"):
+            stats.set_value(f"capture/changes/{key}", len(report["files"][key]))
+        stats.set_value("capture/changes/retracted", report["retracted"])
+        report["run_id"] = ctx.run_id
+        report["mode"] = "diff" if ctx.config.diff else "update"
+        await ctx.io.run(diff.write, ctx.data.root, ctx.run_id, report)

@@ -105,6 +105,18 @@ CAPTURE_RUN_ID = ""
 CAPTURE_DRY_RUN = False
 # In a dry run, size files the listing gave no size for with a HEAD request (Content-Length).
 CAPTURE_DRY_RUN_HEAD = True
+# A diff (`capture diff`): a dry run that also writes no file row. Each listed file is compared
+# with the catalog by the register stage's own decision (new / changed and which validator /
+# unchanged / pending); files known only by HTTP validators are checked with a HEAD request;
+# the result goes to <root>/diffs/<run id>/<spider>.json. Implies CAPTURE_DRY_RUN.
+CAPTURE_DIFF = False
+# An update round (`capture run --update`): files are fetched as usual (new and changed ones),
+# and catalog rows an archive's complete discovery no longer lists are marked `retracted`
+# (never deleted); the round's changes are written like a diff's.
+CAPTURE_UPDATE = False
+# An update round retracts nothing when more than this fraction of an archive's known files
+# went unlisted (a listing served empty, or a scope change, looks like that): it reports them.
+CAPTURE_RETRACT_MAX_FRACTION = 0.5
 # Circuit breaker (middlewares/circuit.py): an archive never reached (DNS, refused, TLS,
 # connect timeout) is closed as "unreachable" after this many connection failures, or once
 # the first failure is this many seconds old; its files stay discovered for --resume.

@@ -29,10 +29,17 @@ class FileStatus(StrEnum):
     FAILED = "failed"
     #: Counted by a dry run (planning), not downloaded.
     PLANNED = "planned"
+    #: Gone upstream: a complete discovery of an update round no longer lists it. A catalog
+    #: state only (set by the update round, never by a stage); the bytes and versions are kept.
+    RETRACTED = "retracted"
 
 
+#: Catalog states no pipeline stage gives an item (set after the crawl by the update round).
+CATALOG_ONLY: frozenset[FileStatus] = frozenset({FileStatus.RETRACTED})
 # Declaration order is the order reports, progress and counts list the final statuses in.
-FINAL_ORDER: tuple[FileStatus, ...] = tuple(s for s in FileStatus if s is not FileStatus.DISCOVERED)
+FINAL_ORDER: tuple[FileStatus, ...] = tuple(
+    s for s in FileStatus if s is not FileStatus.DISCOVERED and s not in CATALOG_ONLY
+)
 #: Every state an item leaves the pipelines with.
 FINAL: frozenset[FileStatus] = frozenset(FINAL_ORDER)
 #: Catalog states the resume re-drives when a spider starts.
@@ -45,8 +52,10 @@ CATALOG_STATES: tuple[FileStatus, ...] = tuple(
 RETRIED: frozenset[FileStatus] = frozenset(
     {FileStatus.FAILED, FileStatus.QUARANTINED, FileStatus.PLANNED}
 )
+#: Files whose published copy the data root holds: a new listing is compared with it.
+HELD: frozenset[FileStatus] = frozenset({FileStatus.STORED, FileStatus.RETRACTED})
 #: Files whose bytes the data root holds (the storage budget counts them).
-ON_DISK: frozenset[FileStatus] = frozenset({FileStatus.STORED, FileStatus.QUARANTINED})
+ON_DISK: frozenset[FileStatus] = HELD | {FileStatus.QUARANTINED}
 #: Files the failures report explains.
 PROBLEMS: frozenset[FileStatus] = frozenset({FileStatus.FAILED, FileStatus.QUARANTINED})
 #: Files this run transferred or tried to: the base of the monitors' error and quarantine

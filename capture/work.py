@@ -38,6 +38,10 @@ class Work:
     # the metadata stage syncs it with its catalog group, before the commit.
     sync_later: str | None = None
     superseded: dict[str, Any] | None = None
+    # Re-driven from the catalog (an unfinished file), not named by this crawl's listing.
+    redriven: bool = False
+    # The published version this capture replaces or repeats (store stage), if any.
+    same_content: bool = False
 
 
 def work_of(item: CapturedFile) -> Work:

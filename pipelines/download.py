@@ -32,6 +32,9 @@ class DownloadPipeline(CaptureStage):
         if not isinstance(item, CapturedFile) or item.status != "discovered":
             return item
         if self.ctx.dry_run:
+            conditional = self.config.diff and work_of(item).decision == "conditional"
+            if conditional and await self.still_current(item):
+                return item
             item.status = "planned"
             size, source = await self.planned_size(item)
             self.inc("planned_bytes", size or 0)
@@ -51,6 +54,36 @@ class DownloadPipeline(CaptureStage):
             return estimate, "estimate"
         if not self.config.dry_run_head or item.fetch:
             return None, "unknown"  # POST-built files (item.fetch) cannot be sized by HEAD
+        response = await self.head(item)
+        if response is None:
+            return None, "unknown"
+        length = response.headers.get(b"Content-Length")
+        if response.status == 200 and length and length.strip().isdigit():
+            return int(length), "head"
+        return None, "unknown"
+
+    async def still_current(self, item: CapturedFile) -> bool:
+        """A diff's check of a file known only by HTTP validators: a HEAD request, whose
+        ETag / Last-Modified go to ``item.http`` for the diff. True (and the item described
+        by its stored copy, ``unchanged``) when both equal what the stored copy was fetched
+        with; the update round's conditional GET asks the same question."""
+        prev = work_of(item).previous or {}
+        response = None if item.fetch else await self.head(item)
+        if response is None or response.status != 200:
+            return False  # unknown: planned, as the update round would fetch it
+        now = {
+            "etag": _header(response, b"ETag"),
+            "last_modified": _header(response, b"Last-Modified"),
+        }
+        item.http = {**item.http, **now, "final_url": response.url}
+        if all(now[k] == prev.get(k) for k in now if prev.get(k)):
+            fill_from_previous(item, prev)
+            item.status = "unchanged"
+            return True
+        return False
+
+    async def head(self, item: CapturedFile) -> Any:
+        """The archive's HEAD answer for the file (None: it failed)."""
         request = Request(
             item.url,
             method="HEAD",
@@ -67,11 +100,13 @@ class DownloadPipeline(CaptureStage):
             )
         except Exception as exc:  # a plan never fails a file: its size is just unknown
             self.logger.debug("HEAD %s failed: %s", item.url, exc)
-            return None, "unknown"
-        length = response.headers.get(b"Content-Length")
-        if response.status == 200 and length and length.strip().isdigit():
-            return int(length), "head"
-        return None, "unknown"
+            return None
+        return response
+
+
+def _header(response: Any, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
 
 
 def apply_outcome(stage: CaptureStage, item: CapturedFile, outcome: FetchOutcome) -> CapturedFile:

@@ -37,6 +37,12 @@ class MetadataPipeline(CaptureStage):
             item.status = FileStatus.FAILED
             item.error = item.error or "internal error: no stage settled this file"
         data = item_dict(item)
+        changes = self.ctx.changes
+        if changes is not None and work.decision == "conditional":
+            changes.settled(item, work.previous, item.http)
+        if self.config.diff:  # a diff writes no file row (capture/diff.py)
+            self.inc(f"status/{item.status}")
+            return item
         # The catalog state is the file's own; "unchanged" is only this run's observation of a
         # stored file, recorded as the run's outcome event.
         values: dict[str, Any] = {
@@ -70,6 +76,7 @@ class MetadataPipeline(CaptureStage):
         version = None
         if item.status == "stored" and work.version is not None:
             values["version"] = work.version
+        if item.status == "stored" and work.version is not None and not work.same_content:
             version = {
                 "version": work.version,
                 "sha256": item.sha256,

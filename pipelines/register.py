@@ -17,6 +17,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from capture.__version__ import __version__
+from capture.catalog.decide import Decision
 from capture.items import CapturedFile, item_dict
 from capture.work import work_of
 from pipelines.base import CaptureStage
@@ -66,6 +67,8 @@ class RegisterPipeline(CaptureStage):
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, CapturedFile):
             return item
+        if self.config.diff:
+            return await self._plan(item)
         key = (item.archive, item.archive_path)
         ctx = self.ctx
         work = work_of(item)
@@ -95,6 +98,10 @@ class RegisterPipeline(CaptureStage):
         work.file_id, work.decision, work.previous = reg.file_id, reg.decision, reg.previous
         prev = reg.previous or {}
         self.inc(f"register/{reg.decision}")
+        if ctx.changes is not None:
+            ctx.changes.listed(
+                item, Decision(reg.decision, reg.changed), reg.previous, redriven=work.redriven
+            )
         if reg.decision == "duplicate":
             self.inc("dropped/duplicate_in_run")
             raise DropItem(
@@ -113,6 +120,26 @@ class RegisterPipeline(CaptureStage):
                 if v
             }
         if item.status == "discovered" and item.expected_size is not None:
+            self.inc("register/expected_bytes", item.expected_size)
+        return item
+
+    async def _plan(self, item: CapturedFile) -> CapturedFile:
+        """A diff: the same decision, read-only (no row is written; capture/diff.py)."""
+        ctx, work = self.ctx, work_of(item)
+        exists: Callable[[str, int | None], bool] | None = None if ctx.remote else self._exists
+        planned = await ctx.writer.run_grouped(
+            ctx.catalog.plan, (catalog_record(item, ctx.run_id), exists)
+        )
+        work.decision, work.previous = planned.decision.kind, planned.previous
+        self.inc(f"register/{planned.decision.kind}")
+        assert ctx.changes is not None
+        if not ctx.changes.listed(item, planned.decision, planned.previous):
+            self.inc("dropped/listed_twice")
+            raise DropItem(f"{item.archive}:{item.archive_path} listed twice", log_level="INFO")
+        if planned.decision.kind == "unchanged":
+            fill_from_previous(item, planned.previous or {})
+            item.status = "unchanged"
+        elif item.expected_size is not None:
             self.inc("register/expected_bytes", item.expected_size)
         return item
 

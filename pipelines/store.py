@@ -16,6 +16,7 @@ from scrapy.crawler import Crawler
 
 from capture.items import CapturedFile
 from capture.paths import UnsafePathError
+from capture.status import HELD
 from capture.storage import Store
 from capture.work import work_of
 from pipelines.base import CaptureStage
@@ -84,7 +85,8 @@ class StorePipeline(CaptureStage):
             work.quarantine_path = self.store.recorded(target)
         elif item.status == "discovered":
             prev = work.previous or {}
-            same = prev.get("sha256") and prev["sha256"] == item.sha256
+            held = prev.get("state") in HELD  # the row describes the published copy
+            same = held and prev.get("sha256") and prev["sha256"] == item.sha256
             if same and await io.run(self.store.exists, prev.get("path") or item.path):
                 await io.run(self.store.discard, transfer.part)
                 fill_from_previous(item, prev)
@@ -93,12 +95,31 @@ class StorePipeline(CaptureStage):
                 await self._publish(item, work, prev)
                 item.status = "stored"
 
+    async def _current_version(self, work: Any, prev: dict[str, Any]) -> dict[str, Any] | None:
+        """The file's newest published version (None: never published). Asked only for files
+        the catalog knew; a row from before version history counts as its own version."""
+        if not prev or work.file_id is None:
+            return None
+        ctx = self.ctx
+        current = await ctx.writer.run(ctx.catalog.current_version, work.file_id)
+        if current is None and prev.get("state") in HELD and prev.get("sha256"):
+            return {"version": prev.get("version") or 1, "sha256": prev["sha256"]}
+        return current
+
     async def _publish(self, item: CapturedFile, work: Any, prev: dict[str, Any]) -> None:
         io, ctx = self.ctx.io, self.ctx
         transfer = work.transfer
-        old_version = int(prev.get("version") or 1)
-        if prev.get("state") == "stored" and prev.get("sha256"):
-            # A changed file: the new content becomes a new version of the same record.
+        current = await self._current_version(work, prev)
+        if current is None:
+            work.version = 1
+        elif current.get("sha256") == item.sha256:
+            # The published content again (its copy was missing, or an earlier attempt was
+            # quarantined): the same version, no new history entry.
+            work.version, work.same_content = int(current["version"]), True
+        else:
+            # A changed file: the new content becomes a new version of the same record; the
+            # old bytes move under versions/ (never overwritten), whatever the row's state.
+            old_version = int(current["version"])
             work.version = old_version + 1
             stored_at = None
             if self.keep_versions:
@@ -107,8 +128,6 @@ class StorePipeline(CaptureStage):
                 )
             work.superseded = {"version": old_version, "stored_at": stored_at}
             self.inc("versions/new")
-        else:
-            work.version = 1
         if self.dedup and item.sha256:
             copy = await ctx.writer.run_grouped(
                 ctx.catalog.find_copies, (item.sha256, item.size, work.file_id)

@@ -29,6 +29,7 @@ from capture.items import DOMAINS, CapturedFile
 from capture.transfer import META_KEY, StreamSpec
 from capture.transfer.errors import ArchiveUnreachable, TransferAborted
 from capture.transfer.handler import StreamedResponse
+from capture.work import work_of
 from spiders.params import CaptureParams, SpiderArgumentError, parse_params
 
 __all__ = ["CaptureParams", "CaptureSpider", "SpiderArgumentError"]
@@ -121,6 +122,20 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
             "domain": cls.domain,
         }
 
+    # -- scope -----------------------------------------------------------------------------
+    #: Arguments that change where the spider reads, not what it lists.
+    SCOPE_NEUTRAL: ClassVar[frozenset[str]] = frozenset({"base_url", "render_js", "job"})
+
+    def covers(self, archive_path: str) -> bool | None:
+        """Whether a complete discovery with these arguments lists ``archive_path`` if the
+        archive still has it (None: cannot tell). Files of the archive it covers but did not
+        list are gone upstream (capture/diff.py). Here: every path with the default scope,
+        None with any scoping argument; spiders that can tell precisely override it."""
+        defaults = self.param_model().model_validate({}).model_dump()
+        given = self.args.model_dump()
+        narrowed = any(given[k] != defaults[k] for k in given if k not in self.SCOPE_NEUTRAL)
+        return None if narrowed else True
+
     # -- hosts and URLs --------------------------------------------------------------------
     @property
     def archive_hosts(self) -> list[str]:
@@ -185,8 +200,9 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
             logger.warning("%s: skipped: %s", self.name, self.skip_reason)
             self.crawler.stats.set_value("capture/skipped_reason", self.skip_reason)
             raise CloseSpider("skipped")
-        async for item in self.redrive():
-            yield item
+        if not self.ctx.config.diff:  # a diff compares the listing only, and fetches nothing
+            async for item in self.redrive():
+                yield item
         async for output in self.discover():
             if not self.crawler.crawling:
                 return
@@ -237,6 +253,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
             logger.error("Cannot re-drive catalog record %r: %s", data.get("archive_path"), exc)
             return None
         item.status = "discovered"
+        work_of(item).redriven = True
         return item
 
     # -- shared frontier (capture.frontier) -------------------------------------------------

@@ -29,7 +29,8 @@ Protocol (LinkedEarth/PyleoTUPS ``pyleotups/utils/api/query_builder.py``, ``http
 
 A search page that is not valid JSON is logged as an error and counted; paging continues with
 the next page (three bad pages in a row end the search), so one broken page never stops the
-other files. Study-level problems (a study without sites, a bad coordinate) skip only what is
+other files; the crawl then ends partial (its studies are missing, so no update round calls
+their files gone). Study-level problems (a study without sites, a bad coordinate) skip only what is
 broken.
 
 Hosts: a file URL counts as the archive's when it is on ``base_url``'s own host and port (a
@@ -323,6 +324,9 @@ class NoaaPaleoSpider(CaptureSpider, Args[NoaaPaleoParams]):
                 raise TypeError(f"'study' is {type(studies).__name__}, not a list")
         except (ValueError, KeyError, TypeError) as exc:
             stats.inc_value("noaa_paleo/search/malformed_pages")
+            # Its studies are lost: the discovery is partial (an update must not call their
+            # files gone upstream), so the page counts as a failed listing request.
+            stats.inc_value("noaa_paleo/search/listing_failed")
             self.logger.error(
                 "NOAA search page %s is not valid search JSON (%s: %s); skipping %d studies",
                 response.url,

@@ -204,6 +204,15 @@ class ThousandGenomesSpider(CaptureSpider, Args[ThousandGenomesParams]):
             return False
         return not any(path.startswith(x) for x in self.excludes)
 
+    def covers(self, archive_path: str) -> bool:
+        """Exactly the paths :meth:`wanted` takes: current.tree lists the whole archive."""
+        rel = archive_path.removeprefix("vol1/")
+        if self.prefixes and not any(rel.startswith(p) for p in self.prefixes):
+            return False
+        if not self.alignments and rel.lower().endswith(BULK_SUFFIXES):
+            return False
+        return not any(rel.startswith(x) for x in self.excludes)
+
     async def parse_tree(self, response: Any) -> AsyncIterator[Any]:
         stats = self.crawler.stats
         path = self.streamed_path(response)

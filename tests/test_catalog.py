@@ -313,3 +313,44 @@ def test_fresh_catalog_shortcut_equals_every_migration(backend: str, tmp_path: P
         finally:
             shortcut.close()
             engine.dispose()
+
+
+def test_plan_decides_like_register_and_writes_nothing(catalog: Catalog) -> None:
+    """The diff's read-only plan, then an update's retraction, on both backends."""
+    md5 = {"digest_algorithm": "md5", "expected_size": 10}
+    (a, b, c) = run(
+        catalog,
+        catalog.register,
+        [rec(p, **md5, digest_expected=p * 32) for p in ("a", "b", "c")],
+    )
+    for reg in (a, b, c):
+        run(catalog, catalog.finish, reg.file_id, {"state": "stored", "size": 10})
+    snapshot = run(catalog, lambda conn: conn.exec_driver_sql("select * from files").all())
+    listing = [
+        rec("a", run="r2", **md5, digest_expected="a" * 32),
+        rec("b", run="r2", **{**md5, "expected_size": 12}, digest_expected="e" * 32),
+        rec("d", run="r2", **md5, digest_expected="d" * 32),
+    ]
+    planned = run(catalog, catalog.plan, [(r, None) for r in listing])
+    assert [(p.decision.kind, p.decision.changed) for p in planned] == [
+        ("unchanged", ()),
+        ("changed", ("size", "digest")),
+        ("new", ()),
+    ]
+    assert run(catalog, lambda conn: conn.exec_driver_sql("select * from files").all()) == snapshot
+    # The real registration decides the same.
+    assert [r.decision for r in run(catalog, catalog.register, listing)] == [
+        "unchanged",
+        "changed",
+        "new",
+    ]
+    rows = run(catalog, catalog.listed_rows, "arc")
+    gone = [r for r in rows if r["archive_path"] == "c"]
+    assert run(catalog, catalog.retract, gone, "r2") == 1
+    assert run(catalog, catalog.retract, gone, "r3") == 0  # already retracted: left alone
+    assert "c" not in {r["archive_path"] for r in run(catalog, catalog.listed_rows, "arc")}
+    row = run(catalog, catalog.get, "arc", "c")
+    assert row["state"] == "retracted" and row["last_seen_at"]
+    (event,) = [e for e in run(catalog, catalog.events_for, row["id"]) if e["kind"] == "retracted"]
+    assert event["detail"]["last_seen_at"] == row["last_seen_at"]
+    assert run(catalog, catalog.current_version, row["id"]) is None

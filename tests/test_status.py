@@ -21,12 +21,15 @@ def test_the_json_schema_lists_exactly_the_enum() -> None:
 
 
 def test_subsets() -> None:
-    assert set(FileStatus) - {FileStatus.DISCOVERED} == st.FINAL
+    assert set(FileStatus) - {FileStatus.DISCOVERED} - st.CATALOG_ONLY == st.FINAL
     assert st.FINAL_ORDER == ("stored", "unchanged", "quarantined", "failed", "planned")
     assert st.UNFINISHED.isdisjoint(st.FINAL)
     assert FileStatus.UNCHANGED not in st.CATALOG_STATES  # recorded as stored
-    for subset in (st.RETRIED, st.ON_DISK, st.PROBLEMS, st.TRANSFERRED, st.ATTEMPTED):
+    for subset in (st.RETRIED, st.PROBLEMS, st.TRANSFERRED, st.ATTEMPTED):
         assert subset <= st.FINAL
+    # A retracted file keeps its bytes; it is a catalog state no stage gives an item.
+    assert st.ON_DISK <= st.FINAL | st.CATALOG_ONLY and FileStatus.RETRACTED in st.ON_DISK
+    assert set(st.CATALOG_STATES) >= st.CATALOG_ONLY and st.CATALOG_ONLY.isdisjoint(st.FINAL)
     assert st.FINAL - {FileStatus.PLANNED} == st.ATTEMPTED
 
 

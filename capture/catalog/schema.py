@@ -49,6 +49,8 @@ files = Table(
     Column("first_run", String(96)),
     Column("last_run", String(96)),
     Column("first_seen_at", String(40)),
+    # When a listing last named the file (a retracted file keeps the date it was last seen).
+    Column("last_seen_at", String(40)),
     Column("retrieved_at", String(40)),
     Column("updated_at", String(40)),
     Column("attempts", Integer, nullable=False, default=0),

@@ -25,9 +25,10 @@ from sqlalchemy import (
     update,
 )
 
+from capture.catalog.decide import Decision, decide
 from capture.catalog.derive import params_of
 from capture.catalog.schema import events, file_params, file_versions, files, quality_checks, runs
-from capture.status import ATTEMPTED, ON_DISK, RETRIED, UNFINISHED
+from capture.status import ON_DISK, UNFINISHED, FileStatus
 
 CHUNK = 500
 
@@ -77,6 +78,16 @@ class Registration:
     file_id: int
     decision: str  # new | resume | retry | unchanged | changed | conditional | refetch
     previous: dict[str, Any] | None
+    #: For ``changed``: which listing validators differ (capture.catalog.decide).
+    changed: tuple[str, ...] = ()
+
+
+@dataclass
+class Planned:
+    """What registering a listed file would decide (:meth:`Catalog.plan`); nothing written."""
+
+    decision: Decision
+    previous: dict[str, Any] | None
 
 
 class Catalog:
@@ -108,19 +119,7 @@ class Catalog:
     ) -> list[Registration]:
         """Insert newly discovered files and decide what to do with known ones, in one go."""
         out: list[Registration | None] = [None] * len(records)
-        known: dict[tuple[str, str], dict[str, Any]] = {}
-        by_archive: dict[str, list[str]] = {}
-        for rec in records:
-            by_archive.setdefault(rec["archive"], []).append(rec["archive_path"])
-        for archive, paths in by_archive.items():
-            for i in range(0, len(paths), CHUNK):
-                rows = conn.execute(
-                    select(files).where(
-                        files.c.archive == archive, files.c.archive_path.in_(paths[i : i + CHUNK])
-                    )
-                ).mappings()
-                for row in rows:
-                    known[(row["archive"], row["archive_path"])] = dict(row)
+        known = self._known(conn, records)
         new_rows: list[dict[str, Any]] = []
         new_index: list[int] = []
         now = utcnow()
@@ -131,6 +130,7 @@ class Catalog:
                     **rec,
                     "state": "discovered",
                     "first_seen_at": now,
+                    "last_seen_at": now,
                     "updated_at": now,
                     "first_run": rec.get("last_run"),
                     "attempts": 0,
@@ -141,14 +141,15 @@ class Catalog:
                 new_index.append(i)
                 known[(rec["archive"], rec["archive_path"])] = fresh
                 continue
-            decision = self._decide(prev, rec, exists)
+            verdict = decide(prev, rec, exists)
+            decision = verdict.kind
             values = {k: v for k, v in rec.items() if k not in ("archive", "archive_path")}
-            values["updated_at"] = now
+            values["updated_at"] = values["last_seen_at"] = now
             if decision == "duplicate":
                 out[i] = Registration(prev["id"], decision, prev)
                 continue
             if decision == "unchanged":
-                values = {"last_run": rec.get("last_run"), "updated_at": now}
+                values = {"last_run": rec.get("last_run"), "updated_at": now, "last_seen_at": now}
             elif decision in ("conditional", "resume"):
                 values.pop("state", None)  # keep the state: unfinished, or stored until checked
             else:
@@ -162,7 +163,7 @@ class Catalog:
             )
             if done.rowcount == 0:
                 decision = "duplicate"
-            out[i] = Registration(prev["id"], decision, prev)
+            out[i] = Registration(prev["id"], decision, prev, verdict.changed)
         if new_rows:
             # Another crawler process may register the same file at the same moment: insert
             # what is still missing (ON CONFLICT DO NOTHING) and treat the rest as known.
@@ -184,6 +185,26 @@ class Catalog:
                 else:
                     out[idx] = Registration(theirs[key], "resume", None)
         return [r for r in out if r is not None]
+
+    @staticmethod
+    def _known(
+        conn: Connection, records: list[dict[str, Any]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The catalog rows of the records' files, by (archive, archive_path)."""
+        known: dict[tuple[str, str], dict[str, Any]] = {}
+        by_archive: dict[str, list[str]] = {}
+        for rec in records:
+            by_archive.setdefault(rec["archive"], []).append(rec["archive_path"])
+        for archive, paths in by_archive.items():
+            for i in range(0, len(paths), CHUNK):
+                rows = conn.execute(
+                    select(files).where(
+                        files.c.archive == archive, files.c.archive_path.in_(paths[i : i + CHUNK])
+                    )
+                ).mappings()
+                for row in rows:
+                    known[(row["archive"], row["archive_path"])] = dict(row)
+        return known
 
     def register_each(
         self,
@@ -232,41 +253,24 @@ class Catalog:
         rec: dict[str, Any],
         exists: Callable[[str, int | None], bool] | None,
     ) -> str:
-        state = prev["state"]
-        if prev.get("last_run") and prev["last_run"] == rec.get("last_run") and state in ATTEMPTED:
-            return "duplicate"  # already settled in this very run (re-drive + re-listing)
-        if state in UNFINISHED:
-            return "resume"
-        if state in RETRIED:
-            return "retry"
-        # stored / unchanged: compare what the listing says now with what we hold.
-        on_disk = exists is None or exists(prev["path"], prev["size"])
-        if not on_disk:
-            return "refetch"
-        new_digest, old_digest = rec.get("digest_expected"), prev.get("digest_expected")
-        new_size = rec.get("expected_size")
-        if (
-            new_digest
-            and old_digest
-            and rec.get("digest_algorithm") == prev.get("digest_algorithm")
-        ):
-            if new_digest != old_digest:
-                return "changed"
-            if new_size is not None and prev["size"] is not None and new_size != prev["size"]:
-                return "changed"
-            return "unchanged"
-        if new_size is not None and prev["size"] is not None and new_size != prev["size"]:
-            return "changed"
-        new_date, old_date = (
-            _listing_date(rec.get("file_metadata")),
-            _listing_date(prev.get("file_metadata")),
-        )
-        if new_date and old_date:
-            # A listing that dates its entries (Apache index, current.tree) tells us for free.
-            return "unchanged" if new_date == old_date else "changed"
-        if prev.get("etag") or prev.get("last_modified"):
-            return "conditional"
-        return "refetch"
+        return decide(prev, rec, exists).kind
+
+    def plan(
+        self,
+        conn: Connection,
+        calls: list[tuple[dict[str, Any], Callable[[str, int | None], bool] | None]],
+    ) -> list[Planned]:
+        """What :meth:`register` would decide for each ``(record, exists)``, writing nothing
+        (the diff's view of a listing; grouped by the writer like ``register_each``)."""
+        known = self._known(conn, [rec for rec, _ in calls])
+        out = []
+        for rec, exists in calls:
+            prev = known.get((rec["archive"], rec["archive_path"]))
+            if prev is None:
+                out.append(Planned(Decision("new"), None))
+            else:
+                out.append(Planned(decide(prev, rec, exists), prev))
+        return out
 
     # -- state changes ---------------------------------------------------------------------
     def finish(
@@ -480,6 +484,70 @@ class Catalog:
         q = select(events).where(events.c.file_id == file_id).order_by(events.c.id)
         return [dict(r) for r in conn.execute(q).mappings()]
 
+    def current_version(self, conn: Connection, file_id: int) -> dict[str, Any] | None:
+        """The newest published version of a file (None: never published)."""
+        q = (
+            select(file_versions)
+            .where(file_versions.c.file_id == file_id)
+            .order_by(file_versions.c.version.desc())
+            .limit(1)
+        )
+        row = conn.execute(q).mappings().first()
+        return dict(row) if row else None
+
+    def listed_rows(
+        self, conn: Connection, archive: str, after_id: int = 0, limit: int = 5000
+    ) -> list[dict[str, Any]]:
+        """A page of an archive's rows not already retracted (what a complete discovery
+        must list again), in id order: the candidates of gone-upstream files."""
+        q = (
+            select(
+                files.c.id,
+                files.c.archive_path,
+                files.c.path,
+                files.c.state,
+                files.c.size,
+                files.c.expected_size,
+                files.c.last_seen_at,
+                files.c.updated_at,
+                files.c.last_run,
+            )
+            .where(
+                files.c.archive == archive,
+                files.c.state != FileStatus.RETRACTED,
+                files.c.id > after_id,
+            )
+            .order_by(files.c.id)
+            .limit(limit)
+        )
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+    def retract(self, conn: Connection, gone: list[dict[str, Any]], run_id: str | None) -> int:
+        """Mark files gone upstream ``retracted`` (bytes, versions and history are kept), each
+        with a ``retracted`` event saying when a listing last named it. A row that changed
+        since it was read (``state`` differs) is left alone. Returns how many were marked."""
+        now = utcnow()
+        done = 0
+        for row in gone:
+            res = conn.execute(
+                update(files)
+                .where(files.c.id == row["id"], files.c.state == row["state"])
+                .values(state=FileStatus.RETRACTED, updated_at=now)
+            )
+            if res.rowcount:
+                done += 1
+                detail = {
+                    "previous_state": row["state"],
+                    "last_seen_at": row.get("last_seen_at") or row.get("updated_at"),
+                    "last_seen_run": row.get("last_seen_run"),
+                }
+                conn.execute(
+                    insert(events).values(
+                        file_id=row["id"], run_id=run_id, at=now, kind="retracted", detail=detail
+                    )
+                )
+        return done
+
     # -- runs ------------------------------------------------------------------------------
     def start_run(self, conn: Connection, run: dict[str, Any]) -> None:
         key = (runs.c.run_id == run["run_id"]) & (runs.c.spider == run["spider"])
@@ -537,21 +605,6 @@ def _check_rows(
         }
         for c in report.get("checks", [])
     ]
-
-
-def _listing_date(metadata: Any) -> str | None:
-    """The modification date a listing gave for an entry (metadata ``listing_modified``)."""
-    if isinstance(metadata, str):
-        import json
-
-        try:
-            metadata = json.loads(metadata)
-        except ValueError:
-            return None
-    if not isinstance(metadata, dict):
-        return None
-    value = metadata.get("listing_modified")
-    return str(value) if value else None
 
 
 def _insert_ignoring_duplicates(conn: Connection) -> Any:

@@ -10,6 +10,7 @@ import sys
 
 from capture.__version__ import __version__
 from capture.cli import catalog as catalog_cmd
+from capture.cli import diff as diff_cmd
 from capture.cli import quality as quality_cmd
 from capture.cli import run as run_cmd
 from capture.cli import spiders as spiders_cmd
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     run_cmd.register(sub)
+    diff_cmd.register(sub)
     spiders_cmd.register(sub)
     status_cmd.register(sub)
     triage_cmd.register(sub)

@@ -60,6 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="discovery only: report planned files and bytes, download nothing",
     )
     p.add_argument(
+        "--update",
+        action="store_true",
+        default=None,
+        help="an update round: fetch what `capture diff` lists (new, changed, pending files; "
+        "a changed file becomes a new version, the old one is kept) and mark files gone "
+        "upstream retracted",
+    )
+    p.add_argument(
         "--feed-uri",
         help="Scrapy feed URI template for per-run manifests "
         "(placeholders %%(run_id)s %%(name)s %%(domain)s)",
@@ -87,6 +95,7 @@ def options_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             "max_concurrent_domains": args.max_concurrent_domains,
             "rate_limit_delay": args.rate_limit_delay,
             "dry_run": args.dry_run,
+            "update": args.update,
             "feed_uri": args.feed_uri,
             "run_id": args.resume or args.run_id,
         }
@@ -169,6 +178,13 @@ def brief(summary: dict[str, Any]) -> dict[str, Any]:
             f"{g['archive']}/{g['cause']}": g["count"] for g in summary["failures"]["groups"]
         },
     }
+    if "changes" in summary:
+        changes = summary["changes"]
+        out["changes"] = {
+            "totals": changes["totals"],
+            "retracted": sum(a.get("retracted") or 0 for a in changes["archives"]),
+            "diff": f"capture diff --since {summary['run_id']} lists what changed after it",
+        }
     if "plan" in summary:
         plan = summary["plan"]
         out["planned"] = {k: plan[k] for k in ("files", "bytes", "unknown_size", "verdict")}

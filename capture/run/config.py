@@ -83,6 +83,8 @@ class RunOptions:
     max_concurrent_domains: int = 1
     rate_limit_delay: float | None = None
     dry_run: bool = False
+    #: An update round: files gone upstream are marked retracted (CAPTURE_UPDATE).
+    update: bool = False
     enable_real_data_sources: bool = True
     enable_quality_validation: bool = True
     enable_metadata_tracking: bool = True

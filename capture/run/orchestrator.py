@@ -97,6 +97,7 @@ class RoundRun:
                 "CAPTURE_DATA_DIR": str(self.root),
                 "CAPTURE_RUN_ID": self.run_id,
                 "CAPTURE_DRY_RUN": o.dry_run,
+                "CAPTURE_UPDATE": o.update and not o.dry_run,
                 "CAPTURE_QUALITY_ENABLED": o.enable_quality_validation,
                 "CAPTURE_QUALITY_THRESHOLD": o.quality_threshold,
                 "CAPTURE_NASA_GRADE_THRESHOLD": o.nasa_grade_threshold,
@@ -354,6 +355,12 @@ class RoundRun:
                     for c in self.crawlers.values()
                 ),
             }
+            if self.options.update and not self.options.dry_run:
+                from capture.reports import diff as diff_report
+
+                summary["changes"] = diff_report.assemble(
+                    self.run_id, diff_report.load(self.root, self.run_id)
+                )
             if self.options.dry_run:
                 summary["plan"] = verdict.dry_run_plan(
                     [(d, [n for n in ns if n in archives]) for d, ns in plan],
