@@ -4,16 +4,16 @@ An update round marks a file gone upstream ``retracted`` and says when it was la
 ``updated_at`` cannot say it (it also moves when a file is fetched or re-queued). Rows of
 older catalogs start from ``updated_at``, the nearest upper bound they hold.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02 09:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
