@@ -13,8 +13,9 @@ What is notified, once each (the state survives a restart of the watcher, in the
 * ``broken``: the diff failed, was partial, timed out or printed no document; the same problem
   on the next ticks stays quiet;
 * ``recovered``: the first healthy tick after a ``broken`` one;
-* ``update_failed``: with ``update``, the ``capture run --update`` that followed a change did
-  not complete.
+* ``update_failed``: with ``update`` (which runs ``capture run --update`` on every tick whose
+  diff lists changes, so a failed update is retried at the next interval), an update did not
+  complete.
 
 Webhooks are JSON POSTs (:func:`capture.monitors.post_json`); e-mail goes through the SMTP host
 of Scrapy's ``MAIL_*`` settings. Credentials are never written to the status file or the log.
@@ -362,14 +363,20 @@ class Watch:
                 if totals.get(c, {}).get("files")
             )
             self._notify("changed", tick, f"upstream changes: {counts}")
-            if self.update_cmd:
-                self._update(tick)
+        if self.update_cmd:
+            self._update(tick, key)
 
-    def _update(self, tick: Tick) -> None:
+    def _update(self, tick: Tick, key: str) -> None:
+        """Fetch what the diff listed; tried again on every tick that still lists changes (a
+        failed update is retried at the next interval), notified once per change and code."""
         self._beat("updating")
         code, _, _ = self._child_run(self.update_cmd, capture=False)
         self.status["last_update"] = {"at": now_iso(self.clock), "exit_code": code}
-        if code != 0:
+        failure = f"{key}:{code}"
+        if code == 0:
+            self.notified.pop("update_failed", None)
+        elif self.notified.get("update_failed") != failure:
+            self.notified["update_failed"] = failure
             self._notify("update_failed", tick, f"capture run --update exited {code}")
 
     def _notify(self, kind: str, tick: Tick, message: str) -> None:

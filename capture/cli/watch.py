@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--update",
         action="store_true",
-        help="after a newly notified change, fetch it with `capture run --update`",
+        help="fetch what a diff lists with `capture run --update` (retried every tick)",
     )
     p.add_argument(
         "--webhook",
