@@ -27,8 +27,8 @@ from capture.context import CrawlServices
 from capture.hosts import host_allowed, netloc_entry
 from capture.items import DOMAINS, CapturedFile
 from capture.transfer import META_KEY, StreamSpec
+from capture.transfer.engine import StreamedResponse
 from capture.transfer.errors import ArchiveUnreachable, TransferAborted
-from capture.transfer.handler import StreamedResponse
 from spiders.params import CaptureParams, SpiderArgumentError, parse_params
 
 __all__ = ["CaptureParams", "CaptureSpider", "SpiderArgumentError"]
