@@ -2,7 +2,8 @@
 
 :class:`CaptureSpider` gives every archive spider the common contract:
 
-* ``-a base_url=scheme://host[:port]`` points the spider at a mirror of the archive's origin
+* ``-a base_url=scheme://host[:port]`` (http, https or ftp) points the spider at a mirror of
+  the archive's origin
   (the spider appends the archive's real paths), which is also how tests use emulators;
 * requests and listing entries may only go to the archive's hosts (``archive_hosts``);
 * on start, files the catalog knows as discovered-but-unfinished (e.g. after a SIGKILL) are
@@ -72,7 +73,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         base_url = self.args.base_url
         base = (base_url or self.default_base_url).rstrip("/")
         parts = urlsplit(base)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+        if parts.scheme not in ("http", "https", "ftp") or not parts.hostname or parts.username:
             raise SpiderArgumentError(
                 f"{name}: base_url must look like scheme://host[:port], got {base_url!r}"
             )
