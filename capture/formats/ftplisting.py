@@ -19,8 +19,6 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import quote
 
-from twisted.protocols.ftp import FTPFileListProtocol
-
 from capture.formats.autoindex import IndexEntry
 
 HEADER = "X-FTP-Listing"
@@ -86,6 +84,10 @@ def _list_time(text: str) -> str | None:
 
 
 def parse_list(text: str, dir_url: str) -> list[IndexEntry]:
+    # Imported here: twisted.protocols.ftp imports the reactor, and spiders import this module
+    # before Scrapy installs the asyncio reactor.
+    from twisted.protocols.ftp import FTPFileListProtocol
+
     parser = FTPFileListProtocol()
     entries = []
     for line in text.splitlines():

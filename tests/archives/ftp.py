@@ -6,7 +6,7 @@ directory tree, with the faults FTP transfers meet.
 * ``stall_after``: after N bytes the data connection goes silent for ``stall_seconds`` (then the
   server carries on, or finds the client gone and answers ``426``);
 * a file changed between attempts: :meth:`FtpArchive.replace` rewrites its bytes and mtime, so
-  ``SIZE``/``MDTM`` change as on a real server;
+  ``SIZE``/``MDTM`` change as on a real server (``then_replace`` does it right after a drop);
 * ``mlsd=False``: a server without ``MLSD`` (``500``), so clients must fall back to ``LIST``;
 * ``login=(user, password)``: no anonymous access.
 
@@ -45,6 +45,9 @@ class FtpFault:
     stall_after: int | None = None
     stall_seconds: float = 0.0
     times: int = 1  # how many RETRs of the file it hits
+    #: After the drop, the server's file changes to this (blob, mtime): a new version published
+    #: between two attempts of the same transfer.
+    then_replace: tuple[Blob, float] | None = None
 
 
 @dataclass
@@ -112,7 +115,10 @@ class FtpArchive:
 
         class DTP(ThrottledDTPHandler):
             ac_out_buffer_size = 256 * 1024
-            write_limit = self.bandwidth or 0
+
+            @property  # type: ignore[override]
+            def write_limit(self) -> int:  # read per send: tests change it between runs
+                return archive.bandwidth or 0
 
             def __init__(self, sock: Any, cmd_channel: Any):
                 super().__init__(sock, cmd_channel)
@@ -120,6 +126,7 @@ class FtpArchive:
                 self._fault_checked = False
                 self._stalled = False
                 self._dropping = False
+                self._rel = ""
 
             def send(self, data: bytes) -> int:
                 fault = self._current_fault()
@@ -144,6 +151,10 @@ class FtpArchive:
                 if not self._closed:
                     self._resp = ("426 Connection closed; transfer aborted.", logging.debug)
                     self.close()
+                fault = self._fault
+                if fault is not None and fault.then_replace is not None:
+                    blob, mtime = fault.then_replace
+                    archive.replace(self._rel, blob, mtime)
 
             def _wake(self) -> None:
                 if not self._closed:
@@ -152,7 +163,7 @@ class FtpArchive:
             def _current_fault(self) -> FtpFault | None:
                 if not self._fault_checked and self.file_obj is not None:
                     self._fault_checked = True
-                    rel = archive._rel(self.file_obj.name)
+                    rel = self._rel = archive._rel(self.file_obj.name)
                     with archive._lock:
                         fault = archive.faults.get(rel)
                         if fault is not None and fault.times > 0:
