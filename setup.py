@@ -70,6 +70,7 @@ setup(
             "psutil>=5.9",
             "hypothesis>=6.100",
             "moto[server]>=5.0",
+            "pyftpdlib>=2.0",  # the FTP archive emulator (tests/archives/ftp.py)
             "ruff>=0.6",
             "mypy>=1.11",
             "mypy-zope>=1.0",  # zope interfaces (Twisted's reactor) as mypy types

@@ -2,7 +2,7 @@
 
 Run from the repository root (``scrapy crawl`` needs its ``scrapy.cfg``)::
 
-    python -m bench run [--only big|small] [--big-size-mib N] [--small-count N] [--repeat K]
+    python -m bench run [--only big|small|ftp] [--big-size-mib N] [--small-count N] [--repeat K]
                         [--out bench/results/<timestamp>.json] [--workdir DIR]
 """
 
@@ -36,7 +36,7 @@ from bench.scenarios import (
     run_scenario,
     stock_contender,
 )
-from bench.server import StaticServer
+from bench.server import FtpServer, StaticServer
 from bench.stock_project import write_project
 
 DISK_MARGIN = 2 * 2**30
@@ -60,7 +60,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the benchmark")
-    run.add_argument("--only", choices=("big", "small"), help="run a single scenario")
+    run.add_argument(
+        "--only",
+        choices=("big", "small", "ftp"),
+        help="run a single scenario (ftp: the big file over FTP, capture vs curl ftp://)",
+    )
     run.add_argument("--big-size-mib", type=int, default=2048, help="size of the big file")
     run.add_argument("--small-count", type=int, default=2000, help="number of 50 KB files")
     run.add_argument("--repeat", type=int, default=3, help="repetitions per contender")
@@ -129,7 +133,7 @@ def warm_up(ctx: Context, stock_root: Path | None) -> None:
 
 def build_scenarios(args: argparse.Namespace, corpus: Corpus, ctx: Context) -> list[Scenario]:
     scenarios: list[Scenario] = []
-    if corpus.big:
+    if corpus.big and args.only != "ftp":
         scenarios.append(Scenario("big", corpus.big, big_contenders(ctx, corpus.big[0])))
     if corpus.small:
         small = [
@@ -157,16 +161,29 @@ def build_scenarios(args: argparse.Namespace, corpus: Corpus, ctx: Context) -> l
     return scenarios
 
 
+def ftp_scenario(corpus: Corpus, ctx: Context, ftp: FtpServer) -> Scenario:
+    """The big file again, served over FTP: capture's FTP handler against curl ftp:// (and the
+    same-work pipeline) on the same file in the same run."""
+    ftp_ctx = Context(ftp.base_url, None, ctx.concurrency, None)
+    notes = [
+        f"server: {ftp.version} ({ftp.note}) on {ftp.base_url}, the same www/ tree as HTTP",
+        "capture: -a base_url=ftp://...: SIZE/MDTM, passive RETR streamed to .part, md5 + "
+        "sha256 in-stream, fsync, catalog; curl: curl -s -o FILE ftp://... (passive)",
+    ]
+    return Scenario("ftp", corpus.big, big_contenders(ftp_ctx, corpus.big[0]), notes)
+
+
 def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     out = args.out or REPO / "bench" / "results" / f"{started:%Y%m%dT%H%M%SZ}.json"
     big_mib = None if args.only == "small" else args.big_size_mib
-    small_count = None if args.only == "big" else args.small_count
+    small_count = None if args.only in ("big", "ftp") else args.small_count
     parent = args.workdir or Path(tempfile.gettempdir())
     parent.mkdir(parents=True, exist_ok=True)
     check_disk(parent, big_mib or 0, small_count or 0)
     workdir = Path(tempfile.mkdtemp(prefix="capture-bench-", dir=parent))
     server: StaticServer | None = None
+    ftp: FtpServer | None = None
     try:
         print(f"workdir {workdir}; generating corpus ...", flush=True)
         t0 = time.monotonic()
@@ -201,7 +218,17 @@ def run(args: argparse.Namespace) -> int:
             "notes": GLOBAL_NOTES,
             "scenarios": {},
         }
-        for scenario in build_scenarios(args, corpus, ctx):
+        scenarios = build_scenarios(args, corpus, ctx)
+        if corpus.big and args.only in (None, "ftp"):
+            ftp = FtpServer(workdir / "www", workdir)
+            try:
+                ftp.start()
+            except RuntimeError as exc:
+                print(f"ftp scenario skipped: {exc}", flush=True)
+            else:
+                results["ftp_server"] = {"kind": ftp.kind, "version": ftp.version}
+                scenarios.append(ftp_scenario(corpus, ctx, ftp))
+        for scenario in scenarios:
             print(f"scenario {scenario.name}: {len(scenario.contenders)} contenders", flush=True)
             results["scenarios"][scenario.name] = run_scenario(
                 scenario, args.repeat, workdir / "runs", args.timeout
@@ -211,6 +238,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
+        if ftp is not None:
+            ftp.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -88,7 +88,7 @@ def render(results: dict[str, Any]) -> str:
     server = results["server"]
     out.append(f"server: {server['kind']} ({server['version']}) {server['note']}".rstrip())
     for name, scenario in results["scenarios"].items():
-        columns = BIG_COLUMNS if name == "big" else SMALL_COLUMNS
+        columns = BIG_COLUMNS if name in ("big", "ftp") else SMALL_COLUMNS
         size = scenario["bytes"] / 2**20
         out.append("")
         repeat = results["config"]["repeat"]

@@ -440,7 +440,7 @@ def judge(name: str, contenders: dict[str, Any]) -> dict[str, Any]:
     """Ratios (medians) and pass/fail of the targets; a target on unverified runs fails."""
     cap = contenders.get("capture", {}).get("summary", {})
     cap_ok = bool(cap.get("all_ok"))
-    if name == "big":
+    if name in ("big", "ftp"):
         ratios = {
             "capture/curl": _ratio(contenders, "capture", "curl"),
             "capture/(curl+sha256sum)": _ratio(contenders, "capture", "curl+sha256sum"),

@@ -158,3 +158,45 @@ class StaticServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class FtpServer(StaticServer):
+    """Serves ``www`` over FTP (pyftpdlib's standalone anonymous read-only server, which sends
+    files with ``sendfile``) on 127.0.0.1 until closed; the FTP scenario's server."""
+
+    def __init__(self, www: Path, workdir: Path):
+        super().__init__(www, workdir, prefer_nginx=False)
+        self.kind = "pyftpdlib"
+        try:
+            from importlib.metadata import version
+
+            self.version = f"pyftpdlib {version('pyftpdlib')}"
+        except Exception:  # not installed: start() fails and the scenario is skipped
+            self.version = "pyftpdlib (not installed)"
+        self.note = "anonymous, passive mode, sendfile"
+
+    @property
+    def base_url(self) -> str:
+        return f"ftp://127.0.0.1:{self.port}"
+
+    def start(self) -> FtpServer:
+        cmd = [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", str(self.port),
+               "-d", str(self.www)]  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"pyftpdlib exited early (code {self.proc.returncode})")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    if sock.recv(3) == b"220":
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"pyftpdlib did not answer on {self.base_url} in {timeout}s")

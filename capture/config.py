@@ -53,6 +53,8 @@ class CaptureSettings:
     s3_sse: str
     s3_sse_kms_key_id: str
     s3_scratch_max: int
+    ftp_user: str
+    ftp_password_env: str
     stall_timeout: float
     write_buffer: int
     checkpoint_bytes: int

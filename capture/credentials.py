@@ -5,6 +5,9 @@ A spider declares where its secret goes:
 * ``credentials = {"env": "MAST_API_TOKEN", "header": "Authorization", "template": "token {}"}``
 * ``form_credentials = {"env": "PSG_API_KEY", "field": "key", "paths": ["/api.php"]}`` (an API
   key that travels as a url-encoded POST field)
+* ``ftp_credentials = {"user": "name", "env": "ARCHIVE_FTP_PASSWORD"}`` (an FTP login; any
+  spider also takes one from the settings ``CAPTURE_FTP_USER`` and ``CAPTURE_FTP_PASSWORD_ENV``
+  for its ``base_url``; without one, FTP logs in anonymously)
 
 Both may name ``"origins": ["https://host[:port]", ...]``; the default is the origin of the
 spider's ``base_url``. An origin is scheme + host + port, compared exactly (RFC 6454), as
@@ -26,10 +29,11 @@ from urllib.parse import urlencode, urlsplit
 
 from scrapy import Request
 
+from capture.config import config_of
 from capture.secrets import secret_from_env
 
 FORM = b"application/x-www-form-urlencoded"
-DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Origin:
 
     @classmethod
     def of(cls, url: str) -> Origin | None:
-        """The origin of an http(s) URL, or None (other schemes, userinfo, bad ports)."""
+        """The origin of an http(s) or ftp URL, or None (other schemes, userinfo, bad ports)."""
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -78,6 +82,19 @@ class WireCredentials:
         self.form = getattr(spider, "form_credentials", None) or None
         self.header_origins = origins_for(self.header, base) if self.header else frozenset()
         self.form_origins = origins_for(self.form, base) if self.form else frozenset()
+        self.ftp = getattr(spider, "ftp_credentials", None) or _ftp_from_settings(spider)
+        self.ftp_origins = origins_for(self.ftp, base) if self.ftp else frozenset()
+
+    def ftp_login(self, url: str) -> tuple[str, str] | None:
+        """``(user, password)`` for an ``ftp://`` URL on the credential's exact origin, else
+        None (the handler then logs in anonymously). The password is masked in logs."""
+        spec = self.ftp
+        if not spec or not same_origin(url, self.ftp_origins):
+            return None
+        password = secret_from_env(spec["env"]) if spec.get("env") else None
+        if not spec.get("user") or password is None:
+            return None
+        return str(spec["user"]), password
 
     def for_wire(self, request: Request) -> Request:
         """``request`` itself when nothing is to be added, else a copy carrying the secret."""
@@ -121,3 +138,13 @@ class WireCredentials:
             return None
         extra = urlencode({spec.get("field", "key"): value}).encode()
         return request.body + b"&" + extra if request.body else extra
+
+
+def _ftp_from_settings(spider: Any) -> dict[str, Any] | None:
+    """The crawl's FTP login from ``CAPTURE_FTP_USER`` / ``CAPTURE_FTP_PASSWORD_ENV``."""
+    crawler = getattr(spider, "crawler", None)
+    if crawler is None:
+        return None
+    config = config_of(crawler)
+    user, env = config.ftp_user, config.ftp_password_env
+    return {"user": user, "env": env} if user and env else None

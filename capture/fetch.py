@@ -18,8 +18,8 @@ from capture.concurrency import TransferLimiter
 from capture.items import CapturedFile
 from capture.outcomes import is_disk_full
 from capture.transfer import EVENTS_KEY, META_KEY, StreamSpec, TransferAborted, TransferResult
+from capture.transfer.engine import WRITE_AFTER_KEY, StreamedResponse
 from capture.transfer.errors import ArchiveUnreachable, BudgetExceeded, UnsafeLocalPath
-from capture.transfer.handler import WRITE_AFTER_KEY, StreamedResponse
 from capture.work import work_of
 
 if TYPE_CHECKING:

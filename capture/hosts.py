@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
+#: Ports an allow-list entry without a port admits, per scheme.
+STANDARD_PORTS = {"http": (80, 443), "https": (80, 443), "ftp": (21,)}
+
 
 def host_allowed(url: str, allowed: Iterable[str]) -> bool:
     """``allowed`` holds ``host``, ``host:port`` or ``.domain`` (any subdomain) entries.
 
-    Only http(s) URLs with a host are ever allowed; userinfo in a URL (``user@host``) is
-    refused because it is a classic way to smuggle another host past naive checks. An entry
-    without a port admits the web ports only (80 and 443: the archive's http-to-https
-    redirects), never another port of the same host (another service, perhaps another owner).
+    Only http(s) and ftp URLs with a host are ever allowed; userinfo in a URL (``user@host``)
+    is refused because it is a classic way to smuggle another host past naive checks. An entry
+    without a port admits the scheme's standard ports only (80 and 443 for the web: the
+    archive's http-to-https redirects; 21 for ftp), never another port of the same host
+    (another service, perhaps another owner).
     Credentials use the stricter same-origin rule of :mod:`capture.credentials`.
     """
     try:
@@ -21,10 +26,10 @@ def host_allowed(url: str, allowed: Iterable[str]) -> bool:
         port = parts.port
     except ValueError:
         return False
-    if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
+    if parts.scheme not in DEFAULT_PORTS or not host or "@" in parts.netloc:
         return False
-    default_port = 443 if parts.scheme == "https" else 80
-    web_port = (port or default_port) in (80, 443)
+    default_port = DEFAULT_PORTS[parts.scheme]
+    web_port = (port or default_port) in STANDARD_PORTS[parts.scheme]
     for entry in allowed:
         entry = entry.lower().strip()
         if not entry:

@@ -43,6 +43,8 @@ DOWNLOAD_WARNSIZE = 256 * 1024 * 1024
 DOWNLOAD_HANDLERS = {
     "http": "capture.transfer.handler.StreamingDownloadHandler",
     "https": "capture.transfer.handler.StreamingDownloadHandler",
+    # Streamed, resumable FTP (SIZE/MDTM-bound REST) in the same engine; MLSD/LIST listings.
+    "ftp": "capture.transfer.ftp.FtpDownloadHandler",
 }
 
 DOWNLOADER_MIDDLEWARES = {
@@ -141,6 +143,11 @@ CAPTURE_S3_SSE_KMS_KEY_ID = ""
 CAPTURE_S3_SCRATCH_MAX = 4 * 1024 * 1024 * 1024
 
 # --- capture: transfer engine -------------------------------------------------------------
+# FTP login for the crawl's base_url origin: the user name, and the name of the environment
+# variable that holds the password (never the password itself: settings end up in logs and
+# run records). Both empty: anonymous login (Scrapy's FTP_USER / FTP_PASSWORD).
+CAPTURE_FTP_USER = ""
+CAPTURE_FTP_PASSWORD_ENV = ""
 # Abort a transfer when no byte arrives for this many seconds (it is then retried/resumed).
 CAPTURE_STALL_TIMEOUT = 120.0
 # Bytes gathered in memory before they are handed to a writer thread (hash + write).

@@ -2,7 +2,8 @@
 
 :class:`CaptureSpider` gives every archive spider the common contract:
 
-* ``-a base_url=scheme://host[:port]`` points the spider at a mirror of the archive's origin
+* ``-a base_url=scheme://host[:port]`` (http, https or ftp) points the spider at a mirror of
+  the archive's origin
   (the spider appends the archive's real paths), which is also how tests use emulators;
 * requests and listing entries may only go to the archive's hosts (``archive_hosts``);
 * on start, files the catalog knows as discovered-but-unfinished (e.g. after a SIGKILL) are
@@ -27,8 +28,8 @@ from capture.context import CrawlServices
 from capture.hosts import host_allowed, netloc_entry
 from capture.items import DOMAINS, CapturedFile
 from capture.transfer import META_KEY, StreamSpec
+from capture.transfer.engine import StreamedResponse
 from capture.transfer.errors import ArchiveUnreachable, TransferAborted
-from capture.transfer.handler import StreamedResponse
 from capture.work import work_of
 from spiders.params import CaptureParams, SpiderArgumentError, parse_params
 
@@ -73,7 +74,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         base_url = self.args.base_url
         base = (base_url or self.default_base_url).rstrip("/")
         parts = urlsplit(base)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+        if parts.scheme not in ("http", "https", "ftp") or not parts.hostname or parts.username:
             raise SpiderArgumentError(
                 f"{name}: base_url must look like scheme://host[:port], got {base_url!r}"
             )

@@ -1,5 +1,6 @@
 """Base spider for archives published as HTML directory trees (Apache fancy indexes, nginx
-autoindex, NASA NCCS datashare pages).
+autoindex, NASA NCCS datashare pages), or as FTP trees (``-a base_url=ftp://host``: directories
+are listed with ``MLSD``, else ``LIST``, see :mod:`capture.formats.ftplisting`).
 
 Recursion is bounded and loop-free: only links to children of the current directory are
 followed (never ``../``, sort links ``?C=M;O=A``, or absolute links elsewhere), each directory
@@ -53,6 +54,8 @@ from twisted.python.failure import Failure
 from capture import settings as defaults
 from capture.config import CaptureSettings
 from capture.formats.autoindex import IndexEntry, listing_fingerprint, parse_index
+from capture.formats.ftplisting import HEADER as FTP_LISTING
+from capture.formats.ftplisting import parse_listing as parse_ftp_listing
 from capture.items import CapturedFile
 from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.params import CommaList, Flag
@@ -267,7 +270,11 @@ class DirectoryListingSpider(CaptureSpider, Args[ListingParams]):
         if not self.crawler.crawling:
             yield self._requeue(response)
             return
-        entries = self.listing_entries(response.text, dir_url)
+        dialect = response.headers.get(FTP_LISTING)
+        if dialect:  # an ftp:// directory (capture/transfer/ftp.py): MLSD or LIST lines
+            entries = parse_ftp_listing(response.text, dir_url, dialect.decode("ascii", "replace"))
+        else:
+            entries = self.listing_entries(response.text, dir_url)
         ancestors: tuple[str, ...] = tuple(response.meta.get(ANCESTORS, ()))
         fingerprint = listing_fingerprint(entries)
         # An empty listing is never called a loop (empty directories are alike); a real

@@ -206,7 +206,7 @@ def test_declared_parameters() -> None:
     assert not spider.on_archive_host("https://example.org/x.nc")
     for bad, message in (
         ({"max_depth": "-2"}, "iris_emc: max_depth must be a non-negative integer, got '-2'"),
-        ({"base_url": "ftp://ds.iris.edu"}, "iris_emc: base_url must look like"),
+        ({"base_url": "gopher://ds.iris.edu"}, "iris_emc: base_url must look like"),
         ({"root": "//ds.iris.edu/files/"}, "iris_emc: root: expected a path on base_url"),
         ({"models": "x"}, "iris_emc: unknown argument 'models'"),
     ):

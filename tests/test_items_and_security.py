@@ -134,7 +134,9 @@ def test_guard_refuses_other_hosts() -> None:
         mw.process_request(Request("https://mast.stsci.edu/x"))  # the mirror replaces the origin
 
 
-@pytest.mark.parametrize("base", ["ftp://host", "host-only", "http://user:pw@host", "http://"])
+@pytest.mark.parametrize(
+    "base", ["sftp://host", "ftp://user:pw@host", "host-only", "http://user:pw@host", "http://"]
+)
 def test_bad_base_url_is_a_clear_error(base: str) -> None:
     with pytest.raises(SpiderArgumentError, match="base_url"):
         TokenSpider(base_url=base)

@@ -84,7 +84,7 @@ def bad_value(cls: type[CaptureSpider]) -> tuple[str, str]:
         types = {schema.get("type")} | {s.get("type") for s in schema.get("anyOf", [])}
         if "integer" in types or "number" in types:
             return field, "abc"
-    return "base_url", "ftp://nowhere"
+    return "base_url", "gopher://nowhere"  # ftp:// is a supported mirror scheme
 
 
 @pytest.mark.parametrize("name", SPIDER_NAMES)

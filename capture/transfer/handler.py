@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 from time import monotonic
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
 from scrapy.core.downloader.handlers.http11 import (
@@ -53,15 +52,24 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 
 from capture.config import SERVICES_ATTR
 from capture.credentials import WireCredentials
-from capture.transfer import EVENTS_KEY, META_KEY, TRANSFER_DONE_KEY
+from capture.transfer import META_KEY, TRANSFER_DONE_KEY
+from capture.transfer.engine import (
+    PartialTransfers,
+    Restart,
+    StreamedResponse,
+    durable,
+    meter,
+    note_local_error,
+    now,
+    spend,
+)
 from capture.transfer.errors import (
     BodyTooLong,
     LocalStorageError,
     TransferAborted,
     TransferInterrupted,
-    TransferTooLong,
 )
-from capture.transfer.receiver import BodyReceiver, BoundedBodyReader, Discard, TransferLimits
+from capture.transfer.receiver import BodyReceiver, BoundedBodyReader, Discard
 from capture.transfer.result import StreamSpec, TransferResult
 from capture.transfer.sidecar import PartialState
 
@@ -76,7 +84,6 @@ except ImportError:  # pragma: no cover
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-    from twisted.python.failure import Failure
     from twisted.web.client import Response as TxResponse
 
     from capture.context import CrawlServices
@@ -86,37 +93,8 @@ logger = logging.getLogger(__name__)
 
 CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.I)
 UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.I)
-MAX_RESTARTS = 3
 #: How often in-flight ordinary downloads are checked for a stopping crawl (seconds).
 SHUTDOWN_POLL = 0.5
-MiB = 1024 * 1024
-
-
-#: Request meta key: the requester awaits ``StreamedResponse.written`` (capture.fetch does), so
-#: a small body may be written after the response returns.
-WRITE_AFTER_KEY = "capture_write_after"
-
-
-class StreamedResponse(Response):
-    """A response whose body is on disk; ``transfer`` describes the file. ``written``, when
-    set, is a Deferred that fires once the body is on disk (or fails with the local error)."""
-
-    attributes: tuple[str, ...] = (*Response.attributes, "transfer")
-
-    def __init__(self, *args: Any, transfer: TransferResult | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.transfer = transfer
-        self.written: defer.Deferred[Any] | None = None
-
-
-class _Restart(Exception):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _header(tx: TxResponse, name: bytes) -> str | None:
@@ -124,7 +102,7 @@ def _header(tx: TxResponse, name: bytes) -> str | None:
     return values[-1].decode("latin-1") if values else None
 
 
-class StreamingDownloadHandler(HTTP11DownloadHandler):
+class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
         # The crawl's services (capture/context.py); looked up, not imported: they own this
@@ -144,15 +122,6 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         self._cancelled: set[defer.Deferred[Response]] = set()
         self._watchdog: task.LoopingCall | None = None
         self._store: Store = services.store
-
-    def _sink(self, spec: StreamSpec) -> Sink:
-        """The sink the crawl's store builds for this part (a local file, an S3 upload)."""
-        # A file new to the catalog: its fsync joins the batch the metadata stage syncs before
-        # the catalog commit that records it (CAPTURE_GROUP_DURABILITY).
-        sync = not (spec.clean and self._config.group_durability)
-        return self._store.sink(
-            spec.part, spec.algorithms, checkpoint_bytes=self._config.checkpoint_bytes, sync=sync
-        )
 
     async def download_request(self, request: Request) -> Response:
         wire = self._wire_request(request)
@@ -246,35 +215,6 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             self._stats.inc_value("capture/transfer/cancelled_on_shutdown")
             d.cancel()
 
-    # -- the streamed path -----------------------------------------------------------------
-    async def _stream(self, request: Request) -> Response:
-        spec_dict: dict[str, Any] = request.meta[META_KEY]
-        spec = StreamSpec.from_meta(spec_dict)
-        events: list[dict[str, Any]] = request.meta.setdefault(EVENTS_KEY, [])
-        fresh = spec.fresh
-        for _ in range(MAX_RESTARTS):
-            sink = self._sink(spec)
-            if spec.clean and not fresh:
-                offset, state = sink.start_clean()  # no partial data can exist: no IO yet
-            else:
-                offset, state = await self._io.run(sink.prepare, fresh)
-            if isinstance(spec_dict, dict):
-                # Later retries of this request probe for (and may resume) partial data.
-                spec_dict["fresh"] = spec_dict["clean"] = False
-            fresh = False
-            if offset:
-                events.append({"at": _now(), "kind": "resume", "offset": offset})
-                self._stats.inc_value("capture/transfer/resumed")
-            try:
-                return await self._attempt(request, spec, sink, offset, state, events)
-            except _Restart as restart:
-                await self._io.run(sink.close)
-                events.append({"at": _now(), "kind": "restart", "reason": restart.reason})
-                self._stats.inc_value(f"capture/transfer/restarted/{restart.reason}")
-                logger.info("Restarting %s from byte 0: %s", request.url, restart.reason)
-                fresh = True
-        raise TransferInterrupted(f"gave up after {MAX_RESTARTS} restarts of {request.url}")
-
     async def _attempt(
         self,
         request: Request,
@@ -293,7 +233,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         length = None if tx.length == UNKNOWN_LENGTH else int(tx.length)
         etag, last_modified = _header(tx, b"ETag"), _header(tx, b"Last-Modified")
         attempt: dict[str, Any] = {
-            "at": _now(),
+            "at": now(),
             "kind": "attempt",
             "range_from": offset,
             "status": status,
@@ -340,7 +280,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                     ),
                 )
             attempt["outcome"] = "restart"
-            raise _Restart("range_not_satisfiable")
+            raise Restart("range_not_satisfiable")
 
         if not 200 <= status < 300:
             await self._io.run(sink.close)
@@ -353,23 +293,23 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             if not m:
                 tx.deliverBody(Discard())
                 attempt["outcome"] = "restart"
-                raise _Restart("bad_content_range")
+                raise Restart("bad_content_range")
             start, total = int(m.group(1)), None if m.group(3) == "*" else int(m.group(3))
             attempt["content_range"] = _header(tx, b"Content-Range")
             if start != offset:
                 tx.deliverBody(Discard())
                 attempt["outcome"] = "restart"
-                raise _Restart("content_range_start_mismatch")
+                raise Restart("content_range_start_mismatch")
             if offset and state and not state.matches(etag, last_modified, total):
                 tx.deliverBody(Discard())
                 attempt["outcome"] = "restart"
-                raise _Restart("object_changed")
+                raise Restart("object_changed")
         elif offset:
             # A 200 to a Range request: either Range is unsupported or If-Range failed because
             # the object changed. Either way this body is the whole file from byte 0.
             changed = state is not None and not state.matches(etag, last_modified, length)
             reason = "object_changed" if changed else "range_ignored"
-            events.append({"at": _now(), "kind": "restart", "reason": reason})
+            events.append({"at": now(), "kind": "restart", "reason": reason})
             self._stats.inc_value(f"capture/transfer/restarted/{reason}")
             await self._io.run(sink.restart)
             offset = 0
@@ -412,7 +352,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                 flush_bytes=self._config.write_buffer,
                 stall_timeout=self._config.stall_timeout,
                 crawler=self._crawler,
-                meter=_meter(spec.budget_key),
+                meter=meter(spec.budget_key),
                 limits=limits,
                 offset=offset,
             )
@@ -424,7 +364,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         self._stats.inc_value("capture/transfer/bytes", received)
         attempt["bytes"] = received
         attempt["seconds"] = round(monotonic() - started, 3)
-        _spend(request, attempt["seconds"])
+        spend(request, attempt["seconds"])
 
         if write_error is not None:
             await self._io.run(sink.close)
@@ -445,13 +385,13 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
                 f"body of {request.url} ended at byte {size}"
                 + (f" of {total}" if total is not None else "")
                 + f": {why}",
-                offset=_durable(sink, size),
+                offset=durable(sink, size),
                 progress=received,
             )
         if total is not None and size > total:
             await self._io.run(sink.close)
             attempt["outcome"] = "restart"
-            raise _Restart("body_longer_than_announced")
+            raise Restart("body_longer_than_announced")
 
         done = request.meta.get(TRANSFER_DONE_KEY)
         if done is not None:
@@ -465,7 +405,7 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
             # awaits ``written`` before the file goes on (capture.fetch).
             digests = sink.hash_all(pending)
             written = self._io.defer(sink.complete_hashed, pending)
-            written.addErrback(_note_local_error, attempt)
+            written.addErrback(note_local_error, attempt)
         else:
             digests = await self._io.run(sink.complete, pending)
         attempt["outcome"] = "complete"
@@ -491,76 +431,6 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         response = self._streamed(request, tx, result)
         response.written = written
         return response
-
-    def _write_after(self, request: Request, sink: Sink, offset: int, size: int) -> bool:
-        """Whether this body may be written after the response returns (see ``_receive``):
-        a fetcher request that awaits it, a fresh local part with nothing on disk yet, and a
-        body small enough to hash on the reactor thread."""
-        return (
-            bool(request.meta.get(WRITE_AFTER_KEY))
-            and sink.write_after
-            and offset == 0
-            and sink.size == 0
-            and size <= self._config.write_after_max_bytes
-        )
-
-    # -- limits ----------------------------------------------------------------------------
-    def _limits(self, request: Request, spec: StreamSpec, total: int | None) -> TransferLimits:
-        c = self._config
-        cap, means = self._size_cap(spec, total)
-        meta = request.meta[META_KEY]
-        spent = float((meta.get("elapsed") if isinstance(meta, dict) else spec.elapsed) or 0.0)
-        left = c.max_transfer_seconds - spent if c.max_transfer_seconds > 0 else None
-        return TransferLimits(
-            max_size=cap,
-            max_size_means=means,
-            seconds_left=left,
-            min_speed=c.min_speed,
-            speed_window=c.min_speed_window,
-            label=request.url,
-        )
-
-    def _size_cap(self, spec: StreamSpec, total: int | None) -> tuple[int | None, str]:
-        """The most bytes the part file may hold, and what that number stands for.
-
-        An exact listed size wins even over a larger Content-Length: a body of another size
-        can never verify, so fetching it only fills the disk and the quarantine.
-        """
-        c = self._config
-        if spec.expected_size is not None:
-            return spec.expected_size + c.body_slack_bytes, f"the listed {spec.expected_size} bytes"
-        caps: list[tuple[int, str]] = []
-        if c.max_file_bytes > 0:
-            caps.append((c.max_file_bytes, f"CAPTURE_MAX_FILE_BYTES={c.max_file_bytes}"))
-        if spec.size_estimate is not None and c.estimate_size_factor > 0:
-            estimate = int(spec.size_estimate * c.estimate_size_factor) + MiB
-            caps.append((estimate, f"the listing's estimate of {spec.size_estimate} bytes"))
-        if total is not None:
-            caps.append((total + c.body_slack_bytes, f"the announced {total} bytes"))
-        return min(caps) if caps else (None, "")
-
-    async def _aborted(
-        self,
-        sink: Sink,
-        pending: list[bytes],
-        abort: Exception,
-        size: int,
-        received: int,
-        total: int | None,
-        attempt: dict[str, Any],
-    ) -> NoReturn:
-        """End an attempt the receiver cut: keep the part for resume unless it is worthless
-        (longer than the file can be, or of unknown length and out of time)."""
-        self._stats.inc_value(f"capture/transfer/cut/{type(abort).__name__}")
-        if isinstance(abort, BodyTooLong) or (isinstance(abort, TransferTooLong) and total is None):
-            await self._io.run(sink.discard)
-            attempt["outcome"] = "too_long"
-            raise abort
-        await self._io.run(sink.suspend, pending)
-        attempt["outcome"] = _OUTCOMES.get(type(abort).__name__, "stalled")
-        if isinstance(abort, TransferInterrupted):
-            abort.offset, abort.progress = _durable(sink, size), received
-        raise abort
 
     # -- plumbing --------------------------------------------------------------------------
     async def _send(
@@ -651,43 +521,3 @@ class StreamingDownloadHandler(HTTP11DownloadHandler):
         headers.pop(b"Content-Encoding", None)
         respcls = responsetypes.from_args(headers=headers, url=request.url, body=body)
         return respcls(url=request.url, status=tx.code, headers=headers, body=body, request=request)
-
-
-_OUTCOMES = {
-    "TransferAborted": "aborted",
-    "BudgetExceeded": "aborted",
-    "TransferTooSlow": "too_slow",
-    "TransferTooLong": "too_long",
-}
-
-
-def _note_local_error(failure: Failure, attempt: dict[str, Any]) -> Failure:
-    """A body written after its response returned could not be written: say so in its
-    attempt event, and pass the error on to the fetcher awaiting it."""
-    attempt["outcome"] = "local_error"
-    return failure
-
-
-def _durable(sink: Sink, size: int) -> int:
-    """The offset the next attempt resumes from: ``size`` if the sidecar can bind a resume
-    (validators known), else 0 (the next attempt starts over)."""
-    state = sink.state
-    return size if state is not None and state.if_range() else 0
-
-
-def _spend(request: Request, seconds: float) -> None:
-    """Add an attempt's seconds to the file's total (kept in its spec dict, which every copy
-    of the request shares, so the time budget holds across retries)."""
-    spec = request.meta.get(META_KEY)
-    if isinstance(spec, dict):
-        spec["elapsed"] = round(float(spec.get("elapsed") or 0.0) + seconds, 3)
-
-
-def _meter(budget_key: str | None) -> Any:
-    """The run budget's per-byte meter for transfers of unknown size (None: unmetered)."""
-    if not budget_key:
-        return None
-    from capture.budget import lookup
-
-    budget = lookup(budget_key)
-    return budget.charge if budget is not None else None

@@ -1,0 +1,235 @@
+"""What every streamed transfer shares, whatever the protocol: the restart loop around a
+``.part`` file and its sidecar, the limits an attempt runs under, and how a cut attempt ends.
+
+A protocol handler (HTTP in :mod:`capture.transfer.handler`, FTP in :mod:`capture.transfer.ftp`)
+mixes in :class:`PartialTransfers` and implements ``_attempt``: send the request (resuming at
+``offset`` when the sidecar's validators still describe the server's object), feed the body to a
+:class:`~capture.transfer.receiver.BodyReceiver`, and return a :class:`StreamedResponse`; raise
+:class:`Restart` to start over from byte 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from scrapy import Request
+from scrapy.http import Response
+from twisted.internet import defer
+
+from capture.transfer import EVENTS_KEY, META_KEY
+from capture.transfer.errors import BodyTooLong, TransferInterrupted, TransferTooLong
+from capture.transfer.receiver import TransferLimits
+from capture.transfer.result import StreamSpec, TransferResult
+
+if TYPE_CHECKING:
+    from scrapy.statscollectors import StatsCollector
+    from twisted.python.failure import Failure
+
+    from capture.config import CaptureSettings
+    from capture.storage import Sink, Store
+    from capture.transfer.io import IOPool
+    from capture.transfer.sidecar import PartialState
+
+logger = logging.getLogger(__name__)
+
+MAX_RESTARTS = 3
+MiB = 1024 * 1024
+
+
+#: Request meta key: the requester awaits ``StreamedResponse.written`` (capture.fetch does), so
+#: a small body may be written after the response returns.
+WRITE_AFTER_KEY = "capture_write_after"
+
+
+class StreamedResponse(Response):
+    """A response whose body is on disk; ``transfer`` describes the file. ``written``, when
+    set, is a Deferred that fires once the body is on disk (or fails with the local error)."""
+
+    attributes: tuple[str, ...] = (*Response.attributes, "transfer")
+
+    def __init__(self, *args: Any, transfer: TransferResult | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.transfer = transfer
+        self.written: defer.Deferred[Any] | None = None
+
+
+class Restart(Exception):
+    """Start the file over from byte 0 (the server object changed, or cannot resume)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class PartialTransfers:
+    """The protocol-independent half of a streaming download handler (see the module doc)."""
+
+    _config: CaptureSettings
+    _io: IOPool
+    _store: Store
+    _stats: StatsCollector
+
+    async def _attempt(
+        self,
+        request: Request,
+        spec: StreamSpec,
+        sink: Sink,
+        offset: int,
+        state: PartialState | None,
+        events: list[dict[str, Any]],
+    ) -> Response:
+        raise NotImplementedError
+
+    def _sink(self, spec: StreamSpec) -> Sink:
+        """The sink the crawl's store builds for this part (a local file, an S3 upload)."""
+        # A file new to the catalog: its fsync joins the batch the metadata stage syncs before
+        # the catalog commit that records it (CAPTURE_GROUP_DURABILITY).
+        sync = not (spec.clean and self._config.group_durability)
+        return self._store.sink(
+            spec.part, spec.algorithms, checkpoint_bytes=self._config.checkpoint_bytes, sync=sync
+        )
+
+    # -- the streamed path -----------------------------------------------------------------
+    async def _stream(self, request: Request) -> Response:
+        spec_dict: dict[str, Any] = request.meta[META_KEY]
+        spec = StreamSpec.from_meta(spec_dict)
+        events: list[dict[str, Any]] = request.meta.setdefault(EVENTS_KEY, [])
+        fresh = spec.fresh
+        for _ in range(MAX_RESTARTS):
+            sink = self._sink(spec)
+            if spec.clean and not fresh:
+                offset, state = sink.start_clean()  # no partial data can exist: no IO yet
+            else:
+                offset, state = await self._io.run(sink.prepare, fresh)
+            if isinstance(spec_dict, dict):
+                # Later retries of this request probe for (and may resume) partial data.
+                spec_dict["fresh"] = spec_dict["clean"] = False
+            fresh = False
+            if offset:
+                events.append({"at": now(), "kind": "resume", "offset": offset})
+                self._stats.inc_value("capture/transfer/resumed")
+            try:
+                return await self._attempt(request, spec, sink, offset, state, events)
+            except Restart as restart:
+                await self._io.run(sink.close)
+                events.append({"at": now(), "kind": "restart", "reason": restart.reason})
+                self._stats.inc_value(f"capture/transfer/restarted/{restart.reason}")
+                logger.info("Restarting %s from byte 0: %s", request.url, restart.reason)
+                fresh = True
+        raise TransferInterrupted(f"gave up after {MAX_RESTARTS} restarts of {request.url}")
+
+    def _write_after(self, request: Request, sink: Sink, offset: int, size: int) -> bool:
+        """Whether this body may be written after the response returns (see ``_receive``):
+        a fetcher request that awaits it, a fresh local part with nothing on disk yet, and a
+        body small enough to hash on the reactor thread."""
+        return (
+            bool(request.meta.get(WRITE_AFTER_KEY))
+            and sink.write_after
+            and offset == 0
+            and sink.size == 0
+            and size <= self._config.write_after_max_bytes
+        )
+
+    # -- limits ----------------------------------------------------------------------------
+    def _limits(self, request: Request, spec: StreamSpec, total: int | None) -> TransferLimits:
+        c = self._config
+        cap, means = self._size_cap(spec, total)
+        meta = request.meta[META_KEY]
+        spent = float((meta.get("elapsed") if isinstance(meta, dict) else spec.elapsed) or 0.0)
+        left = c.max_transfer_seconds - spent if c.max_transfer_seconds > 0 else None
+        return TransferLimits(
+            max_size=cap,
+            max_size_means=means,
+            seconds_left=left,
+            min_speed=c.min_speed,
+            speed_window=c.min_speed_window,
+            label=request.url,
+        )
+
+    def _size_cap(self, spec: StreamSpec, total: int | None) -> tuple[int | None, str]:
+        """The most bytes the part file may hold, and what that number stands for.
+
+        An exact listed size wins even over a larger Content-Length: a body of another size
+        can never verify, so fetching it only fills the disk and the quarantine.
+        """
+        c = self._config
+        if spec.expected_size is not None:
+            return spec.expected_size + c.body_slack_bytes, f"the listed {spec.expected_size} bytes"
+        caps: list[tuple[int, str]] = []
+        if c.max_file_bytes > 0:
+            caps.append((c.max_file_bytes, f"CAPTURE_MAX_FILE_BYTES={c.max_file_bytes}"))
+        if spec.size_estimate is not None and c.estimate_size_factor > 0:
+            estimate = int(spec.size_estimate * c.estimate_size_factor) + MiB
+            caps.append((estimate, f"the listing's estimate of {spec.size_estimate} bytes"))
+        if total is not None:
+            caps.append((total + c.body_slack_bytes, f"the announced {total} bytes"))
+        return min(caps) if caps else (None, "")
+
+    async def _aborted(
+        self,
+        sink: Sink,
+        pending: list[bytes],
+        abort: Exception,
+        size: int,
+        received: int,
+        total: int | None,
+        attempt: dict[str, Any],
+    ) -> NoReturn:
+        """End an attempt the receiver cut: keep the part for resume unless it is worthless
+        (longer than the file can be, or of unknown length and out of time)."""
+        self._stats.inc_value(f"capture/transfer/cut/{type(abort).__name__}")
+        if isinstance(abort, BodyTooLong) or (isinstance(abort, TransferTooLong) and total is None):
+            await self._io.run(sink.discard)
+            attempt["outcome"] = "too_long"
+            raise abort
+        await self._io.run(sink.suspend, pending)
+        attempt["outcome"] = OUTCOMES.get(type(abort).__name__, "stalled")
+        if isinstance(abort, TransferInterrupted):
+            abort.offset, abort.progress = durable(sink, size), received
+        raise abort
+
+
+OUTCOMES = {
+    "TransferAborted": "aborted",
+    "BudgetExceeded": "aborted",
+    "TransferTooSlow": "too_slow",
+    "TransferTooLong": "too_long",
+}
+
+
+def note_local_error(failure: Failure, attempt: dict[str, Any]) -> Failure:
+    """A body written after its response returned could not be written: say so in its
+    attempt event, and pass the error on to the fetcher awaiting it."""
+    attempt["outcome"] = "local_error"
+    return failure
+
+
+def durable(sink: Sink, size: int) -> int:
+    """The offset the next attempt resumes from: ``size`` if the sidecar can bind a resume
+    (validators known), else 0 (the next attempt starts over)."""
+    state = sink.state
+    return size if state is not None and state.if_range() else 0
+
+
+def spend(request: Request, seconds: float) -> None:
+    """Add an attempt's seconds to the file's total (kept in its spec dict, which every copy
+    of the request shares, so the time budget holds across retries)."""
+    spec = request.meta.get(META_KEY)
+    if isinstance(spec, dict):
+        spec["elapsed"] = round(float(spec.get("elapsed") or 0.0) + seconds, 3)
+
+
+def meter(budget_key: str | None) -> Any:
+    """The run budget's per-byte meter for transfers of unknown size (None: unmetered)."""
+    if not budget_key:
+        return None
+    from capture.budget import lookup
+
+    budget = lookup(budget_key)
+    return budget.charge if budget is not None else None
