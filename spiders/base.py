@@ -393,9 +393,20 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         if failure.check(TransferAborted):
             return  # Ctrl-C: the listing is asked again when the crawl resumes
         self.crawler.stats.inc_value(f"{self.archive}/listing_failed")
-        logger.error(
-            "Listing %s failed: %s", getattr(request, "url", "?"), failure.getErrorMessage()
-        )
+        logger.error("Listing %s failed: %s", getattr(request, "url", "?"), self._why(failure))
+
+    @staticmethod
+    def _why(failure: Any) -> str:
+        """What the archive answered, not only Scrapy's "Ignoring non-200 response"."""
+        response = getattr(failure.value, "response", None)
+        if response is None:
+            return str(failure.getErrorMessage())
+        why = f"HTTP {response.status}"
+        ftp = response.headers.get("X-FTP-Reply")
+        if ftp:
+            text = response.body[:200].decode("utf-8", "replace").strip()
+            why += f" (FTP reply {ftp.decode()}: {text})"
+        return why
 
     @staticmethod
     def streamed_path(response: Any) -> str:
