@@ -50,6 +50,9 @@ class CaptureSettings:
     s3_sse: str
     s3_sse_kms_key_id: str
     s3_scratch_max: int
+    s3_replica_endpoint: str
+    s3_replica_region: str
+    s3_replica_threads: int
     stall_timeout: float
     write_buffer: int
     checkpoint_bytes: int

@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 def host_allowed(url: str, allowed: Iterable[str]) -> bool:
     """``allowed`` holds ``host``, ``host:port`` or ``.domain`` (any subdomain) entries.
 
-    Only http(s) URLs with a host are ever allowed; userinfo in a URL (``user@host``) is
+    An open cloud replica ``s3://bucket/key`` is allowed only by the entry ``s3://bucket``
+    (a bucket is no host: naming it explicitly keeps ``stpubdata`` from matching a web host).
+    Otherwise only http(s) URLs with a host are ever allowed; userinfo in a URL (``user@host``) is
     refused because it is a classic way to smuggle another host past naive checks. An entry
     without a port admits the web ports only (80 and 443: the archive's http-to-https
     redirects), never another port of the same host (another service, perhaps another owner).
@@ -21,6 +23,11 @@ def host_allowed(url: str, allowed: Iterable[str]) -> bool:
         port = parts.port
     except ValueError:
         return False
+    if parts.scheme == "s3":
+        bucket = parts.netloc.lower()
+        return bool(bucket) and "@" not in bucket and f"s3://{bucket}" in {
+            e.lower().strip().rstrip("/") for e in allowed
+        }
     if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
         return False
     default_port = 443 if parts.scheme == "https" else 80
