@@ -25,9 +25,11 @@ def host_allowed(url: str, allowed: Iterable[str]) -> bool:
         return False
     if parts.scheme == "s3":
         bucket = parts.netloc.lower()
-        return bool(bucket) and "@" not in bucket and f"s3://{bucket}" in {
-            e.lower().strip().rstrip("/") for e in allowed
-        }
+        return (
+            bool(bucket)
+            and "@" not in bucket
+            and f"s3://{bucket}" in {e.lower().strip().rstrip("/") for e in allowed}
+        )
     if parts.scheme not in ("http", "https") or not host or "@" in parts.netloc:
         return False
     default_port = 443 if parts.scheme == "https" else 80

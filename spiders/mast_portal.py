@@ -40,11 +40,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import product
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from capture.formats.mast_portal import PortalAnswer
 
+T = TypeVar("T")
 INVOKE_PATH = "/api/v0/invoke"
 DOWNLOAD_PATH = "/api/v0.1/Download/file"
 VIZ_KEYWORDS_PATH = "/viz/api/v0.1/keywords/search"
@@ -267,7 +268,7 @@ class PageTracker:
         return PageStop("empty_page", truncated=short)
 
 
-def batches(ids: list[str], size: int) -> Iterator[list[str]]:
+def batches(ids: list[T], size: int) -> Iterator[list[T]]:
     for i in range(0, len(ids), size):
         yield ids[i : i + size]
 

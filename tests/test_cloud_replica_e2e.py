@@ -89,9 +89,7 @@ def test_jwst_mast_replica_cloud_fetches_from_stpubdata_with_mast_md5_verified(
     }
     # The keys astroquery's path_lookup mapping gives, in bucket stpubdata.
     assert items[X1D]["url"] == "s3://stpubdata/jwst/public/jw01366/L3/t/o001/" + X1D
-    assert items[X1DINTS]["url"] == (
-        "s3://stpubdata/jwst/public/jw01366/jw01366001001/" + X1DINTS
-    )
+    assert items[X1DINTS]["url"] == ("s3://stpubdata/jwst/public/jw01366/jw01366001001/" + X1DINTS)
     assert items[NOT_IN_CLOUD]["url"].startswith(base + DOWNLOAD)
     for name, product in ((X1D, x1d), (X1DINTS, ints)):
         item = items[name]

@@ -138,7 +138,7 @@ class S3ReplicaDownloadHandler(StreamingDownloadHandler):
     ) -> S3Reply:
         """One GET (or HEAD) on a pool thread; S3's error answers become replies with their
         status, failures to reach S3 become Scrapy's download exceptions."""
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         bucket, key = parse_s3_url(request.url)
         args: dict[str, Any] = {"Bucket": bucket, "Key": key}
@@ -154,15 +154,16 @@ class S3ReplicaDownloadHandler(StreamingDownloadHandler):
                 args["IfModifiedSince"] = since
         client = self.client()
         try:
-            with _wire_errors(request.url):
-                if request.method == "HEAD":
-                    return self._reply(client.head_object(**args), None)
-                try:
-                    return self._reply(client.get_object(**args), args)
-                except ClientError as exc:
-                    return self._answer_error(client, exc, args)
+            if request.method == "HEAD":
+                return self._reply(client.head_object(**args), None)
+            try:
+                return self._reply(client.get_object(**args), args)
+            except ClientError as exc:
+                return self._answer_error(client, exc, args)
         except ClientError as exc:
             return _error_reply(exc)
+        except BotoCoreError as exc:
+            raise _download_error(request.url, exc) from exc
 
     def _answer_error(self, client: Any, exc: Any, args: dict[str, Any]) -> S3Reply:
         status = _status(exc)
@@ -188,7 +189,9 @@ class S3ReplicaDownloadHandler(StreamingDownloadHandler):
         stream = answer.get("Body") if args is not None else None
         if stream is None:
             return S3Reply(status, headers)
-        return S3Reply(status, headers, stream=stream, pool=self._s3_pool.executor, chunk=self._chunk)
+        return S3Reply(
+            status, headers, stream=stream, pool=self._s3_pool.executor, chunk=self._chunk
+        )
 
     # -- ordinary (in-memory) requests: a HEAD, a small object ----------------------------
     async def _in_memory(self, request: Request) -> Response:
@@ -201,31 +204,16 @@ class S3ReplicaDownloadHandler(StreamingDownloadHandler):
         return respcls(url=request.url, status=tx.code, headers=headers, body=body, request=request)
 
 
-class _wire_errors:
-    """Map botocore's failures to reach or read S3 onto Scrapy's download exceptions."""
+def _download_error(url: str, exc: Exception) -> Exception:
+    """botocore's failure to reach or read S3 as Scrapy's download exception, so the circuit
+    breaker and the retry middleware judge a replica as they judge any host."""
+    from botocore import exceptions as e
 
-    def __init__(self, url: str):
-        self.url = url
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
-        if exc is None:
-            return False
-        from botocore import exceptions as e
-
-        if isinstance(exc, e.ClientError):
-            return False
-        if isinstance(exc, (e.ConnectTimeoutError, e.ReadTimeoutError)):
-            raise DownloadTimeoutError(f"S3 replica did not answer for {self.url}: {exc}") from exc
-        if isinstance(exc, e.EndpointConnectionError):
-            raise DownloadConnectionRefusedError(
-                f"S3 replica unreachable for {self.url}: {exc}"
-            ) from exc
-        if isinstance(exc, e.BotoCoreError):
-            raise DownloadFailedError(f"S3 replica request failed for {self.url}: {exc}") from exc
-        return False
+    if isinstance(exc, (e.ConnectTimeoutError, e.ReadTimeoutError)):
+        return DownloadTimeoutError(f"S3 replica did not answer for {url}: {exc}")
+    if isinstance(exc, e.EndpointConnectionError):
+        return DownloadConnectionRefusedError(f"S3 replica unreachable for {url}: {exc}")
+    return DownloadFailedError(f"S3 replica request failed for {url}: {exc}")
 
 
 def _status(exc: Any) -> int:

@@ -64,7 +64,7 @@ class ThreadedBody:
     def deliver(self, protocol: Protocol) -> None:
         from twisted.internet import reactor
 
-        protocol.makeConnection(self)  # type: ignore[arg-type]
+        protocol.makeConnection(self)
         call = cast(IReactorFromThreads, reactor).callFromThread
         self._pool.submit(self._pump, protocol, call)
 
@@ -76,6 +76,9 @@ class ThreadedBody:
                     continue
                 if self._stopped.is_set():
                     break
+                if not self._running.is_set():  # paused while waiting for a slot
+                    self._slots.release()
+                    continue
                 data = self._stream.read(self._chunk)
                 if not data:
                     break
@@ -134,7 +137,7 @@ class S3Reply:
 
     def deliverBody(self, protocol: Protocol) -> None:
         if self._stream is None or self._pool is None:
-            protocol.makeConnection(_NoBody())  # type: ignore[arg-type]
+            protocol.makeConnection(_NoBody())
             if self._body:
                 protocol.dataReceived(self._body)
             protocol.connectionLost(Failure(ResponseDone("S3 body complete")))
