@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import threading
 from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
@@ -101,13 +102,16 @@ class S3ReplicaDownloadHandler(StreamingDownloadHandler):
         self._threads = threads
         self._s3_pool = IOPool(threads)
         self._client: Any = None
+        self._client_lock = threading.Lock()
         self._chunk = min(CHUNK, max(64 * 1024, self._config.write_buffer))
 
     def client(self) -> Any:
-        if self._client is None:
-            timeout = float(self._crawler.settings.getfloat("DOWNLOAD_TIMEOUT", 180))
-            self._client = replica_client(self._config, self._threads, timeout)
-        return self._client
+        """The crawl's one anonymous client (thread-safe), built by the first pool thread."""
+        with self._client_lock:
+            if self._client is None:
+                timeout = float(self._crawler.settings.getfloat("DOWNLOAD_TIMEOUT", 180))
+                self._client = replica_client(self._config, self._threads, timeout)
+            return self._client
 
     async def download_request(self, request: Request) -> Response:
         # Anonymous: no credential of the spider goes to a replica (no _wire_request here).
