@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import faults, latency
+from bench import faults, latency, s3replica
 from bench.corpus import SMALL_PREFIX, Corpus, generate
 from bench.machine import load_snapshot, machine_info
 from bench.measure import clean_env, compile_bytecode
@@ -97,6 +97,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sc.add_argument("--out", type=Path)
     faults.add_parser(sub)
     latency.add_parser(sub)
+    s3replica.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command != "run":
         return args
@@ -272,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         return faults.main(args)
     if args.command == "latency":
         return latency.main(args)
+    if args.command == "s3":
+        return s3replica.main(args)
     if args.command == "quality":
         from bench import quality
 

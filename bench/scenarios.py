@@ -159,9 +159,11 @@ def capture_plan(
     files: list[CorpusFile],
     run_dir: Path,
     settings: dict[str, str] | None = None,
+    args: dict[str, str] | None = None,
 ) -> Plan:
     """One measured ``scrapy crawl thousand_genomes`` into a fresh data root under ``run_dir``
-    (extra ``-s`` settings from ``settings``), verified file by file."""
+    (extra ``-s`` settings from ``settings``, extra ``-a`` from ``args``), verified file by
+    file."""
     run_dir.mkdir(parents=True)
     data_dir, items = run_dir / "data", run_dir / "items.jsonl"
     cmd = [
@@ -171,6 +173,8 @@ def capture_plan(
     ]  # fmt: skip
     for key, value in (settings or {}).items():
         cmd += ["-s", f"{key}={value}"]
+    for key, value in (args or {}).items():
+        cmd += ["-a", f"{key}={value}"]
     cmd += ["-O", str(items)]
     return Plan([[cmd]], REPO, lambda m: verify_capture(m, files, items, data_dir))
 
@@ -460,6 +464,10 @@ def judge(name: str, contenders: dict[str, Any]) -> dict[str, Any]:
             and same is not None
             and same <= 1.0,
         }
+    elif name == "s3":
+        from bench.s3replica import judge_s3
+
+        return judge_s3(contenders)
     else:
         ratios = {"capture/stock": _ratio(contenders, "capture", "stock FilesPipeline")}
         if "aria2c -j16" in contenders:

@@ -55,6 +55,9 @@ class CaptureSettings:
     s3_scratch_max: int
     ftp_user: str
     ftp_password_env: str
+    s3_replica_endpoint: str
+    s3_replica_region: str
+    s3_replica_threads: int
     stall_timeout: float
     write_buffer: int
     checkpoint_bytes: int

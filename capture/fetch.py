@@ -74,9 +74,13 @@ class Fetcher:
     ) -> Request:
         work = work_of(item)
         algorithm = item.checksum.get("algorithm")
+        algorithms = [algorithm] if algorithm and algorithm != "sha256" else []
+        if item.url.startswith("s3://") and "md5" not in algorithms:
+            # What a single-part S3 ETag can be checked against (checksum stage).
+            algorithms.append("md5")
         spec = StreamSpec(
             part=self.ctx.store.part_location(item.path),
-            algorithms=[algorithm] if algorithm and algorithm != "sha256" else [],
+            algorithms=algorithms,
             fresh=fresh,
             expected_size=item.expected_size,
             conditional=None if fresh else work.conditional,

@@ -13,11 +13,13 @@ STANDARD_PORTS = {"http": (80, 443), "https": (80, 443), "ftp": (21,)}
 def host_allowed(url: str, allowed: Iterable[str]) -> bool:
     """``allowed`` holds ``host``, ``host:port`` or ``.domain`` (any subdomain) entries.
 
-    Only http(s) and ftp URLs with a host are ever allowed; userinfo in a URL (``user@host``)
-    is refused because it is a classic way to smuggle another host past naive checks. An entry
-    without a port admits the scheme's standard ports only (80 and 443 for the web: the
-    archive's http-to-https redirects; 21 for ftp), never another port of the same host
-    (another service, perhaps another owner).
+    An open cloud replica ``s3://bucket/key`` is allowed only by the entry ``s3://bucket``
+    (a bucket is no host: naming it explicitly keeps ``stpubdata`` from matching a web host).
+    Otherwise only http(s) and ftp URLs with a host are ever allowed; userinfo in a URL
+    (``user@host``) is refused because it is a classic way to smuggle another host past naive
+    checks. An entry without a port admits the scheme's standard ports only (80 and 443 for the
+    web: the archive's http-to-https redirects; 21 for ftp), never another port of the same
+    host (another service, perhaps another owner).
     Credentials use the stricter same-origin rule of :mod:`capture.credentials`.
     """
     try:
@@ -26,6 +28,13 @@ def host_allowed(url: str, allowed: Iterable[str]) -> bool:
         port = parts.port
     except ValueError:
         return False
+    if parts.scheme == "s3":
+        bucket = parts.netloc.lower()
+        return (
+            bool(bucket)
+            and "@" not in bucket
+            and f"s3://{bucket}" in {e.lower().strip().rstrip("/") for e in allowed}
+        )
     if parts.scheme not in DEFAULT_PORTS or not host or "@" in parts.netloc:
         return False
     default_port = DEFAULT_PORTS[parts.scheme]

@@ -45,6 +45,9 @@ DOWNLOAD_HANDLERS = {
     "https": "capture.transfer.handler.StreamingDownloadHandler",
     # Streamed, resumable FTP (SIZE/MDTM-bound REST) in the same engine; MLSD/LIST listings.
     "ftp": "capture.transfer.ftp.FtpDownloadHandler",
+    # Open cloud replicas (s3://bucket/key): anonymous boto3 ranged GETs through the same
+    # engine (capture/transfer/s3.py), instead of Scrapy's handler that holds bodies in memory.
+    "s3": "capture.transfer.s3.S3ReplicaDownloadHandler",
 }
 
 DOWNLOADER_MIDDLEWARES = {
@@ -141,6 +144,17 @@ CAPTURE_S3_SSE_KMS_KEY_ID = ""
 # Files up to this size are fetched back to a scratch file to be scored and inspected; larger
 # ones get transport checks only.
 CAPTURE_S3_SCRATCH_MAX = 4 * 1024 * 1024 * 1024
+
+# Open cloud replicas (s3:// file URLs: JWST in s3://stpubdata, 1000 Genomes in s3://1000genomes;
+# spiders' -a replica=cloud). Read anonymously (unsigned requests: no AWS account, no
+# credentials read or sent). ENDPOINT "" is AWS itself (the environment's AWS_ENDPOINT_URL is
+# ignored: it belongs to CAPTURE_STORE); set it to an S3-compatible server (tests: moto).
+CAPTURE_S3_REPLICA_ENDPOINT = ""
+# Both public buckets live in us-east-1 (AWS Registry of Open Data).
+CAPTURE_S3_REPLICA_REGION = "us-east-1"
+# Threads that make the blocking boto3 calls and read S3 bodies (one per object in flight, never
+# the reactor's): at least as many as transfers run at once (CONCURRENT_REQUESTS).
+CAPTURE_S3_REPLICA_THREADS = 16
 
 # --- capture: transfer engine -------------------------------------------------------------
 # FTP login for the crawl's base_url origin: the user name, and the name of the environment

@@ -14,6 +14,7 @@ from scrapy.crawler import Crawler
 
 from capture.formats import looks_like_html_page, read_head
 from capture.items import CapturedFile
+from capture.transfer.etag import multipart_parts, single_part_md5
 from capture.transfer.result import TransferResult
 from capture.work import work_of
 from pipelines.base import CaptureStage
@@ -38,6 +39,9 @@ def transport_problems(item: CapturedFile, transfer: TransferResult, head: bytes
             )
         else:
             digest_ok = True
+    s3_problem = s3_etag_problem(transfer)
+    if s3_problem:
+        problems.append(s3_problem)
     if not digest_ok and looks_like_html_page(item.archive_path, transfer.content_type, head):
         problems.append(
             f"server sent an HTML page (Content-Type {transfer.content_type!r}) "
@@ -50,6 +54,27 @@ def transport_problems(item: CapturedFile, transfer: TransferResult, head: bytes
             "although identity was requested"
         )
     return problems
+
+
+def s3_etag_problem(transfer: TransferResult) -> str | None:
+    """A single-part S3 ETag is the MD5 of the object: bytes with another MD5 are not the
+    object S3 holds. A multipart ETag (``...-N``) is no digest and is never compared
+    (capture/transfer/etag.py); the publisher's digest stays the verification digest."""
+    if not (transfer.final_url or "").startswith("s3://"):
+        return None
+    md5, actual = single_part_md5(transfer.etag), transfer.digests.get("md5")
+    if md5 is None or actual is None or md5 == actual:
+        return None
+    return f"md5 mismatch: the S3 object's single-part ETag says {md5}, received {actual}"
+
+
+def s3_etag_note(transfer: TransferResult) -> dict[str, Any] | None:
+    """What the S3 ETag of a file from a cloud replica was used for (item metadata)."""
+    if not (transfer.final_url or "").startswith("s3://") or not transfer.etag:
+        return None
+    parts = multipart_parts(transfer.etag)
+    compared = single_part_md5(transfer.etag) is not None and "md5" in transfer.digests
+    return {"etag": transfer.etag, "multipart_parts": parts, "compared_as_md5": compared}
 
 
 class ChecksumPipeline(CaptureStage):
@@ -66,6 +91,9 @@ class ChecksumPipeline(CaptureStage):
             if head is None:  # resumed: the body did not start at byte 0 in this process
                 head = await self.ctx.io.run(read_head, work.transfer.part)
             problems = transport_problems(item, work.transfer, head)
+            note = s3_etag_note(work.transfer)
+            if note is not None:
+                item.metadata["s3_etag"] = note
             if not problems:
                 if item.checksum.get("expected"):
                     item.checksum["verified"] = True

@@ -58,6 +58,9 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
     default_base_url: ClassVar[str] = ""
     #: Other hosts that belong to the archive (e.g. its download CDN).
     extra_hosts: ClassVar[tuple[str, ...]] = ()
+    #: The archive's open cloud replica (``-a replica=cloud``): its public S3 bucket, read
+    #: anonymously (capture/transfer/s3.py); None where the archive has none.
+    cloud_bucket: ClassVar[str | None] = None
     #: ``{"env": ..., "header": ..., "template": ...}`` for archives that take a token.
     credentials: ClassVar[dict[str, Any] | None] = None
     #: What scrapy-spider-metadata reports (title, description); set per class below.
@@ -144,7 +147,20 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
 
     @property
     def allowed_hosts(self) -> list[str]:
+        if self.cloud_bucket and self.replica == "cloud":
+            return [*self.archive_hosts, f"s3://{self.cloud_bucket}"]
         return self.archive_hosts
+
+    @property
+    def replica(self) -> str:
+        """Where file bodies come from: ``origin`` (the archive) or ``cloud`` (its bucket)."""
+        return str(getattr(self.args, "replica", "origin"))
+
+    def cloud_url(self, key: str) -> str:
+        """``s3://<cloud_bucket>/<key>`` (the key percent-encoded as a URL path)."""
+        if not self.cloud_bucket:
+            raise ValueError(f"{self.name} has no cloud replica")
+        return f"s3://{self.cloud_bucket}/{quote(key.lstrip('/'), safe='/!$&()*+,;=-._~@:')}"
 
     def on_archive_host(self, url: str, *also: str) -> bool:
         """Whether ``url`` is on the archive: the configured origin (a mirror given as

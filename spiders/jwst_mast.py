@@ -102,6 +102,7 @@ Arguments (comma-separated lists; ``*`` is a wildcard; ``all`` drops a default f
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -142,14 +143,19 @@ from spiders.mast_portal import (
     ProductFilter,
     archive_path_for,
     batches,
+    cloud_key,
     download_url,
     filter_sets,
     is_wildcard,
+    path_lookup_url,
     viz_keywords_url,
 )
-from spiders.params import CommaList, Flag, PositiveInt
+from spiders.params import CommaList, Flag, PositiveInt, Replica
 
 MALFORMED_RETRIES = 2
+#: URIs per path_lookup request (astroquery splits its lists in chunks of 50: "414 Client
+#: Error: Request-URI Too Large").
+PATH_LOOKUP_BATCH = 50
 FITS_KEYWORDS = ("TELESCOP", "INSTRUME", "DETECTOR", "EXP_TYPE", "TARGPROP", "DATE-OBS")
 #: ``-a <column>=all`` (or ``subgroups=all``, ``product_type=all``): no filter on it.
 ALL = "all"
@@ -254,6 +260,11 @@ class _JwstMastOptions(CaptureParams):
     max_polls: PositiveInt = Field(
         60, description="re-POSTs of an EXECUTING portal request before giving up on it"
     )
+    replica: Replica = Field(
+        "origin",
+        description="where file bodies come from: origin (MAST Download/file) or cloud (MAST's "
+        "public AWS bucket s3://stpubdata, read anonymously; MAST's md5 still verified)",
+    )
 
     @field_validator("product_type", "subgroups")
     @classmethod
@@ -338,6 +349,8 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
         "X1D, X1DINTS, C1D, S3D, CALINTS, md5-verified"
     )
     default_base_url = "https://mast.stsci.edu"
+    # MAST's public AWS bucket (astroquery's CloudAccess.pubdata_bucket).
+    cloud_bucket = "stpubdata"
     collection = "JWST"
     credentials = {"env": "MAST_API_TOKEN", "header": "Authorization", "template": "token {}"}
     # MAST publishes no number, only "data volume and rate limits imposed by the Portal"
@@ -562,6 +575,7 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
         self, answer: PortalAnswer, observations: dict[str, dict[str, Any]]
     ) -> Iterator[Any]:
         stats = self.crawler.stats
+        cloud: list[CapturedFile] = []
         for row in answer.rows:
             stats.inc_value(f"{self.archive}/products/rows")
             reason = self.products.skip_reason(row)
@@ -577,16 +591,73 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
             if item is None:
                 continue
             stats.inc_value(f"{self.archive}/files")
-            if self.verify_md5 and uri.startswith(f"mast:{self.collection}/"):
-                yield scrapy.Request(
-                    viz_keywords_url(self.base_url, uri),
-                    callback=self.parse_viz,
-                    errback=self.viz_failed,
-                    cb_kwargs={"item": item},
-                    dont_filter=True,
-                )
+            if self.replica == "cloud":
+                cloud.append(item)
             else:
-                yield self.without_md5(item, None)
+                yield self.checksum_request(item)
+        for chunk in batches(cloud, PATH_LOOKUP_BATCH):
+            yield self.path_lookup(chunk)
+
+    def checksum_request(self, item: CapturedFile) -> Any:
+        """The viz request for the file's md5 and size, or the item itself without them."""
+        uri = item.metadata.get("dataURI") or ""
+        if self.verify_md5 and uri.startswith(f"mast:{self.collection}/"):
+            return scrapy.Request(
+                viz_keywords_url(self.base_url, uri),
+                callback=self.parse_viz,
+                errback=self.viz_failed,
+                cb_kwargs={"item": item},
+                dont_filter=True,
+            )
+        return self.without_md5(item, None)
+
+    # -- the open cloud replica (-a replica=cloud) -----------------------------------------
+    def path_lookup(self, items: list[CapturedFile]) -> scrapy.Request:
+        """MAST's path lookup for up to 50 products, as astroquery's ``mast_relative_path``."""
+        uris = [str(i.metadata.get("dataURI")) for i in items]
+        return scrapy.Request(
+            path_lookup_url(self.base_url, uris),
+            callback=self.parse_path_lookup,
+            errback=self.path_lookup_failed,
+            cb_kwargs={"items": items},
+            dont_filter=True,
+        )
+
+    def parse_path_lookup(
+        self, response: scrapy.http.Response, items: list[CapturedFile]
+    ) -> Iterator[Any]:
+        stats = self.crawler.stats
+        try:
+            answer = json.loads(response.body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            stats.inc_value(f"{self.archive}/cloud/lookup_malformed")
+            self.logger.warning("MAST path_lookup answered no JSON object; using MAST for these")
+            answer = {}
+        for item in items:
+            uri = str(item.metadata.get("dataURI"))
+            entry = answer.get(uri)
+            key = cloud_key(entry.get("path") if isinstance(entry, dict) else None)
+            if key is None:
+                stats.inc_value(f"{self.archive}/cloud/not_in_cloud")
+                self.logger.info("%s has no cloud copy (path_lookup); fetched from MAST", uri)
+            else:
+                item.metadata["replica"] = {"origin": item.url, "cloud_key": key}
+                item.url = self.cloud_url(key)
+                stats.inc_value(f"{self.archive}/cloud/mapped")
+            yield self.checksum_request(item)
+
+    def path_lookup_failed(self, failure: Any) -> Iterator[Any]:
+        items: list[CapturedFile] = failure.request.cb_kwargs["items"]
+        self.crawler.stats.inc_value(f"{self.archive}/cloud/lookup_failed")
+        self.logger.warning(
+            "MAST path_lookup failed (%s); %d file(s) fetched from MAST instead",
+            failure.getErrorMessage(),
+            len(items),
+        )
+        for item in items:
+            yield self.checksum_request(item)
 
     def file_item(
         self, row: dict[str, Any], observations: dict[str, dict[str, Any]]

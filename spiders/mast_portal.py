@@ -40,14 +40,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import product
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from capture.formats.mast_portal import PortalAnswer
 
+T = TypeVar("T")
 INVOKE_PATH = "/api/v0/invoke"
 DOWNLOAD_PATH = "/api/v0.1/Download/file"
 VIZ_KEYWORDS_PATH = "/viz/api/v0.1/keywords/search"
+#: MAST's path lookup: a product's path in the archive, which is its key in the cloud bucket.
+PATH_LOOKUP_PATH = "/api/v0.1/path_lookup/"
 INVOKE_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/plain"}
 FILTERED = "Mast.Caom.Filtered"
 PRODUCTS = "Mast.Caom.Products"
@@ -265,7 +268,7 @@ class PageTracker:
         return PageStop("empty_page", truncated=short)
 
 
-def batches(ids: list[str], size: int) -> Iterator[list[str]]:
+def batches(ids: list[T], size: int) -> Iterator[list[T]]:
     for i in range(0, len(ids), size):
         yield ids[i : i + size]
 
@@ -339,3 +342,25 @@ def download_url(base_url: str, uri: str) -> str:
 
 def viz_keywords_url(base_url: str, uri: str) -> str:
     return f"{base_url}{VIZ_KEYWORDS_PATH}?{uri_query(uri)}"
+
+
+def path_lookup_url(base_url: str, uris: list[str]) -> str:
+    """``GET /api/v0.1/path_lookup/?uri=A&uri=B``: astroquery's ``utils.mast_relative_path``
+    (requests encodes the list as repeated ``uri=``); the answer maps each URI to
+    ``{"status_code": 200, "path": "/jwst/public/..."}`` (``path`` null when unknown)."""
+    return f"{base_url}{PATH_LOOKUP_PATH}?" + "&".join(uri_query(u) for u in uris)
+
+
+def cloud_key(path: Any) -> str | None:
+    """The ``stpubdata`` key of a path_lookup ``path``, exactly as astroquery maps it
+    (``astroquery/mast/utils.py mast_relative_path`` + ``cloud.py get_cloud_uri_list``):
+    the path without its leading ``/``, e.g. ``/jwst/public/jw02727/L3/t/o002/<file>`` ->
+    ``jwst/public/jw02727/L3/t/o002/<file>`` in bucket ``stpubdata``. (GALEX, PS1 and HLSP
+    paths are rewritten by astroquery; JWST paths are not.) None for a missing or unsafe
+    path."""
+    if not isinstance(path, str) or not path.strip("/"):
+        return None
+    key = path.lstrip("/")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        return None
+    return key

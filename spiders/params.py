@@ -14,7 +14,7 @@ The types below accept what a command line gives (strings) and what a JSON confi
 
 from __future__ import annotations
 
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -49,6 +49,8 @@ def _flag(value: Any) -> Any:
 CommaList = Annotated[list[str], BeforeValidator(_split)]
 #: A yes/no switch (``-a render_js=1``).
 Flag = Annotated[bool, BeforeValidator(_flag)]
+#: ``-a replica=``: file bodies from the archive itself or from its open cloud replica.
+Replica = Literal["origin", "cloud"]
 #: A whole number >= 1.
 PositiveInt = Annotated[int, Field(ge=1)]
 

@@ -33,6 +33,14 @@ tens of TB; the mission asks for their metadata). Path layout from IGSR's
 ``ftp/phase3/20130502.phase3.low_coverage.alignment.index`` and the ``release/20130502`` file
 names are those third-party download scripts fetch.
 
+Open cloud replica (``-a replica=cloud``): the AWS Registry of Open Data's ``1000genomes``
+bucket (us-east-1, ``arn:aws:s3:::1000genomes``; awslabs/open-data-registry
+``datasets/1000-genomes.yaml``) mirrors the FTP tree below ``ftp/``: a file
+``ftp/release/20130502/X`` of current.tree is the key ``release/20130502/X`` (e.g. the
+bucket's ``phase3/data/NA12878/...`` prefixes, as Bioconductor's survey1kg lists them).
+current.tree itself, and so every md5 and size, still comes from EBI: the publisher's md5 is
+what verifies the bytes S3 serves.
+
 Arguments:
 Citations: IGSR publishes no dataset DOI; it asks users to cite the publications of each data
 collection, listed on the collection's page of its data portal
@@ -45,7 +53,8 @@ Genomes Project Consortium, Nature 526:68-74, 2015; 30x GRCh38 -> Byrska-Bishop 
 Arguments:
   ``-a prefix=ftp/release/20130502/,ftp/phase3/`` (comma-separated path prefixes; default: the
   four above; ``prefix=ftp/`` is the whole tree), ``-a exclude=...`` (comma-separated path
-  prefixes to skip), ``-a alignments=1`` (also the BAM/CRAM/FASTQ files), ``-a base_url=...``.
+  prefixes to skip), ``-a alignments=1`` (also the BAM/CRAM/FASTQ files), ``-a replica=cloud``,
+  ``-a base_url=...``.
 """
 
 from __future__ import annotations
@@ -60,7 +69,7 @@ from scrapy_spider_metadata import Args
 from capture import citation
 from capture.formats.textio import iter_lines
 from spiders.base import CaptureParams, CaptureSpider
-from spiders.params import CommaList, Flag
+from spiders.params import CommaList, Flag, Replica
 
 MD5 = re.compile(r"^[0-9a-f]{32}$")
 #: The mission's default scope (module docstring).
@@ -154,6 +163,11 @@ class ThousandGenomesParams(CaptureParams):
         "(tens of TB); default: only their indexes (.bai/.crai), statistics (.bas) and "
         "index tables",
     )
+    replica: Replica = Field(
+        "origin",
+        description="where file bodies come from: origin (EBI) or cloud (the AWS Open Data "
+        "bucket s3://1000genomes, read anonymously; current.tree's md5 still verified)",
+    )
 
     @field_validator("prefix", "exclude")
     @classmethod
@@ -178,6 +192,7 @@ class ThousandGenomesSpider(CaptureSpider, Args[ThousandGenomesParams]):
         "no .bam/.cram/.fastq), md5-verified"
     )
     default_base_url = "https://ftp.1000genomes.ebi.ac.uk"
+    cloud_bucket = "1000genomes"
     tree_path = "vol1/ftp/current.tree"
     custom_settings = {
         # EBI publishes no rate limit for this tree; stay modest and let big files share.
@@ -195,6 +210,12 @@ class ThousandGenomesSpider(CaptureSpider, Args[ThousandGenomesParams]):
         yield self.listing_request(
             self.archive_url(self.tree_path), "current.tree", self.parse_tree
         )
+
+    def file_url(self, rel: str) -> str:
+        """Where the file ``ftp/...`` of current.tree is fetched from (see ``replica``)."""
+        if self.replica == "cloud":
+            return self.cloud_url(rel[len("ftp/") :])
+        return self.archive_url(f"vol1/{rel}")
 
     def wanted(self, path: str) -> bool:
         if self.prefixes and not any(path.startswith(p) for p in self.prefixes):
@@ -244,7 +265,7 @@ class ThousandGenomesSpider(CaptureSpider, Args[ThousandGenomesParams]):
                 self.logger.warning("current.tree: bad size %r for %s", size, rel)
                 continue
             item = self.new_file(
-                self.archive_url(f"vol1/{rel}"),
+                self.file_url(rel),
                 f"vol1/{rel}",
                 expected_size=expected,
                 metadata={"updated": updated, "tree": "vol1/ftp/current.tree"},

@@ -13,6 +13,11 @@ Speaks the real protocol (:mod:`spiders.mast_portal` lists the facts and their s
 * ``GET /viz/api/v0.1/keywords/search?uri=`` answers the file's keywords with ``fileSize`` and
   the md5 ``checksum`` (the real sample's shape when ``../shared/samples`` is present), or a
   chosen failure: a wrong md5, malformed JSON, an empty body, 404, no checksum field.
+* ``GET /api/v0.1/path_lookup/?uri=A&uri=B`` maps each URI to its path in MAST's cloud bucket
+  (``{"status_code": 200, "path": "/jwst/public/..."}``, or 404 and ``null`` for a product
+  with no cloud copy), the shape of the recorded ``path_lookup.json``; the layout follows
+  real ``stpubdata`` keys (:func:`jwst_cloud_path`). :mod:`tests.archives.s3` puts the
+  products' bytes at those keys in moto.
 * ``GET /api/v0.1/Download/file?uri=`` serves deterministic FITS-like files (Range, ETag...),
   per file without Content-Length, or as a 302 to a second server standing in for a CDN.
 
@@ -41,6 +46,7 @@ from tests.archives.server import ArchiveServer, Fault, Reply, Request
 INVOKE = "/api/v0/invoke"
 DOWNLOAD = "/api/v0.1/Download/file"
 VIZ_KEYWORDS = "/viz/api/v0.1/keywords/search"
+PATH_LOOKUP = "/api/v0.1/path_lookup/"
 CDN_PREFIX = "/stpubdata/jwst/public/"
 JSON_TYPE = "application/json"
 
@@ -130,6 +136,21 @@ def fits_blob(seed: str, size: int, **keywords: str) -> Blob:
     return Blob.of(out.getvalue(), seed=seed)
 
 
+def jwst_cloud_path(filename: str) -> str:
+    """The path MAST's path_lookup gives a JWST product, in the layouts seen in the real bucket:
+    stage-3 products ``jw02727-o002_t062_..._i2d.fits`` under
+    ``/jwst/public/jw02727/L3/t/o002/`` and stage-2 exposures ``jw02282010001_..._cal.fits``
+    under ``/jwst/public/jw02282/jw02282010001/`` (public s3://stpubdata keys quoted by
+    jdaviz's tests and users' notes)."""
+    m = re.match(r"^jw(\d{5})-o(\d{3})_", filename)
+    if m:
+        return f"/jwst/public/jw{m.group(1)}/L3/t/o{m.group(2)}/{filename}"
+    m = re.match(r"^jw(\d{5})(\d{6})_", filename)
+    if m:
+        return f"/jwst/public/jw{m.group(1)}/jw{m.group(1)}{m.group(2)}/{filename}"
+    return f"/jwst/public/other/{filename}"
+
+
 def uri_query(uri: str) -> str:
     return "uri=" + quote(uri, safe=":/")
 
@@ -159,6 +180,11 @@ class Product:
     delivery: str = "direct"  # direct | no_length | redirect
     viz_body: bytes | None = None  # a recorded answer, served verbatim
     also_in: tuple[str, ...] = ()  # obsids of other observations listing the same file
+    in_cloud: bool = True  # path_lookup knows a cloud path for it
+
+    @property
+    def cloud_key(self) -> str:
+        return jwst_cloud_path(self.row["productFilename"]).lstrip("/")
 
     @property
     def uri(self) -> str:
@@ -282,6 +308,7 @@ class MastArchive:
         return product
 
     def install(self) -> str:
+        self.server.add(PATH_LOOKUP, self.path_lookup)
         self.server.add(INVOKE, self.invoke)
         self.server.add(VIZ_KEYWORDS, self.viz)
         self.server.add(DOWNLOAD, self.download)
@@ -394,6 +421,17 @@ class MastArchive:
         if product.viz == "malformed":
             body = body[: len(body) // 3]
         return Reply(body, content_type=JSON_TYPE)
+
+    # -- /api/v0.1/path_lookup/ -------------------------------------------------------------
+    def path_lookup(self, req: Request) -> Reply:
+        answer: dict[str, Any] = {}
+        for uri in req.query.get("uri", []):
+            product = next((p for p in self.products if p.uri == uri), None)
+            if product is None or not product.in_cloud:
+                answer[uri] = {"status_code": 404, "path": None}
+            else:
+                answer[uri] = {"status_code": 200, "path": jwst_cloud_path(uri.rsplit("/", 1)[-1])}
+        return Reply(json.dumps(answer).encode(), content_type=JSON_TYPE)
 
     # -- /api/v0.1/Download/file -----------------------------------------------------------
     def download(self, req: Request) -> Blob | Reply:
