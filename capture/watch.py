@@ -158,6 +158,10 @@ class Notifier:
     email: str = ""
     mail: Mail = field(default_factory=Mail)
 
+    @property
+    def channels(self) -> list[str]:
+        return [name for name, on in (("webhook", self.webhook), ("email", self.email)) if on]
+
     def send(self, kind: str, payload: dict[str, Any]) -> list[str]:
         """Deliver to every configured channel; the errors (never raised: a watcher that dies
         because its webhook is down would stop watching)."""
@@ -393,11 +397,14 @@ class Watch:
             ],
         }
         errors = self.notifier.send(kind, payload)
+        channels = self.notifier.channels
         self.status["last_notification"] = {
             "kind": kind,
             "at": payload["at"],
             "message": message,
-            "delivered": not errors,
+            "channels": channels,
+            # None: no channel configured, the log is the only record.
+            "delivered": (not errors) if channels else None,
             "errors": errors,
         }
         self.log(f"watch: notified {kind}: {message}" + (f" (errors: {errors})" if errors else ""))
