@@ -65,6 +65,10 @@ files = Table(
     # Quality summary columns (the full report is in `quality` and quality_checks).
     Column("grade", String(16)),
     Column("score", Float),
+    # Fixity audit (capture verify): when the stored bytes were last re-read and hashed, and
+    # what that found (capture.fixity.Result; NULL: never audited since they were stored).
+    Column("verified_at", String(40)),
+    Column("fixity", String(16)),
     UniqueConstraint("archive", "archive_path", name="uq_files_archive_path"),
 )
 Index("ix_files_state", files.c.archive, files.c.state, files.c.id)
@@ -74,6 +78,8 @@ Index("ix_files_path", files.c.path)
 Index("ix_files_target", files.c.target)
 Index("ix_files_search", files.c.domain, files.c.state, files.c.format)
 Index("ix_files_grade", files.c.grade, files.c.score)
+# The audit's queue: stored files, least recently verified first (migration 0003).
+Index("ix_files_verified", files.c.state, files.c.verified_at)
 
 # Every content version of a file ever published: a re-capture that finds a changed file
 # appends a version; the old bytes are kept under <root>/versions/ (CAPTURE_KEEP_VERSIONS).
@@ -91,6 +97,9 @@ file_versions = Table(
     Column("run_id", String(96)),
     Column("stored_at", Text),  # where these bytes live now (relative to the data root)
     Column("superseded_at", String(40)),
+    # Fixity audit of a kept older version (its bytes at stored_at), as on files.
+    Column("verified_at", String(40)),
+    Column("fixity", String(16)),
     UniqueConstraint("file_id", "version", name="uq_file_versions"),
 )
 
