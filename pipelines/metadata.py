@@ -66,6 +66,8 @@ class MetadataPipeline(CaptureStage):
         version = None
         if item.status == "stored" and work.version is not None:
             values["version"] = work.version
+            # New bytes, verified as they streamed: no fixity audit has read them yet.
+            values["fixity"] = values["verified_at"] = None
             version = {
                 "version": work.version,
                 "sha256": item.sha256,

@@ -14,6 +14,7 @@ from typing import Any
 from scrapy import Spider
 from scrapy.crawler import Crawler
 
+from capture.fixity.results import LOST
 from capture.items import CapturedFile
 from capture.paths import UnsafePathError
 from capture.storage import Store
@@ -106,6 +107,11 @@ class StorePipeline(CaptureStage):
                     self.store.retire, prev.get("path") or item.path, old_version
                 )
             work.superseded = {"version": old_version, "stored_at": stored_at}
+            self.inc("versions/new")
+        elif prev.get("fixity") in LOST:
+            # `capture verify` found its published bytes corrupt or missing and took them out
+            # of the tree (that version's row is already superseded): this is the next version.
+            work.version = old_version + 1
             self.inc("versions/new")
         else:
             work.version = 1
