@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import faults, latency
+from bench import verify as verify_bench
 from bench.corpus import SMALL_PREFIX, Corpus, generate
 from bench.machine import load_snapshot, machine_info
 from bench.measure import clean_env, compile_bytecode
@@ -93,6 +94,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sc.add_argument("--out", type=Path)
     faults.add_parser(sub)
     latency.add_parser(sub)
+    verify_bench.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command != "run":
         return args
@@ -243,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         return faults.main(args)
     if args.command == "latency":
         return latency.main(args)
+    if args.command == "verify":
+        return verify_bench.main(args)
     if args.command == "quality":
         from bench import quality
 

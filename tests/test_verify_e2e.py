@@ -8,9 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.archives import Blob
 from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
 from tests.crawl import capture_cli, catalog_rows, run_crawl, sha256_of
+from tests.test_s3_e2e import BUCKET, PREFIX, key_of, s3, s3_endpoint, store_settings
+
+__all__ = ["s3", "s3_endpoint"]  # fixtures shared with tests/test_s3_e2e.py
 
 TREE = "genomics/thousand_genomes/vol1"
 
@@ -152,3 +157,38 @@ def test_incremental_audits_walk_the_store_least_recently_verified_first(
     assert picked_a == set(fixity_events(data_dir, b["audit_id"])) and 0 < len(picked_a) < 6
     code, report = verify(data_dir, "--since", "2000-01-01")
     assert code == 0 and report["files"] == 6 and report["extras_checked"] is False
+
+
+@pytest.mark.slow
+def test_an_s3_store_is_audited_the_same_way(
+    s3: Any, tg: ThousandGenomesArchive, data_dir: Path
+) -> None:
+    """A real crawl into S3 (moto's server), then ``capture verify --store s3://...``."""
+    blobs = {f"ftp/s3v/h{i}.bin": Blob(f"h{i}", 30_000 + i) for i in range(3)}
+    for path, blob in blobs.items():
+        tg.add_file(path, blob)
+    result = run_crawl(
+        "thousand_genomes",
+        data_dir,
+        args={"base_url": tg.publish(), **WHOLE_TREE},
+        settings=store_settings(),
+    )
+    assert result.returncode == 0, result.log[-2000:]
+    uri = f"s3://{BUCKET}/{PREFIX}"
+    code, clean = verify(data_dir, "--full", "--store", uri)
+    assert code == 0 and clean["counts"] == {"ok": 3}, clean
+    body = bytearray(s3.get_object(Bucket=BUCKET, Key=key_of("vol1/ftp/s3v/h0.bin"))["Body"].read())
+    body[-1] ^= 0xFF
+    s3.put_object(Bucket=BUCKET, Key=key_of("vol1/ftp/s3v/h0.bin"), Body=bytes(body))
+    s3.delete_object(Bucket=BUCKET, Key=key_of("vol1/ftp/s3v/h1.bin"))
+    s3.put_object(Bucket=BUCKET, Key=key_of("vol1/ftp/s3v/extra.bin"), Body=b"extra")
+    code, report = verify(data_dir, "--full", "--store", uri)
+    assert code == 3
+    assert problems(report) == {
+        f"{TREE}/ftp/s3v/h0.bin": "corrupt",
+        f"{TREE}/ftp/s3v/h1.bin": "missing",
+        f"{TREE}/ftp/s3v/extra.bin": "extra",
+    }
+    quarantined = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/quarantine/{TREE}/ftp/s3v/h0.bin")
+    assert quarantined["Body"].read() == bytes(body)
+    assert not (data_dir / TREE).exists()  # nothing of the store landed on local disk

@@ -38,11 +38,20 @@ class Finding:
         return out
 
 
+#: Seconds of reading the bucket may hold: short, so the rate holds over any second of the
+#: audit, not only on average.
+BURST_SECONDS = 0.1
+
+
 class Throttle:
-    """Bytes per second through a token bucket holding one second's worth (0: no limit)."""
+    """Bytes per second through a token bucket (0: no limit)."""
 
     def __init__(self, bytes_per_second: float, sleep: Callable[[float], None] = time.sleep):
-        self.bucket = TokenBucket(bytes_per_second, bytes_per_second) if bytes_per_second else None
+        self.bucket = (
+            TokenBucket(bytes_per_second, bytes_per_second * BURST_SECONDS)
+            if bytes_per_second
+            else None
+        )
         self.sleep = sleep
 
     def take(self, n: int) -> None:
