@@ -211,9 +211,14 @@ def _summary(report: Report, options: Options, saved: Path) -> None:
     counts = " · ".join(f"{k} {n}" for k, n in sorted(report.counts.items())) or "nothing due"
     print(
         f"verified {report.files} file(s), {human_bytes(report.bytes)} in "
-        f"{report.seconds:.1f} s ({report.mb_per_s:.1f} MB/s): {counts}"
+        f"{report.seconds:.2f} s ({report.mb_per_s:.1f} MB/s): {counts}"
     )
     sel = options.selection
+    if not report.files and sel.due_before and report.stopped is None:
+        print(
+            f"no stored file is due (all verified since {sel.due_before[:10]}, "
+            "CAPTURE_VERIFY_INTERVAL_DAYS); --full reads them anyway"
+        )
     if sel.sample is not None:
         print(f"sample {sel.sample:g} with --seed {sel.seed}")
     if report.stopped == "budget":

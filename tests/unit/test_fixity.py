@@ -21,6 +21,7 @@ from capture.fixity.targets import targets
 from capture.paths import DataRoot
 from capture.storage import LocalStore, S3Store, Store
 from capture.storage import s3 as s3mod
+from tests.services import postgres_database
 from tests.test_storage import BUCKET, mock_s3, stage
 
 __all__ = ["mock_s3"]  # the fixture, shared with tests/test_storage.py
@@ -59,11 +60,18 @@ def add_file(catalog: Catalog, store: Store, name: str, body: bytes, **cols: Any
     return int(fid)
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    cat = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
-    yield cat
-    cat.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
+    """Both backends (PostgreSQL skips where no server runs)."""
+    if request.param == "sqlite":
+        cat = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+        yield cat
+        cat.close()
+        return
+    with postgres_database() as url:
+        cat = Catalog(url)
+        yield cat
+        cat.close()
 
 
 @pytest.fixture
