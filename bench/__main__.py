@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import faults, latency, s3replica
+from bench import verify as verify_bench
 from bench.corpus import SMALL_PREFIX, Corpus, generate
 from bench.machine import load_snapshot, machine_info
 from bench.measure import clean_env, compile_bytecode
@@ -98,6 +99,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     faults.add_parser(sub)
     latency.add_parser(sub)
     s3replica.add_parser(sub)
+    verify_bench.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command != "run":
         return args
@@ -275,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         return latency.main(args)
     if args.command == "s3":
         return s3replica.main(args)
+    if args.command == "verify":
+        return verify_bench.main(args)
     if args.command == "quality":
         from bench import quality
 

@@ -48,6 +48,8 @@ class CaptureSettings:
     circuit_failures: int
     circuit_window: float
     needs_attention_rounds: int
+    verify_interval_days: float
+    verify_rate_mb: float
     store: str
     s3_part_size: int
     s3_sse: str

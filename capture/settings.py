@@ -132,6 +132,12 @@ CAPTURE_CIRCUIT_WINDOW = 30.0
 # re-queued by `capture retry --failed` (only with --include-attention): retrying it forever
 # wastes the archive's bandwidth; a person should look at it (0: never flag).
 CAPTURE_NEEDS_ATTENTION_ROUNDS = 3
+# Fixity audit (capture verify): a plain `capture verify` re-reads the stored files not
+# verified in the last VERIFY_INTERVAL_DAYS (least recently verified first), so a daily
+# budgeted audit (--max-gb) walks the whole store about once per interval; VERIFY_RATE_MB caps
+# its reads in MB/s so it does not starve crawls of disk or bucket bandwidth (0: no cap).
+CAPTURE_VERIFY_INTERVAL_DAYS = 30.0
+CAPTURE_VERIFY_RATE_MB = 0.0
 
 # Where files are stored: "" for the local data root, or s3://bucket/prefix to stream every
 # file into S3 with multipart uploads (boto3's standard configuration: AWS_ENDPOINT_URL,

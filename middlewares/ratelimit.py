@@ -14,8 +14,6 @@ A spider opts in with ``rate_limit = 3.0`` (requests per second) and optionally
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
@@ -23,33 +21,10 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import task
 
 from capture.config import config_of
+from capture.ratelimit import TokenBucket
 
 # Keep a margin below the published rate so clock jitter cannot produce rate+1 in a window.
 SAFETY = 0.92
-
-
-class TokenBucket:
-    def __init__(self, rate: float, capacity: float = 1.0, clock: Any = time.monotonic):
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = rate
-        self.capacity = max(1.0, capacity)
-        self.clock = clock
-        self.tokens = self.capacity
-        self.updated = clock()
-        self._lock = threading.Lock()
-
-    def reserve(self) -> float:
-        """Take one token; return how long the caller must wait before using it."""
-        with self._lock:
-            now = self.clock()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            self.tokens -= 1.0
-            if self.tokens >= 0:
-                return 0.0
-            return -self.tokens / self.rate
-
 
 _BUCKETS: dict[str, TokenBucket] = {}
 _REGISTRY_LOCK = threading.Lock()

@@ -76,6 +76,8 @@ class MetadataPipeline(CaptureStage):
         version = None
         if item.status == "stored" and work.version is not None:
             values["version"] = work.version
+            # New bytes, verified as they streamed: no fixity audit has read them yet.
+            values["fixity"] = values["verified_at"] = None
         if item.status == "stored" and work.version is not None and not work.same_content:
             version = {
                 "version": work.version,
@@ -110,6 +112,11 @@ class MetadataPipeline(CaptureStage):
                         report=work.quality.to_dict() if work.quality is not None else None,
                         version=version,
                         superseded=work.superseded,
+                        restored=(
+                            {"version": work.version, "stored_at": item.path}
+                            if item.status == "stored" and work.same_content
+                            else None
+                        ),
                         sync=work.sync_later,
                     ),
                 )

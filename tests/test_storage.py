@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from scrapy.settings import Settings
 
-from capture.paths import DataRoot
+from capture.paths import DataRoot, UnsafePathError
 from capture.storage import STORE_SCHEMES, LocalStore, S3Store, Sink, Store, store_for
 from capture.storage import s3 as s3mod
 from capture.transfer.sink import FileSink
@@ -174,6 +174,59 @@ def test_quarantine_keeps_the_bytes_and_the_reason_outside_the_tree(backend: Bac
     note = json.loads(backend.read("quarantine", REL + ".reason.json") or b"{}")
     assert note["reasons"] == ["sha256 mismatch"]
     assert store.recorded(target).endswith(f"quarantine/{REL}")
+
+
+def test_read_streams_stored_bytes_in_bounded_chunks(backend: Backend) -> None:
+    store, body = backend.store, bytes(range(256)) * 40_000  # 10 MB: several chunks
+    part, digests = stage(store, REL, body)
+    store.publish(part, REL, digests)
+    chunks = list(store.read(REL, 1 << 20))
+    assert b"".join(chunks) == body
+    assert len(chunks) >= 10 and max(len(c) for c in chunks) <= 1 << 20
+    store.retire(REL, 1)
+    assert b"".join(store.read(f"versions/{REL}.v1", 4096)) == body
+    with pytest.raises(FileNotFoundError):
+        list(store.read("genomics/tg/never.bin", 4096))
+
+
+def test_walk_lists_what_is_stored_below_a_directory(backend: Backend) -> None:
+    store = backend.store
+    for rel, body in ((REL, b"abc"), ("genomics/tg/vol2/deep/b.bin", b"defgh")):
+        part, digests = stage(store, rel, body)
+        store.publish(part, rel, digests)
+    part, _ = stage(store, "genomics/tg/vol3/staged.bin", b"not published")
+    found = {(o.rel, o.size, o.kind) for o in store.walk("genomics")}
+    assert found == {(REL, 3, "file"), ("genomics/tg/vol2/deep/b.bin", 5, "file")}
+    assert list(store.walk("astronomy")) == []
+    assert {o.rel for o in store.walk("genomics/tg/vol2")} == {"genomics/tg/vol2/deep/b.bin"}
+
+
+def test_quarantine_stored_moves_published_bytes_out_of_the_tree(backend: Backend) -> None:
+    store, body = backend.store, b"rotten bytes"
+    part, digests = stage(store, REL, body)
+    store.publish(part, REL, digests)
+    target = store.quarantine_stored(REL, {"reason": "fixity", "result": "corrupt"})
+    assert not store.exists(REL)
+    assert backend.read("quarantine", REL) == body
+    note = json.loads(backend.read("quarantine", REL + ".reason.json") or b"{}")
+    assert note == {"reason": "fixity", "result": "corrupt"}
+    assert store.recorded(target).endswith(f"quarantine/{REL}")
+
+
+def test_the_local_walk_reports_links_and_never_follows_them(tmp_path: Path) -> None:
+    data = DataRoot.at(tmp_path / "data")
+    store = LocalStore(data)
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "sub" / "secret.bin").write_bytes(b"x" * 9)
+    tree = data.root / "genomics/tg"
+    tree.mkdir(parents=True)
+    (tree / "dir-link").symlink_to(outside / "sub")
+    (tree / "file-link").symlink_to(outside / "sub" / "secret.bin")
+    kinds = {o.rel: o.kind for o in store.walk("genomics")}
+    assert kinds == {"genomics/tg/dir-link": "symlink", "genomics/tg/file-link": "symlink"}
+    with pytest.raises(UnsafePathError):
+        list(store.read("genomics/tg/file-link", 4096))
 
 
 def test_discard_drops_the_part_and_its_journal(backend: Backend) -> None:

@@ -71,6 +71,10 @@ files = Table(
     # DOI on its own so "every file of this dataset" is one indexed query (migration 0003).
     Column("citation", JSON),
     Column("citation_doi", String(255)),
+    # Fixity audit (capture verify): when the stored bytes were last re-read and hashed, and
+    # what that found (capture.fixity.Result; NULL: never audited since they were stored).
+    Column("verified_at", String(40)),
+    Column("fixity", String(16)),
     UniqueConstraint("archive", "archive_path", name="uq_files_archive_path"),
 )
 Index("ix_files_state", files.c.archive, files.c.state, files.c.id)
@@ -81,6 +85,8 @@ Index("ix_files_target", files.c.target)
 Index("ix_files_search", files.c.domain, files.c.state, files.c.format)
 Index("ix_files_grade", files.c.grade, files.c.score)
 Index("ix_files_citation_doi", files.c.citation_doi)
+# The audit's queue: stored files, least recently verified first (migration 0005).
+Index("ix_files_verified", files.c.state, files.c.verified_at)
 
 # Every content version of a file ever published: a re-capture that finds a changed file
 # appends a version; the old bytes are kept under <root>/versions/ (CAPTURE_KEEP_VERSIONS).
@@ -98,6 +104,9 @@ file_versions = Table(
     Column("run_id", String(96)),
     Column("stored_at", Text),  # where these bytes live now (relative to the data root)
     Column("superseded_at", String(40)),
+    # Fixity audit of a kept older version (its bytes at stored_at), as on files.
+    Column("verified_at", String(40)),
+    Column("fixity", String(16)),
     UniqueConstraint("file_id", "version", name="uq_file_versions"),
 )
 

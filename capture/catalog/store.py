@@ -67,6 +67,9 @@ class Finish:
     report: dict[str, Any] | None = None
     version: dict[str, Any] | None = None
     superseded: dict[str, Any] | None = None
+    #: The same content published again (``version``, ``stored_at``): its version row, taken
+    #: out of the tree by a fixity audit, says where the bytes are again.
+    restored: dict[str, Any] | None = None
     #: A local file to make durable before this record is committed (see pipelines/metadata).
     sync: str | None = None
 
@@ -391,6 +394,16 @@ class Catalog:
             conn.execute(insert(quality_checks), check_rows)
         versions: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for op in ops:
+            if op.restored is not None:
+                conn.execute(
+                    update(file_versions)
+                    .where(
+                        file_versions.c.file_id == op.file_id,
+                        file_versions.c.version == op.restored["version"],
+                        file_versions.c.superseded_at.is_not(None),
+                    )
+                    .values(superseded_at=None, stored_at=op.restored["stored_at"])
+                )
             if op.version is None:
                 continue
             if op.superseded is not None:

@@ -21,6 +21,13 @@ from capture.status import PROBLEMS, FileStatus
 #: (cause, pattern on the recorded error, what to do). First match wins.
 CAUSES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     (
+        "fixity",
+        re.compile(r"^fixity:"),
+        "the stored copy changed or vanished after capture (found by `capture verify`): "
+        "check the disk or bucket, then `capture verify --requeue` or `capture retry "
+        "--failed --cause fixity` fetches it again as a new version",
+    ),
+    (
         "unreachable",
         re.compile(r"unreachable|DNS|resolve|refused|No route|SSL|TLS|certificate", re.I),
         "the archive could not be reached: check the network, base_url and the archive's "

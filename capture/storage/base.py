@@ -10,6 +10,8 @@ of a URI scheme or of a path type.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -79,6 +81,17 @@ class Sink(Protocol):
 Location = str | Path
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """One thing a store holds under a directory (:meth:`Store.walk`)."""
+
+    #: Relative to the data root (or the store's prefix), as the catalog records paths.
+    rel: str
+    size: int
+    #: "file", or what else sits there ("symlink", "other"): never followed, always reported.
+    kind: str = "file"
+
+
 @runtime_checkable
 class Store(Protocol):
     """Publication, quarantine and versions of verified files (local data root or S3)."""
@@ -139,6 +152,22 @@ class Store(Protocol):
         ...
 
     def drop_scratch(self, path: str | None, part: str) -> None: ...
+
+    def read(self, rel: str, chunk_size: int) -> Iterator[bytes]:
+        """The bytes stored at ``rel`` (a published path or a kept version's ``versions/...``),
+        streamed in chunks of at most ``chunk_size``: an audit of terabytes holds one chunk.
+        Raises FileNotFoundError when nothing is stored there."""
+        ...
+
+    def walk(self, top: str) -> Iterator[StoredObject]:
+        """Everything stored below the directory ``top`` (relative, e.g. ``genomics``),
+        links included as such and never followed; nothing when ``top`` does not exist."""
+        ...
+
+    def quarantine_stored(self, rel: str, reason: dict[str, Any]) -> Location:
+        """Move published bytes that failed a fixity audit out of the published tree into
+        ``quarantine/`` with the reason next to them (kept as evidence, never repaired)."""
+        ...
 
 
 class StoreClass(Protocol):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 from capture import safefs
 from capture.config import SettingsError
 from capture.paths import DataRoot, UnsafePathError
+from capture.storage.base import StoredObject
 from capture.transfer.errors import LocalStorageError
 from capture.transfer.sidecar import PartialState, trusted_base
 from capture.transfer.sink import FileSink, fsync_dir
@@ -165,3 +168,59 @@ class LocalStore:
 
     def drop_scratch(self, path: str | None, part: str) -> None:
         """Nothing to drop: :meth:`scratch_copy` makes no copy."""
+
+    def read(self, rel: str, chunk_size: int) -> Iterator[bytes]:
+        """Read without following links (a link planted at ``rel`` is an UnsafePathError);
+        pages already hashed are dropped from the page cache, so an audit of the whole root
+        does not evict what the crawls are using."""
+        path = self.data.resolve(rel, check=False)
+        fd = safefs.open_file(path, os.O_RDONLY, self._root)
+        try:
+            _advise(fd, 0, os.POSIX_FADV_SEQUENTIAL)
+            offset = 0
+            while chunk := os.read(fd, chunk_size):
+                yield chunk
+                _advise(fd, offset, os.POSIX_FADV_DONTNEED, len(chunk))
+                offset += len(chunk)
+        finally:
+            os.close(fd)
+
+    def walk(self, top: str) -> Iterator[StoredObject]:
+        base = self.data.resolve(top)
+        if not base.is_dir():
+            return
+        for here, dirs, names in os.walk(base):
+            rel_dir = Path(here).relative_to(self._root)
+            for name in list(dirs):
+                if os.path.islink(os.path.join(here, name)):
+                    dirs.remove(name)  # os.walk would not descend; it must still be seen
+                    names.append(name)
+            for name in names:
+                try:
+                    st = os.lstat(os.path.join(here, name))
+                except FileNotFoundError:
+                    continue  # removed meanwhile
+                kind = (
+                    "file"
+                    if stat.S_ISREG(st.st_mode)
+                    else "symlink"
+                    if stat.S_ISLNK(st.st_mode)
+                    else "other"
+                )
+                yield StoredObject((rel_dir / name).as_posix(), st.st_size, kind)
+
+    def quarantine_stored(self, rel: str, reason: dict[str, Any]) -> Path:
+        final = self.data.final(rel)
+        target = self.data.quarantine(rel)
+        note = self.data.resolve(rel, area="quarantine", suffix=NOTE_SUFFIX)
+        safefs.replace(final, target, self._root, self._root)
+        text = json.dumps(reason, indent=2, sort_keys=True, default=str)
+        safefs.write_atomic(note, text.encode(), self._root)
+        return target
+
+
+def _advise(fd: int, offset: int, advice: int, length: int = 0) -> None:
+    try:
+        os.posix_fadvise(fd, offset, length, advice)
+    except (AttributeError, OSError):
+        pass  # advice only (not every platform or filesystem takes it)

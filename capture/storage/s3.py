@@ -26,11 +26,13 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from capture.storage.base import StoredObject
 from capture.transfer.basesink import BaseSink
 from capture.transfer.errors import LocalStorageError
 from capture.transfer.sidecar import PartialState
@@ -423,3 +425,41 @@ class S3Store:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+    def read(self, rel: str, chunk_size: int) -> Iterator[bytes]:
+        """``GetObject``'s streaming body, ``chunk_size`` at a time (never the whole object)."""
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"]
+        except self.s3.exceptions.NoSuchKey as exc:
+            raise FileNotFoundError(f"{self.uri(rel)}: no such object") from exc
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def walk(self, top: str) -> Iterator[StoredObject]:
+        start = len(self.key("")) + 1 if self.prefix else 0
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.key(top.strip("/")) + "/"
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                yield StoredObject(obj["Key"][start:], int(obj["Size"]))
+
+    def quarantine_stored(self, rel: str, reason: dict[str, Any]) -> str:
+        """Server-side move to ``quarantine/`` (the published object is removed)."""
+        target = self.key(rel, "quarantine")
+        self.s3.copy(
+            {"Bucket": self.bucket, "Key": self.key(rel)},
+            self.bucket,
+            target,
+            ExtraArgs=self.conf.extra() or None,
+        )
+        self.s3.delete_object(Bucket=self.bucket, Key=self.key(rel))
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=self.key(rel, "quarantine", ".reason.json"),
+            Body=json.dumps(reason, indent=2, default=str).encode(),
+            **self.conf.extra(),
+        )
+        return self.uri(rel, "quarantine")
