@@ -259,6 +259,8 @@ class NoaaPaleoSpider(CaptureSpider, Args[NoaaPaleoParams]):
     domain = "geochemistry"
     publisher = {"name": "NOAA NCEI Paleoclimatology", "url": "https://www.ncei.noaa.gov/"}
     formats = ("text",)
+    #: The page size changes how the search is paged, not what it finds.
+    SCOPE_NEUTRAL = CaptureSpider.SCOPE_NEUTRAL | {"page_size"}
     scope = (
         "NOAA NCEI paleo studies mentioning CO2 (search.json dataPublisher=NOAA&searchText=CO2: "
         "GEOCARB III Phanerozoic CO2, proxy and ice-core CO2 series) and all their data files"

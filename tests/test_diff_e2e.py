@@ -194,3 +194,47 @@ def test_a_failed_listing_never_calls_files_gone(server: ArchiveServer, tmp_path
     update = run_capture(["--update", *common], tmp_path)
     assert update.returncode in (3, 4)
     assert {r["state"] for r in file_rows(data)} == {"stored"}
+
+
+def test_diff_through_reshuffled_search_paging(server: ArchiveServer, tmp_path: Path) -> None:
+    """NOAA's search pages with limit/skip and publishes no checksum or size: a round, then the
+    search answers in another order across its pages, one file changes (new ETag), one study is
+    added and one withdrawn. The diff lists exactly those, twice the same."""
+    import random
+
+    from tests.archives.noaa_paleo import PALEO, NoaaPaleoArchive, study
+
+    noaa = NoaaPaleoArchive(server)
+    url = {n: f"{PALEO}/contributions_by_author/co2s{n}/co2s{n}.txt" for n in range(1, 9)}
+    for n in range(1, 8):
+        noaa.add_study(study(f"30000{n}", f"CO2 series {n}", [url[n]]))
+    cfg = tmp_path / "noaa.json"
+    cfg.write_text(json.dumps({
+        "mirrors": {"noaa_paleo": server.base_url},
+        "spider_args": {"noaa_paleo": {"page_size": 3}},  # 3 pages of limit=3
+        "enable_quality_validation": False,
+    }))  # fmt: skip
+    common = ["--config", str(cfg), "--data-dir", str(tmp_path / "data")]
+    common += ["--domains", "geochemistry"]
+    first = run_capture(common, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+
+    random.Random(7).shuffle(noaa.studies)  # every page now holds other studies
+    order = [s["NOAAStudyId"] for s in noaa.studies]
+    assert order[:3] != ["300001", "300002", "300003"]
+    changed = url[2].removeprefix("https://www.ncei.noaa.gov")
+    revised = noaa.files[changed] + b"1999\t281.5\n"  # a revised series: new bytes and ETag
+    server.add(changed, Blob.of(revised), "text/plain")
+    noaa.add_study(study("300008", "CO2 series 8", [url[8]]))
+    noaa.studies = [s for s in noaa.studies if s["NOAAStudyId"] != "300005"]
+    code, one = diff(tmp_path, common)
+    code2, two = diff(tmp_path, common)
+    assert code == code2 == 0
+    rel = "pub/data/paleo/contributions_by_author"
+    assert paths(one, "new") == [f"{rel}/co2s8/co2s8.txt"]
+    assert paths(one, "changed") == [f"{rel}/co2s2/co2s2.txt"]
+    assert paths(one, "gone") == [f"{rel}/co2s5/co2s5.txt"]
+    assert one["totals"]["unchanged"]["files"] == 5
+    (archive,) = one["archives"]
+    assert archive["repeats"] in (0, None)
+    assert one["archives"] == two["archives"] and one["fingerprint"] == two["fingerprint"]
