@@ -89,17 +89,24 @@ def print_tables(summary: dict[str, Any]) -> None:
     )
     table = Table(title_justify="left")
     for col in ("archive", "discovery", "new", "changed", "pending", "gone", "unchanged"):
-        table.add_column(col, justify="left" if col in ("archive", "discovery") else "right")
+        table.add_column(
+            col,
+            justify="left" if col in ("archive", "discovery") else "right",
+            no_wrap=col != "discovery",
+        )
+    notes: list[str] = []  # why gone is unknown: under the table, not wrapped into a cell
     for a in summary["archives"]:
         c = a["counts"]
         gone = (
             f"{c['gone']['files']} / {human_bytes(c['gone']['bytes'])}"
             if a["gone_checked"]
-            else "?"
+            else f"?{len(notes) + 1}"
         )
+        if not a["gone_checked"]:
+            notes.append(f"?{len(notes) + 1} {a['archive']}: {a['gone_why']}")
         table.add_row(
             a["archive"],
-            a["outcome"] + ("" if a["gone_checked"] else f" ({a['gone_why']})"),
+            a["outcome"],
             *(
                 f"{c[k]['files']} / {human_bytes(c[k]['bytes'])}"
                 for k in ("new", "changed", "pending")
@@ -108,6 +115,8 @@ def print_tables(summary: dict[str, Any]) -> None:
             f"{c['unchanged']['files']} / {human_bytes(c['unchanged']['bytes'])}",
         )
     console.print(table)
+    for note in notes:
+        console.print(f"  gone {note}", markup=False)
     for a in summary["archives"]:
         for category in ("new", "changed", "pending", "gone"):
             files = a["files"][category]
