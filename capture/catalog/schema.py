@@ -71,6 +71,13 @@ files = Table(
     # DOI on its own so "every file of this dataset" is one indexed query (migration 0003).
     Column("citation", JSON),
     Column("citation_doi", String(255)),
+    # Storage tiering (capture/storage/tiers.py, migration 0005): when a reader last used the
+    # file (exports, citations, restores: capture.catalog.access.record_access), the tier its
+    # bytes are in (NULL: the store's default, local hot or S3 STANDARD; an S3 object keeps its
+    # key in any class) and where they live when not at <data root>/<path> (the cold root).
+    Column("last_accessed_at", String(40)),
+    Column("tier", String(24)),
+    Column("location", Text),
     UniqueConstraint("archive", "archive_path", name="uq_files_archive_path"),
 )
 Index("ix_files_state", files.c.archive, files.c.state, files.c.id)
