@@ -55,6 +55,8 @@ def test_storage_plan_apply_restore_on_a_real_capture(
     table = capture_cli("storage", "plan", *args, cwd=tmp_path)
     assert table.returncode == 0 and "apply would move 2 files" in table.stdout
 
+    no_cold = capture_cli("storage", "apply", "--data-dir", str(data), cwd=tmp_path)
+    assert no_cold.returncode == 2 and "CAPTURE_COLD_DIR" in no_cold.stderr
     applied = capture_cli("storage", "apply", *args, cwd=tmp_path)
     assert applied.returncode == 0, applied.stderr[-3000:]
     assert "moved: 2 files" in applied.stdout
@@ -94,3 +96,20 @@ def test_storage_plan_apply_restore_on_a_real_capture(
     assert row["tier"] is None and row["location"] is None
     missing = capture_cli("storage", "restore", "0" * 64, *args, cwd=tmp_path)
     assert missing.returncode == 2 and "no file" in missing.stderr
+
+    # chr3 (still cold) changes upstream: the update stores version 2 hot; version 1 stays in
+    # the cold root, where file_versions says it is.
+    chr3 = rows["chr3.vcf.gz"]
+    blobs[f"{REL}/chr3.vcf.gz"].version = 2
+    tg.publish()
+    update = run_capture(["--update", *common], tmp_path)
+    assert update.returncode == 0, update.stderr[-3000:]
+    (row,) = catalog_rows(data, "select * from files where id=?", chr3["id"])
+    assert row["version"] == 2 and row["tier"] is None and row["location"] is None
+    assert sha256_of(data / row["path"]) == blobs[f"{REL}/chr3.vcf.gz"].sha256 == row["sha256"]
+    versions = catalog_rows(
+        data, "select * from file_versions where file_id=? order by version", chr3["id"]
+    )
+    assert [v["version"] for v in versions] == [1, 2]
+    assert versions[0]["stored_at"] == chr3["location"]
+    assert sha256_of(Path(chr3["location"])) == chr3["sha256"]

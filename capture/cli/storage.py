@@ -180,6 +180,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
             policy.tier(name)
     except KeyError as exc:
         raise CliError(str(exc.args[0])) from None
+    if getattr(mover, "cold", True) is None and not args.dry_run:
+        raise CliError(
+            "no local cold tier to move to: set CAPTURE_COLD_DIR (-s CAPTURE_COLD_DIR=DIR)"
+        )
 
     def progress(row: dict[str, Any], target: Any, error: str | None) -> None:
         if args.json:

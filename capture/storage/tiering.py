@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from capture.catalog import Catalog
 from capture.catalog.access import record_access_in
@@ -268,10 +268,3 @@ def restore(
                 record_access_in(conn, [row["id"]])
         out.append(result)
     return out
-
-
-def tier_counts(catalog: Catalog) -> dict[str, int]:
-    """Files per recorded tier (NULL: the store's default), for reports."""
-    with catalog.engine.connect() as conn:
-        q = select(func.coalesce(files.c.tier, ""), func.count()).group_by(files.c.tier)
-        return {str(t): int(n) for t, n in conn.execute(q)}
