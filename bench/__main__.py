@@ -78,6 +78,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     cat.add_argument("--searches", type=int, default=200)
     cat.add_argument("--workdir", type=Path)
     cat.add_argument("--out", type=Path)
+    tiers = sub.add_parser("tiers", help="capture storage plan over a catalog of N files")
+    tiers.add_argument("--records", type=int, default=1_000_000)
+    tiers.add_argument("--catalog-url", help="e.g. postgresql+psycopg://127.0.0.1/db (empty)")
+    tiers.add_argument("--workdir", type=Path)
+    tiers.add_argument("--out", type=Path)
     qual = sub.add_parser("quality", help="scoring throughput (MB/s, files/s)")
     qual.add_argument("--big-mib", type=int, default=512, help="size of each large file")
     qual.add_argument("--small-count", type=int, default=300)
@@ -263,6 +268,10 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "tiers":
+        from bench import tiers as tiers_bench
+
+        return tiers_bench.main(args)
     if args.command == "catalog":
         from bench import catalog
 

@@ -89,6 +89,14 @@ class CaptureSettings:
     backoff_time_scale: float
     keep_versions: bool
     dedup: bool
+    cold_dir: str
+    tier_prices: Mapping[str, float]
+    tier_warm_after_days: int
+    tier_cold_after_days: int
+    tier_archive_after_days: int
+    tier_min_bytes: int
+    tier_listed_within_days: int
+    tier_second_copy: bool
     retransfer_on_mismatch: int
     quality_enabled: bool
     quality_threshold: float

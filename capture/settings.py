@@ -284,6 +284,41 @@ CAPTURE_KEEP_VERSIONS = True
 # both catalog records are kept.
 CAPTURE_DEDUP = True
 
+# --- capture: storage tiers (capture storage plan | apply | restore; capture/storage/tiers.py)
+# A local cold root (e.g. a big HDD array): `capture storage apply` moves idle files of the
+# local store there (copy, fsync, sha256 verified, then the hot copy goes) and the catalog
+# records each file's new location. Empty: no local cold tier (the plan still recommends it).
+CAPTURE_COLD_DIR = ""
+# $ per GiB-month of each tier, for the plan's estimate. S3: us-east-1 list prices (S3 Standard
+# first 50 TB, Standard-IA, Glacier Instant Retrieval, Glacier Deep Archive; aws.amazon.com/
+# s3/pricing). Local tiers are your own amortised disk cost: set them (defaults: an SSD/NVMe
+# array for "hot", an HDD array for "cold"). Requests and retrievals are not included.
+CAPTURE_TIER_PRICES = {
+    "hot": 0.05,
+    "cold": 0.015,
+    "STANDARD": 0.023,
+    "STANDARD_IA": 0.0125,
+    "GLACIER_IR": 0.004,
+    "DEEP_ARCHIVE": 0.00099,
+}
+# Idle days (since the last recorded access, else since the file was retrieved) after which a
+# file goes one tier colder: warm (S3 Standard-IA, whose minimum storage is 30 days), cold
+# (Glacier Instant Retrieval, 90 days; the local cold root) and archive (Deep Archive, 180 days,
+# hours to restore).
+CAPTURE_TIER_WARM_AFTER_DAYS = 30
+CAPTURE_TIER_COLD_AFTER_DAYS = 90
+CAPTURE_TIER_ARCHIVE_AFTER_DAYS = 180
+# Files smaller than this stay hot: Standard-IA and Glacier IR bill every object as at least
+# 128 KiB and Deep Archive adds 40 KiB of index per object, so moving them costs more.
+CAPTURE_TIER_MIN_BYTES = 128 * 1024
+# A file is reproducible from its archive (it may go to Deep Archive: the archive is the second
+# copy) when it is stored (not retracted), has the publisher's digest to verify a re-fetch, and
+# a listing named it within this many days. Any other file keeps an instantly readable copy.
+CAPTURE_TIER_LISTED_WITHIN_DAYS = 90
+# Set True only when every stored file has an independent second copy (bucket replication,
+# tape): then non-reproducible files may go to Deep Archive as well.
+CAPTURE_TIER_SECOND_COPY = False
+
 # --- capture: verification ----------------------------------------------------------------
 # On size/digest mismatch, re-transfer the whole file this many times, then quarantine.
 CAPTURE_RETRANSFER_ON_MISMATCH = 1

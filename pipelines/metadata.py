@@ -73,6 +73,9 @@ class MetadataPipeline(CaptureStage):
             # Only when the archive published one this time: a file whose citation is read from
             # its own bytes (netCDF attributes) keeps it through unchanged rounds.
             values.update(citation=item.citation, citation_doi=item.citation.get("doi"))
+        if item.status == "stored":
+            # Published just now at the store's default place (local hot, S3 Standard).
+            values.update(tier=None, location=None)
         version = None
         if item.status == "stored" and work.version is not None:
             values["version"] = work.version

@@ -87,7 +87,9 @@ class StorePipeline(CaptureStage):
             prev = work.previous or {}
             held = prev.get("state") in HELD  # the row describes the published copy
             same = held and prev.get("sha256") and prev["sha256"] == item.sha256
-            if same and await io.run(self.store.exists, prev.get("path") or item.path):
+            # A copy moved to another tier (files.location) is held there: same content, kept.
+            tiered = bool(prev.get("location"))
+            if same and (tiered or await io.run(self.store.exists, prev.get("path") or item.path)):
                 await io.run(self.store.discard, transfer.part)
                 fill_from_previous(item, prev)
                 item.status = "unchanged"
@@ -121,8 +123,8 @@ class StorePipeline(CaptureStage):
             # old bytes move under versions/ (never overwritten), whatever the row's state.
             old_version = int(current["version"])
             work.version = old_version + 1
-            stored_at = None
-            if self.keep_versions:
+            stored_at = prev.get("location")  # old bytes in a colder tier stay where they are
+            if self.keep_versions and not stored_at:
                 stored_at = await io.run(
                     self.store.retire, prev.get("path") or item.path, old_version
                 )

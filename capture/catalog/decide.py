@@ -46,7 +46,9 @@ def decide(
     if state in RETRIED:
         return Decision("retry")
     # stored / retracted: compare what the listing says now with what we hold.
-    on_disk = exists is None or exists(prev["path"], prev["size"])
+    # A file moved to another tier (files.location: the cold root, an S3 storage class) is
+    # held there; only a file at its usual place is looked for on disk.
+    on_disk = exists is None or bool(prev.get("location")) or exists(prev["path"], prev["size"])
     if not on_disk:
         return Decision("refetch")
     differ = differences(prev, rec)

@@ -75,6 +75,13 @@ files = Table(
     # what that found (capture.fixity.Result; NULL: never audited since they were stored).
     Column("verified_at", String(40)),
     Column("fixity", String(16)),
+    # Storage tiering (capture/storage/tiers.py, migration 0006): when a reader last used the
+    # file (exports, citations, restores: capture.catalog.access.record_access), the tier its
+    # bytes are in (NULL: the store's default, local hot or S3 STANDARD; an S3 object keeps its
+    # key in any class) and where they live when not at <data root>/<path> (the cold root).
+    Column("last_accessed_at", String(40)),
+    Column("tier", String(24)),
+    Column("location", Text),
     UniqueConstraint("archive", "archive_path", name="uq_files_archive_path"),
 )
 Index("ix_files_state", files.c.archive, files.c.state, files.c.id)

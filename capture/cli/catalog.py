@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from capture.catalog.access import record_access
 from capture.cli.common import CliError, add_data_args, data_dir, open_catalog
 from capture.status import CATALOG_STATES
 
@@ -192,6 +193,7 @@ def cmd_cite(args: argparse.Namespace) -> int:
     recs = file_for_citation(catalog, key)
     if not recs:
         raise CliError(f"no file {args.file!r} in the catalog")
+    record_access(catalog, [r["id"] for r in recs])  # a citation is a use of the file
     if args.cite_format == "json":
         print(json.dumps([cite.csl(r) for r in recs], indent=2, default=str))
     else:
@@ -221,6 +223,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             path = bag.write(recs, root, out)
         except FileExistsError as exc:
             raise CliError(str(exc)) from exc
+    record_access(catalog, ids)  # exported files were used: the tiering rules keep them warm
     print(json.dumps({"format": args.format, "files": len(ids), "output": str(path)}))
     return 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from capture.__version__ import __version__
+from capture.storage.tiering import locate
 
 
 def _place(source: Path, target: Path) -> None:
@@ -39,8 +40,8 @@ def write(records: Iterable[dict[str, Any]], root: Path, out: Path) -> Path:
     for rec in records:
         if rec.get("state") != "stored" or not rec.get("sha256"):
             continue
-        source = root / rec["path"]
-        if not source.is_file():
+        source = locate(rec, root)  # a file moved to the cold root is bagged from there
+        if not isinstance(source, Path) or not source.is_file():
             continue
         _place(source, data / rec["path"])
         manifest.append(f"{rec['sha256']}  data/{rec['path']}")
