@@ -25,7 +25,15 @@ import pytest
 from tests.archives import ArchiveServer, Blob, Fault
 from tests.archives.ftp import FtpArchive
 from tests.archives.thousand_genomes import ThousandGenomesArchive
-from tests.crawl import catalog_rows, kill, run_crawl, sha256_of, start_crawl, wait_for
+from tests.crawl import (
+    catalog_rows,
+    kill,
+    run_capture,
+    run_crawl,
+    sha256_of,
+    start_crawl,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -186,3 +194,35 @@ def test_sigkill_then_resume_on_another_replica_only_when_md5_and_size_bind_the_
         assert served == [("mirror2", 0, big.size)]
         assert gets[0].range is None and not item.get("resumed_from")
         assert "restart" in kinds and "replica_switch" not in kinds
+
+
+def test_capture_run_config_replicas_fail_over_and_a_bad_name_stops_before_any_crawl(
+    server: ArchiveServer, mirror: ArchiveServer, tmp_path: Path
+) -> None:
+    blob = Blob("rep-run", 200 * KB)
+    path = f"{REL}/only_on_mirror.txt"
+    origin, second = ThousandGenomesArchive(server), ThousandGenomesArchive(mirror)
+    origin.add_file(path, blob, served=False)  # listed by current.tree, 404 at the origin
+    second.add_file(path, blob)
+    data = tmp_path / "data"
+    config = {
+        "base_path": str(data),
+        "enable_quality_validation": False,
+        "mirrors": {"thousand_genomes": origin.publish()},
+        "spider_args": {"thousand_genomes": {"prefix": f"{REL}/"}},
+        "replicas": {"thousand_genomes": [f"mirror2={mirror.base_url}/vol1/ftp/"]},
+    }
+    bad = run_capture(
+        ["--domains", "genomics"], tmp_path, {**config, "replicas": {"thousand_genomes": ["x"]}}
+    )
+    assert bad.returncode == 2 and "'x' is no replica this archive declares" in bad.stderr
+    assert not server.requests_for("/vol1/ftp/current.tree")
+
+    proc = run_capture(["--domains", "genomics"], tmp_path, config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = catalog_rows(data, "select * from files where archive = ?", "thousand_genomes")
+    assert row["state"] == "stored" and row["verified"] == 1
+    assert row["final_url"] == f"{mirror.base_url}/vol1/{path}"
+    served = json.loads(row["file_metadata"])["replicas"]["served"]
+    assert [(r["replica"], r["from"], r["to"]) for r in served] == [("mirror2", 0, blob.size)]
+    assert [e.status for e in server.requests_for(f"/vol1/{path}")] == [404]
