@@ -60,6 +60,8 @@ class CaptureSettings:
     s3_replica_endpoint: str
     s3_replica_region: str
     s3_replica_threads: int
+    replicas: tuple[str, ...]
+    replica_demote_after: int
     stall_timeout: float
     write_buffer: int
     checkpoint_bytes: int

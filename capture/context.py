@@ -17,6 +17,7 @@ from capture.config import SERVICES_ATTR, CaptureSettings, config_of
 from capture.diff import ChangeRecorder
 from capture.fetch import Fetcher
 from capture.paths import DataRoot
+from capture.replicas import ReplicaBoard
 from capture.storage import Store, store_for
 from capture.transfer.io import IOPool
 
@@ -97,6 +98,8 @@ class CrawlServices:
                 config.frontier_name or f"{self.run_id}:{archive or self.spider_name}",
                 claim_idle=config.frontier_claim_idle,
             )
+        #: Which mirrors of the archive failed, are demoted or served wrong bytes.
+        self.replicas = ReplicaBoard(max(1, config.replica_demote_after))
         self.fetcher = Fetcher(crawler, self)
         crawler.signals.connect(self.io.stop, signal=signals.engine_stopped)
         logger.info(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from capture.budget import Budget
 from capture.concurrency import TransferLimiter
 from capture.items import CapturedFile
 from capture.outcomes import is_disk_full
+from capture.replicas import REPLICA_KEY, REPLICAS_KEY, TRIED_KEY, identity
 from capture.transfer import EVENTS_KEY, META_KEY, StreamSpec, TransferAborted, TransferResult
 from capture.transfer.engine import WRITE_AFTER_KEY, StreamedResponse
 from capture.transfer.errors import ArchiveUnreachable, BudgetExceeded, UnsafeLocalPath
@@ -70,9 +72,20 @@ class Fetcher:
         return self._budget
 
     def request_for(
-        self, item: CapturedFile, *, fresh: bool = False, budget_key: str | None = None
+        self,
+        item: CapturedFile,
+        *,
+        fresh: bool = False,
+        budget_key: str | None = None,
+        avoid: Sequence[str] = (),
     ) -> Request:
+        """The file's request; with replicas, on the best one (``avoid``: replicas that served
+        a copy that did not verify go behind the others)."""
         work = work_of(item)
+        url, replicas = item.url, None
+        if item.replicas:
+            replicas = self.ctx.replicas.order(item.replicas, avoid)
+            url = replicas[0]["url"]
         algorithm = item.checksum.get("algorithm")
         algorithms = [algorithm] if algorithm and algorithm != "sha256" else []
         if item.url.startswith("s3://") and "md5" not in algorithms:
@@ -87,6 +100,8 @@ class Fetcher:
             budget_key=budget_key,
             clean=work.decision == "new" and not fresh and work.transfer is None,
             size_estimate=_size_estimate(item),
+            # A re-transfer after a mismatch never splices replicas (fresh: no identity).
+            identity=None if fresh or not replicas else identity(item.checksum, item.expected_size),
         )
         meta = {
             META_KEY: spec.to_meta(),
@@ -101,9 +116,13 @@ class Fetcher:
             WRITE_AFTER_KEY: True,
             "capture_archive": item.archive,
         }
+        if replicas:
+            meta[REPLICAS_KEY] = replicas
+            meta[REPLICA_KEY] = replicas[0]["name"]
+            meta[TRIED_KEY] = [replicas[0]["name"]]
         how = item.fetch or {}
         return Request(
-            item.url,
+            url,
             method=how.get("method", "GET"),
             body=how.get("body"),
             headers=how.get("headers"),
@@ -113,13 +132,15 @@ class Fetcher:
             callback=NO_CALLBACK,
         )
 
-    async def fetch(self, item: CapturedFile, *, fresh: bool = False) -> FetchOutcome:
+    async def fetch(
+        self, item: CapturedFile, *, fresh: bool = False, avoid: Sequence[str] = ()
+    ) -> FetchOutcome:
         budget = await self.budget()
         admission = budget.admit(item.expected_size) if budget is not None else None
         if admission is not None and not admission.ok:
             return FetchOutcome(aborted=True, budget=admission.reason)
         metered = admission.budget_key if admission is not None and admission.metered else None
-        outcome = await self._fetch(item, fresh, metered)
+        outcome = await self._fetch(item, fresh, metered, avoid)
         if budget is not None and admission is not None:
             received = outcome.transfer.bytes_transferred if outcome.transfer else 0
             stored = outcome.transfer.size if outcome.transfer else 0
@@ -142,8 +163,10 @@ class Fetcher:
         assert engine is not None
         return await engine.download_async(request)
 
-    async def _fetch(self, item: CapturedFile, fresh: bool, budget_key: str | None) -> FetchOutcome:
-        request = self.request_for(item, fresh=fresh, budget_key=budget_key)
+    async def _fetch(
+        self, item: CapturedFile, fresh: bool, budget_key: str | None, avoid: Sequence[str]
+    ) -> FetchOutcome:
+        request = self.request_for(item, fresh=fresh, budget_key=budget_key, avoid=avoid)
         try:
             response = await self.limiter.run(request, lambda: self._download(request))
             written = getattr(response, "written", None)
@@ -169,6 +192,9 @@ class Fetcher:
         if isinstance(response, StreamedResponse) and response.transfer is not None:
             transfer = response.transfer
             transfer.final_url = response.url
+            served_by = (response.request.meta if response.request else {}).get(REPLICA_KEY)
+            if served_by:
+                self.ctx.replicas.succeeded(served_by)
             return FetchOutcome(transfer=transfer, http_status=transfer.status)
         return FetchOutcome(
             error=f"HTTP {response.status} from {response.url}", http_status=response.status

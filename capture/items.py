@@ -68,6 +68,9 @@ class CapturedFile:
     # The dataset citation the archive publishes for this file (capture/citation.py: doi,
     # kind, title, authors, publisher, year, version, url, identifiers, text, related, source).
     citation: dict[str, Any] | None = None
+    # Where else the same file can be fetched (capture/replicas.py): [{"name", "url"}] in the
+    # configured order, the spider's own URL named "origin"; None: from ``url`` only.
+    replicas: list[dict[str, str]] | None = None
 
     def expect_digest(self, algorithm: str, value: str, source: str) -> CapturedFile:
         """Record the publisher's digest for this file (e.g. md5 from an index file)."""

@@ -162,6 +162,17 @@ CAPTURE_S3_REPLICA_REGION = "us-east-1"
 # the reactor's): at least as many as transfers run at once (CONCURRENT_REQUESTS).
 CAPTURE_S3_REPLICA_THREADS = 16
 
+# --- capture: replicas (capture/replicas.py) ---------------------------------------------
+# Mirrors a file may be fetched from, in order of preference: names the spider declares
+# (thousand_genomes: ebi, ebi_ftp, ncbi, aws; jwst_mast: cloud), "name=url-prefix" for any
+# other, or "all" for every declared one; "origin" (the spider's own URL) is first unless
+# placed. Empty: one source only, as before. A failed or stalled attempt goes to the next
+# replica; a partial continues there only when the publisher's digest and size are known.
+CAPTURE_REPLICAS: list[str] = []
+# A replica that failed this many attempts in a row (errors, stalls) goes behind the others
+# for the files that start after it; one proven to serve wrong bytes goes last.
+CAPTURE_REPLICA_DEMOTE_AFTER = 2
+
 # --- capture: transfer engine -------------------------------------------------------------
 # FTP login for the crawl's base_url origin: the user name, and the name of the environment
 # variable that holds the password (never the password itself: settings end up in logs and

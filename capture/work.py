@@ -42,6 +42,9 @@ class Work:
     redriven: bool = False
     # The published version this capture replaces or repeats (store stage), if any.
     same_content: bool = False
+    # A copy from replicas that did not verify: its ranges and each range's sha256, compared
+    # with the re-transfer's once that verifies (capture/replicas.py blame).
+    suspect: tuple[list[dict[str, Any]], list[str]] | None = None
 
 
 def work_of(item: CapturedFile) -> Work:

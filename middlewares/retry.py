@@ -37,6 +37,8 @@ from scrapy.utils.response import response_status_message
 from twisted.internet import task
 
 from capture.config import CaptureSettings, config_of
+from capture.context import CrawlServices
+from capture.replicas import REPLICA_KEY, REPLICAS_KEY, TRIED_KEY
 from capture.transfer import EVENTS_KEY, META_KEY
 from capture.transfer.errors import (
     LocalStorageError,
@@ -117,6 +119,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         }
         if retry_after is not None:
             event["retry_after"] = retry_after
+        if REPLICA_KEY in new.meta:
+            event["replica"] = new.meta[REPLICA_KEY]
         events = new.meta.get(EVENTS_KEY)
         if isinstance(events, list):
             events.append(event)
@@ -152,10 +156,21 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Request | Response:
-        if request.meta.get("dont_retry", False) or response.status not in self.retry_http_codes:
+        if request.meta.get("dont_retry", False):
             return response
         reason = response_status_message(response.status)
+        if response.status not in self.retry_http_codes:
+            if response.status >= 400 and REPLICAS_KEY in request.meta:
+                # A mirror without the file (404) or refusing it: the next replica, once each.
+                switched = self._failover(request, None, reason, untried_only=True)
+                if switched is not None:
+                    return self._schedule(switched, 0.0, reason)
+            return response
         new = self._retry(request, reason)
+        if REPLICAS_KEY in request.meta:
+            switched = self._failover(request, new, reason)
+            if switched is not None:
+                return self._schedule(switched, self._switch_delay(request, switched), reason)
         if new is None:
             return response
         delay = self.backoff(new.meta.get("retry_times", 1))
@@ -176,6 +191,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
             return self._requeue(request)
         if request.meta.get("dont_retry", False) or isinstance(exception, LocalStorageError):
             return None
+        reason = f"{type(exception).__name__}: {exception}"
         if self._made_progress(request, exception):
             done = request.meta.get(PROGRESS_KEY, 0)
             if done < self.progress_times:
@@ -184,12 +200,19 @@ class BackoffRetryMiddleware(RetryMiddleware):
                 new.meta[HIGH_WATER_KEY] = exception.offset  # type: ignore[attr-defined]
                 new.dont_filter = True
                 self.crawler.stats.inc_value("capture/retry/resumed_after_progress")
-                return self._schedule(
-                    new, self.backoff(1), f"{type(exception).__name__}: {exception} (resuming)"
-                )
+                switched = self._failover_after_progress(request, new, exception, reason)
+                if switched is not None:
+                    return switched
+                return self._schedule(new, self.backoff(1), f"{reason} (resuming)")
         if not isinstance(exception, self.exceptions_to_retry):
             return None
         retried = self._retry(request, exception)
+        if REPLICAS_KEY in request.meta:
+            switched = self._failover(request, retried, reason)
+            if switched is not None:
+                if isinstance(exception, TransferInterrupted):
+                    switched.meta[HIGH_WATER_KEY] = 0  # another server: progress starts anew
+                return self._schedule(switched, self._switch_delay(request, switched), reason)
         if retried is None:
             return None
         if isinstance(exception, TransferInterrupted):
@@ -200,6 +223,55 @@ class BackoffRetryMiddleware(RetryMiddleware):
             self.backoff(retried.meta.get("retry_times", 1)),
             f"{type(exception).__name__}: {exception}",
         )
+
+    # -- replicas (capture/replicas.py) ------------------------------------------------------
+    def _failover(
+        self, request: Request, retried: Request | None, reason: str, *, untried_only: bool = False
+    ) -> Request | None:
+        """The next attempt of a file with replicas, on the next replica (None: no other one,
+        or retries exhausted and every replica tried). The failed replica is counted (and
+        demoted after CAPTURE_REPLICA_DEMOTE_AFTER failures in a row)."""
+        current = str(request.meta.get(REPLICA_KEY) or "")
+        tried = list(request.meta.get(TRIED_KEY) or [current])
+        board = CrawlServices.of(self.crawler).replicas
+        board.failed(current, reason)
+        nxt = board.next(request.meta[REPLICAS_KEY], current, tried)
+        if nxt is None or (nxt["name"] in tried and (untried_only or retried is None)):
+            return None
+        base = retried if retried is not None else request
+        new = base.replace(url=nxt["url"], dont_filter=True)
+        new.meta[REPLICA_KEY] = nxt["name"]
+        new.meta[TRIED_KEY] = [*tried, nxt["name"]] if nxt["name"] not in tried else tried
+        stats = self.crawler.stats
+        stats.inc_value(f"capture/replica/failover/{current}")
+        logger.info(
+            "Replica %s failed for %s (%s); next: %s", current, request.url, reason, nxt["name"]
+        )
+        return new
+
+    def _failover_after_progress(
+        self, request: Request, new: Request, exception: Exception, reason: str
+    ) -> Request | None:
+        """A cut transfer that made progress: another replica may continue it only when the
+        file's identity (publisher digest + size) binds the partial bytes; without one it
+        resumes where it is (a switch would start over from byte 0)."""
+        if REPLICAS_KEY not in request.meta:
+            return None
+        spec = request.meta.get(META_KEY)
+        if not (isinstance(spec, dict) and spec.get("identity")):
+            return None
+        switched = self._failover(request, new, reason)
+        if switched is None:
+            return None
+        switched.meta[HIGH_WATER_KEY] = 0
+        return self._schedule(switched, 0.0, f"{reason} (resuming on {switched.meta[REPLICA_KEY]})")
+
+    def _switch_delay(self, request: Request, switched: Request) -> float:
+        """No wait before a replica not tried yet (another server); backoff when cycling."""
+        tried = request.meta.get(TRIED_KEY) or []
+        if switched.meta[REPLICA_KEY] not in tried:
+            return 0.0
+        return self.backoff(switched.meta.get("retry_times", 1))
 
     @staticmethod
     def _made_progress(request: Request, exception: Exception) -> bool:

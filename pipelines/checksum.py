@@ -14,6 +14,7 @@ from scrapy.crawler import Crawler
 
 from capture.formats import looks_like_html_page, read_head
 from capture.items import CapturedFile
+from capture.replicas import blame, range_digests
 from capture.transfer.etag import multipart_parts, single_part_md5
 from capture.transfer.result import TransferResult
 from capture.work import work_of
@@ -99,6 +100,8 @@ class ChecksumPipeline(CaptureStage):
                     item.checksum["verified"] = True
                     self.inc("checksum/verified")
                 work.problems = []
+                if work.suspect is not None:
+                    await self.blame_replicas(item)
                 return item
             work.problems = problems
             if work.retransfers >= self.max_retransfers:
@@ -112,8 +115,55 @@ class ChecksumPipeline(CaptureStage):
             work.retransfers += 1
             self.inc("checksum/retransfer")
             self.logger.info("Re-transferring %s from byte 0: %s", item.url, "; ".join(problems))
+            avoid = await self.suspect_replicas(item, work.transfer)
             await self.ctx.io.run(self.ctx.store.discard, work.transfer.part)
             work.transfer = None
-            outcome = await self.ctx.fetcher.fetch(item, fresh=True)
+            outcome = await self.ctx.fetcher.fetch(item, fresh=True, avoid=avoid)
             apply_outcome(self, item, outcome)
         return item
+
+    # -- replicas (capture/replicas.py) ----------------------------------------------------
+    async def suspect_replicas(self, item: CapturedFile, transfer: TransferResult) -> list[str]:
+        """A copy from replicas failed verification: note each range's sha256 (the part is
+        about to go) and return the replicas that served it, for the re-transfer to avoid.
+        Nobody is blamed yet: the publisher's digest may be the wrong one."""
+        ranges = transfer.ranges or []
+        if not ranges or self.ctx.remote:
+            return sorted({r["replica"] for r in ranges})
+        digests = await self.ctx.io.run(range_digests, transfer.part, ranges)
+        work_of(item).suspect = (ranges, digests)
+        return sorted({r["replica"] for r in ranges})
+
+    async def blame_replicas(self, item: CapturedFile) -> None:
+        """The re-transfer verified: a replica whose range of the failed copy differs from the
+        same range of this one served wrong bytes. It is reported (stats
+        ``capture/replica_bad/<name>``, the item's ``metadata.replicas.bad``, a
+        ``replica_bad`` event) and goes last for the rest of the crawl."""
+        work = work_of(item)
+        assert work.suspect is not None and work.transfer is not None
+        ranges, bad_digests = work.suspect
+        work.suspect = None
+        good = await self.ctx.io.run(range_digests, work.transfer.part, ranges)
+        culprits = blame(ranges, bad_digests, good)
+        board = self.ctx.replicas
+        note = item.metadata.setdefault("replicas", {})
+        for name in culprits:
+            spans = [
+                {"from": r["from"], "to": r["to"], "url": r["url"]}
+                for r, b, g in zip(ranges, bad_digests, good, strict=True)
+                if r["replica"] == name and b != g
+            ]
+            first = board.mark_bad(name)
+            self.inc(f"replica_bad/{name}")
+            note.setdefault("bad", []).append({"replica": name, "ranges": spans})
+            work.events.append(
+                {"kind": "replica_bad", "replica": name, "ranges": spans, "first": first}
+            )
+            self.logger.warning(
+                "Replica %s served wrong bytes of %s (%s); the file was fetched again from "
+                "another replica and verified; %s goes last from now on",
+                name,
+                item.archive_path,
+                ", ".join(f"bytes {s['from']}-{s['to'] - 1}" for s in spans),
+                name,
+            )

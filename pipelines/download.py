@@ -104,6 +104,10 @@ class DownloadPipeline(CaptureStage):
         return response
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
 def _header(response: Any, name: bytes) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
@@ -166,6 +170,11 @@ def apply_outcome(stage: CaptureStage, item: CapturedFile, outcome: FetchOutcome
     algorithm = item.checksum.get("algorithm")
     if algorithm:
         item.checksum["actual"] = transfer.digests.get(algorithm)
+    if transfer.ranges:
+        # Which replica served which bytes (capture/replicas.py): on the item and in the
+        # catalog's events (kind "replica").
+        item.metadata.setdefault("replicas", {})["served"] = transfer.ranges
+        work.events.append({"at": _now(), "kind": "replica", "ranges": transfer.ranges})
     stage.inc("download/completed")
     return item
 

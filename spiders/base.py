@@ -24,9 +24,11 @@ from scrapy.exceptions import CloseSpider
 from scrapy_spider_metadata import Args
 from twisted.internet.defer import Deferred
 
+from capture.config import CaptureSettings, config_of
 from capture.context import CrawlServices
 from capture.hosts import host_allowed, netloc_entry
 from capture.items import DOMAINS, CapturedFile
+from capture.replicas import ORIGIN, Replica, ReplicaConfigError, host_entry, parse_entries
 from capture.transfer import META_KEY, StreamSpec
 from capture.transfer.engine import StreamedResponse
 from capture.transfer.errors import ArchiveUnreachable, TransferAborted
@@ -36,6 +38,8 @@ from spiders.params import CaptureParams, SpiderArgumentError, parse_params
 __all__ = ["CaptureParams", "CaptureSpider", "SpiderArgumentError"]
 
 logger = logging.getLogger(__name__)
+#: Characters kept as they are when a path is put in a URL.
+URL_SAFE = "/:@!$&()*+,;=-._~"
 
 
 class CaptureSpider(Args[CaptureParams], scrapy.Spider):
@@ -61,6 +65,12 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
     #: The archive's open cloud replica (``-a replica=cloud``): its public S3 bucket, read
     #: anonymously (capture/transfer/s3.py); None where the archive has none.
     cloud_bucket: ClassVar[str | None] = None
+    #: The archive's official mirrors (capture/replicas.py), by name: the URL prefix a file's
+    #: archive path below :attr:`replica_root` is appended to. Used when CAPTURE_REPLICAS
+    #: names them (or says ``all``).
+    mirrors: ClassVar[dict[str, str]] = {}
+    #: The part of an archive path that a mirror's URL prefix stands for (e.g. ``vol1/ftp/``).
+    replica_root: ClassVar[str] = ""
     #: ``{"env": ..., "header": ..., "template": ...}`` for archives that take a token.
     credentials: ClassVar[dict[str, Any] | None] = None
     #: What scrapy-spider-metadata reports (title, description); set per class below.
@@ -147,9 +157,54 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
 
     @property
     def allowed_hosts(self) -> list[str]:
+        hosts = [*self.archive_hosts, *(host_entry(r.url) for r in self.replicas if r.url)]
         if self.cloud_bucket and self.replica == "cloud":
-            return [*self.archive_hosts, f"s3://{self.cloud_bucket}"]
-        return self.archive_hosts
+            hosts.append(f"s3://{self.cloud_bucket}")
+        return hosts
+
+    @property
+    def replicas(self) -> list[Replica]:
+        """The mirrors CAPTURE_REPLICAS asks for, in its order, ``origin`` included (empty:
+        files come from their own URL only)."""
+        cached: list[Replica] | None = self.__dict__.get("_replicas")
+        if cached is None:
+            crawler = getattr(self, "crawler", None)
+            if crawler is None:
+                return []
+            cached = self.__dict__["_replicas"] = self.replicas_for(config_of(crawler))
+        return cached
+
+    @classmethod
+    def replicas_for(cls, config: CaptureSettings) -> list[Replica]:
+        """The replicas ``config`` asks for; :class:`SpiderArgumentError` (one line) for a
+        name the archive does not declare or a bad URL (checked before the crawl starts)."""
+        try:
+            return parse_entries(config.replicas, cls.mirrors)
+        except ReplicaConfigError as exc:
+            raise SpiderArgumentError(f"{cls.name}: {exc}") from None
+
+    def replica_path(self, item: CapturedFile, replica: Replica) -> str | None:
+        """The file's path under ``replica``'s URL prefix (None: the replica cannot serve it):
+        the archive path below :attr:`replica_root`."""
+        root = self.replica_root
+        if not root or not item.archive_path.startswith(root):
+            return None
+        return item.archive_path[len(root) :]
+
+    def attach_replicas(self, item: CapturedFile) -> CapturedFile:
+        """Give ``item`` its replicas (``[{"name", "url"}]``, configured order) when more than
+        one can serve it; the item's URL stays the origin's."""
+        candidates: list[dict[str, str]] = []
+        for replica in self.replicas:
+            if replica.name == ORIGIN:
+                candidates.append({"name": ORIGIN, "url": item.url})
+                continue
+            rel = self.replica_path(item, replica)
+            if rel is not None:
+                url = replica.url.rstrip("/") + "/" + quote(rel.lstrip("/"), safe=URL_SAFE)
+                candidates.append({"name": replica.name, "url": url})
+        item.replicas = candidates if len(candidates) > 1 else None
+        return item
 
     @property
     def replica(self) -> str:
@@ -173,7 +228,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
         return f"{self.base_url}/{quote(path.lstrip('/'), safe='/:@!$&()*+,;=-._~')}"
 
     def new_file(self, url: str, archive_path: str, **fields: Any) -> CapturedFile:
-        return CapturedFile(
+        item = CapturedFile(
             archive=self.archive,
             domain=self.domain,
             url=url,
@@ -181,6 +236,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
             spider=self.name,
             **fields,
         )
+        return self.attach_replicas(item) if self.replicas else item
 
     @property
     def ctx(self) -> CrawlServices:

@@ -126,6 +126,7 @@ from capture.formats.mast_portal import (
 )
 from capture.inspection import InspectionProblem
 from capture.items import CapturedFile
+from capture.replicas import Replica as Mirror
 from capture.secrets import secret_from_env
 from spiders.base import CaptureParams, CaptureSpider, SpiderArgumentError
 from spiders.mast_portal import (
@@ -351,6 +352,9 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
     default_base_url = "https://mast.stsci.edu"
     # MAST's public AWS bucket (astroquery's CloudAccess.pubdata_bucket).
     cloud_bucket = "stpubdata"
+    #: The same bucket as a replica (CAPTURE_REPLICAS=cloud): products keep MAST as their
+    #: origin and fail over to their stpubdata key, found by MAST's path lookup.
+    mirrors = {"cloud": "s3://stpubdata/"}
     collection = "JWST"
     credentials = {"env": "MAST_API_TOKEN", "header": "Authorization", "template": "token {}"}
     # MAST publishes no number, only "data volume and rate limits imposed by the Portal"
@@ -591,7 +595,7 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
             if item is None:
                 continue
             stats.inc_value(f"{self.archive}/files")
-            if self.replica == "cloud":
+            if self.replica == "cloud" or self.cloud_replica:
                 cloud.append(item)
             else:
                 yield self.checksum_request(item)
@@ -612,6 +616,18 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
         return self.without_md5(item, None)
 
     # -- the open cloud replica (-a replica=cloud) -----------------------------------------
+    @property
+    def cloud_replica(self) -> bool:
+        """CAPTURE_REPLICAS names the bucket: products need their stpubdata keys."""
+        return any(r.name == "cloud" for r in self.replicas)
+
+    def replica_path(self, item: CapturedFile, replica: Mirror) -> str | None:
+        """A product's stpubdata key (MAST's path lookup) under the ``cloud`` replica."""
+        if replica.name == "cloud":
+            key = (item.metadata.get("replica") or {}).get("cloud_key")
+            return str(key) if key else None
+        return super().replica_path(item, replica)
+
     def path_lookup(self, items: list[CapturedFile]) -> scrapy.Request:
         """MAST's path lookup for up to 50 products, as astroquery's ``mast_relative_path``."""
         uris = [str(i.metadata.get("dataURI")) for i in items]
@@ -644,7 +660,10 @@ class JwstMastSpider(CaptureSpider, Args[JwstMastParams]):  # type: ignore[valid
                 self.logger.info("%s has no cloud copy (path_lookup); fetched from MAST", uri)
             else:
                 item.metadata["replica"] = {"origin": item.url, "cloud_key": key}
-                item.url = self.cloud_url(key)
+                if self.replica == "cloud":
+                    item.url = self.cloud_url(key)
+                else:  # one replica among MAST and others (CAPTURE_REPLICAS)
+                    self.attach_replicas(item)
                 stats.inc_value(f"{self.archive}/cloud/mapped")
             yield self.checksum_request(item)
 

@@ -55,6 +55,10 @@ Arguments:
   four above; ``prefix=ftp/`` is the whole tree), ``-a exclude=...`` (comma-separated path
   prefixes to skip), ``-a alignments=1`` (also the BAM/CRAM/FASTQ files), ``-a replica=cloud``,
   ``-a base_url=...``.
+
+Replicas (``-s CAPTURE_REPLICAS=ncbi,aws`` or ``all``; capture/replicas.py): the same file from
+EBI over HTTPS or FTP, NCBI's mirror or the AWS bucket, failing over between them; current.tree's
+md5 and size let a partial file continue on another mirror.
 """
 
 from __future__ import annotations
@@ -193,6 +197,15 @@ class ThousandGenomesSpider(CaptureSpider, Args[ThousandGenomesParams]):
     )
     default_base_url = "https://ftp.1000genomes.ebi.ac.uk"
     cloud_bucket = "1000genomes"
+    #: IGSR's official mirrors of ``vol1/ftp/`` (README_ftp_site_structure; NCBI's copy at
+    #: ftp-trace; the AWS Open Data bucket), for CAPTURE_REPLICAS (capture/replicas.py).
+    mirrors = {
+        "ebi": "https://ftp.1000genomes.ebi.ac.uk/vol1/ftp/",
+        "ebi_ftp": "ftp://ftp.1000genomes.ebi.ac.uk/vol1/ftp/",
+        "ncbi": "https://ftp-trace.ncbi.nih.gov/1000genomes/ftp/",
+        "aws": "s3://1000genomes/",
+    }
+    replica_root = "vol1/ftp/"
     tree_path = "vol1/ftp/current.tree"
     custom_settings = {
         # EBI publishes no rate limit for this tree; stay modest and let big files share.

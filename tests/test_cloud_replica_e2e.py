@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.archives import ArchiveServer, Blob
+from tests.archives import ArchiveServer, Blob, Fault
 from tests.archives.mast import DOWNLOAD, PATH_LOOKUP, MastArchive
 from tests.archives.s3 import MotoS3, PacingProxy
 from tests.archives.thousand_genomes import ThousandGenomesArchive
@@ -203,3 +203,42 @@ def test_cloud_object_replaced_after_a_kill_restarts_from_byte_zero(
     assert gets[1].headers.get("range", "").startswith("bytes=")  # tried to resume
     assert "range" not in gets[-1].headers  # If-Match failed: the whole new object
     assert "restarted" in result.log or "object_changed" in str(result.stats)
+
+
+def test_jwst_mast_with_the_bucket_as_a_replica_fails_over_from_mast_to_stpubdata(
+    moto: MotoS3, proxy: PacingProxy, server: ArchiveServer, data_dir: Path
+) -> None:
+    """CAPTURE_REPLICAS=cloud (issue 17 item 2): MAST stays the origin; a product MAST fails
+    to serve comes from its stpubdata key (path_lookup), still verified by MAST's md5."""
+    from urllib.parse import quote
+
+    mast = MastArchive(server)
+    obs = mast.add_observation("95000002", "jw01366-o001_t001_nirspec_clear-prism")
+    failing = mast.add_product(obs, X1D, subgroup="X1D", size=12_000)
+    fine = mast.add_product(obs, NOT_IN_CLOUD, subgroup="X1D", size=9_000)
+    base = mast.install()
+    moto.put("stpubdata", failing.cloud_key, failing.blob.read(0, failing.blob.size))
+    moto.put("stpubdata", fine.cloud_key, fine.blob.read(0, fine.blob.size))
+    server.fault(f"{DOWNLOAD}?uri={quote(failing.uri, safe=':/')}", Fault("status", times=9))
+
+    result = run_crawl(
+        "jwst_mast",
+        data_dir,
+        args={"base_url": base},
+        settings={"CAPTURE_S3_REPLICA_ENDPOINT": proxy.endpoint, "CAPTURE_REPLICAS": "cloud"},
+        env=env_without_aws(),
+    )
+    assert result.returncode == 0, result.log[-3000:]
+    items = {i["archive_path"].rsplit("/", 1)[-1]: i for i in result.items}
+    for name, product, replica in ((X1D, failing, "cloud"), (NOT_IN_CLOUD, fine, "origin")):
+        item = items[name]
+        assert item["status"] == "stored" and item["checksum"]["verified"] is True
+        assert sha256_of(data_dir / item["path"]) == product.blob.sha256
+        assert item["url"].startswith(base + DOWNLOAD)  # MAST stays the file's origin
+        assert [r["name"] for r in item["replicas"]] == ["origin", "cloud"]
+        served = item["metadata"]["replicas"]["served"]
+        assert [(r["replica"], r["from"], r["to"]) for r in served] == [
+            (replica, 0, product.blob.size)
+        ]
+    assert items[X1D]["http"]["final_url"] == f"s3://stpubdata/{failing.cloud_key}"
+    assert [s.path.rsplit("/", 1)[-1] for s in proxy.seen if s.method == "GET"] == [X1D]

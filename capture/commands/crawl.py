@@ -88,7 +88,10 @@ class Command(ScrapyCrawl):
         try:
             if check is not None:
                 check(dict(opts.spargs))
-            check_settings(self.settings)
+            config = check_settings(self.settings)
+            replicas_for = getattr(spidercls, "replicas_for", None)
+            if replicas_for is not None:
+                replicas_for(config)
         except (SpiderArgumentError, SettingsError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(EXIT_USAGE)

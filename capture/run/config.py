@@ -92,6 +92,8 @@ class RunOptions:
     spider_args: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: spider name -> base_url of a mirror of its archive (how tests point at emulators).
     mirrors: dict[str, str] = field(default_factory=dict)
+    #: spider name -> its CAPTURE_REPLICAS entries (declared names, name=url, "all").
+    replicas: dict[str, list[str]] = field(default_factory=dict)
     feed_uri: str | None = None
     notify_webhook: str | None = None
     notify_email: str | None = None

@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from capture import budget as budget_mod
 from capture.catalog import Catalog, catalog_url_for
 from capture.catalog.store import utcnow
-from capture.config import SettingsError, check_settings
+from capture.config import CaptureSettings, SettingsError, check_settings
 from capture.context import CrawlServices, new_run_id
 from capture.domains import spiders_of
 from capture.outcomes import crawl_outcome, crawler_stats, exit_code_for, is_disk_full
@@ -128,6 +128,8 @@ class RoundRun:
             if o.rate_limit_delay is not None:
                 own = float((getattr(cls, "custom_settings", None) or {}).get("DOWNLOAD_DELAY", 0))
                 ov["DOWNLOAD_DELAY"] = max(own, o.rate_limit_delay)
+            if name in o.replicas:
+                ov["CAPTURE_REPLICAS"] = list(o.replicas[name])
             ov.update(o.spider_settings.get(name, {}))
             out[name] = ov
         return out
@@ -170,10 +172,10 @@ class RoundRun:
         from spiders.params import SpiderArgumentError
 
         known = set(process.spider_loader.list())
-        for name in [*self.options.spider_args, *self.options.mirrors]:
+        for name in [*self.options.spider_args, *self.options.mirrors, *self.options.replicas]:
             if name not in known:
                 raise ConfigError(
-                    f"spider_args/mirrors name unknown spider {name!r} "
+                    f"spider_args/mirrors/replicas name unknown spider {name!r} "
                     f"(known: {', '.join(sorted(known))})"
                 )
         planned = [n for _domain, names in self.plan() for n in names]
@@ -181,6 +183,9 @@ class RoundRun:
             cls = cast("type[CaptureSpider]", process.spider_loader.load(name))
             try:
                 cls.check_args(self.spider_args(name))
+                if name in self.options.replicas:
+                    entries = {"CAPTURE_REPLICAS": list(self.options.replicas[name])}
+                    cls.replicas_for(CaptureSettings.from_settings(entries))
             except SpiderArgumentError as exc:
                 raise ConfigError(str(exc)) from None
 

@@ -18,10 +18,12 @@ from scrapy import Request
 from scrapy.http import Response
 from twisted.internet import defer
 
+from capture.replicas import REPLICA_KEY, add_segment, served_ranges
 from capture.transfer import EVENTS_KEY, META_KEY
 from capture.transfer.errors import BodyTooLong, TransferInterrupted, TransferTooLong
 from capture.transfer.receiver import TransferLimits
 from capture.transfer.result import StreamSpec, TransferResult
+from capture.transfer.sidecar import PartialState
 
 if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
     from capture.config import CaptureSettings
     from capture.storage import Sink, Store
     from capture.transfer.io import IOPool
-    from capture.transfer.sidecar import PartialState
 
 logger = logging.getLogger(__name__)
 
@@ -111,18 +112,91 @@ class PartialTransfers:
                 # Later retries of this request probe for (and may resume) partial data.
                 spec_dict["fresh"] = spec_dict["clean"] = False
             fresh = False
+            if offset and REPLICA_KEY in request.meta:
+                offset, state = await self._across_replicas(
+                    request, spec, sink, offset, state, events
+                )
             if offset:
                 events.append({"at": now(), "kind": "resume", "offset": offset})
                 self._stats.inc_value("capture/transfer/resumed")
             try:
-                return await self._attempt(request, spec, sink, offset, state, events)
+                response = await self._attempt(request, spec, sink, offset, state, events)
             except Restart as restart:
                 await self._io.run(sink.close)
                 events.append({"at": now(), "kind": "restart", "reason": restart.reason})
                 self._stats.inc_value(f"capture/transfer/restarted/{restart.reason}")
                 logger.info("Restarting %s from byte 0: %s", request.url, restart.reason)
                 fresh = True
+                continue
+            transfer = getattr(response, "transfer", None)
+            if transfer is not None and sink.state is not None and sink.state.ranges:
+                transfer.ranges = served_ranges(sink.state.ranges, transfer.size) or None
+            return response
         raise TransferInterrupted(f"gave up after {MAX_RESTARTS} restarts of {request.url}")
+
+    # -- replicas (capture/replicas.py) ----------------------------------------------------
+    async def _across_replicas(
+        self,
+        request: Request,
+        spec: StreamSpec,
+        sink: Sink,
+        offset: int,
+        state: PartialState | None,
+        events: list[dict[str, Any]],
+    ) -> tuple[int, PartialState | None]:
+        """A partial written from another replica: continue it here only when it is bound to
+        the file's identity (publisher digest + size), which verifies the whole at the end;
+        the first replica's validators mean nothing here, so none is sent. Otherwise start
+        over from byte 0: bytes of two servers are never spliced unverifiable."""
+        assert state is not None
+        name = request.meta[REPLICA_KEY]
+        same = state.replica == name if state.replica else state.url == request.url
+        if same:
+            return offset, state
+        if spec.identity and state.identity == spec.identity:
+            events.append(
+                {
+                    "at": now(),
+                    "kind": "replica_switch",
+                    "from": state.replica,
+                    "to": name,
+                    "offset": offset,
+                }
+            )
+            self._stats.inc_value("capture/replica/resumed_across")
+            state.etag = state.last_modified = None  # the new replica's are bound on answer
+            return offset, state
+        await self._io.run(sink.restart)
+        events.append({"at": now(), "kind": "restart", "reason": "replica_changed", "to": name})
+        self._stats.inc_value("capture/transfer/restarted/replica_changed")
+        return 0, None
+
+    def _bind(
+        self,
+        request: Request,
+        spec: StreamSpec,
+        sink: Sink,
+        offset: int,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        length: int | None,
+    ) -> None:
+        """Bind the part to the server object that answered (first answer, or a replica that
+        continues another's partial), and note which replica serves from ``offset``."""
+        name = request.meta.get(REPLICA_KEY)
+        state = sink.state
+        if state is None:
+            state = PartialState(
+                url=request.url, etag=etag, last_modified=last_modified, length=length
+            )
+            sink.bind(state)
+        elif name and state.replica not in (None, name):
+            state.url, state.etag, state.last_modified = request.url, etag, last_modified
+            state.length = length if length is not None else state.length
+        if name:
+            state.replica, state.identity = name, spec.identity
+            state.ranges = add_segment(state.ranges, offset, name, request.url)
 
     def _write_after(self, request: Request, sink: Sink, offset: int, size: int) -> bool:
         """Whether this body may be written after the response returns (see ``_receive``):

@@ -329,8 +329,7 @@ class FtpDownloadHandler(PartialTransfers, BaseDownloadHandler):
             except FtpReplyError:
                 attempt["outcome"] = "restart"
                 raise Restart("rest_refused") from None
-        if sink.state is None:
-            sink.bind(PartialState(url=request.url, etag=None, last_modified=modified, length=size))
+        self._bind(request, spec, sink, offset, etag=None, last_modified=modified, length=size)
         return await self._receive(request, spec, sink, session, target, offset, size, attempt)
 
     async def _receive(

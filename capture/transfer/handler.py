@@ -313,10 +313,9 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
             self._stats.inc_value(f"capture/transfer/restarted/{reason}")
             await self._io.run(sink.restart)
             offset = 0
-        if sink.state is None:
-            sink.bind(
-                PartialState(url=request.url, etag=etag, last_modified=last_modified, length=total)
-            )
+        self._bind(
+            request, spec, sink, offset, etag=etag, last_modified=last_modified, length=total
+        )
         return await self._receive(request, spec, sink, tx, offset, total, attempt)
 
     async def _receive(

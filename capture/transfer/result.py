@@ -32,6 +32,9 @@ class StreamSpec:
     size_estimate: int | None = None
     # Seconds spent receiving over earlier attempts (CAPTURE_MAX_TRANSFER_SECONDS is per file).
     elapsed: float = 0.0
+    # The file's identity (publisher digest + size, capture/replicas.py): partial bytes bound
+    # to it may continue on another replica; None: a replica switch restarts from byte 0.
+    identity: str | None = None
 
     def to_meta(self) -> dict[str, Any]:
         # Field by field, not dataclasses.asdict (a deepcopy walk): once per file transfer.
@@ -45,6 +48,7 @@ class StreamSpec:
             "clean": self.clean,
             "size_estimate": self.size_estimate,
             "elapsed": self.elapsed,
+            "identity": self.identity,
         }
 
     @classmethod
@@ -80,6 +84,8 @@ class TransferResult:
     synced: bool = True
     # Whether a resume journal (sidecar) may exist next to the part file.
     journaled: bool = True
+    # Which replica served which bytes: [{"replica", "url", "from", "to"}] (replicas only).
+    ranges: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

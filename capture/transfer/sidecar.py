@@ -8,6 +8,10 @@ being spliced (wget's and aria2's classic corruption). Written atomically (temp,
 rename) so a crash never leaves a half-written journal (aria2 #790), and read, written and
 removed without following symlinks (:mod:`capture.safefs`): a journal path planted as a
 link must neither overwrite the link's target nor feed us a forged resume offset.
+
+With replicas the partial is also bound to the file's identity (publisher digest + size):
+another mirror may continue it (its own validators replace the first one's), and the ranges
+each replica served are kept here (capture/replicas.py, capture/transfer/engine.py).
 """
 
 from __future__ import annotations
@@ -58,6 +62,12 @@ class PartialState:
     created_at: float = 0.0
     updated_at: float = 0.0
     version: int = FORMAT_VERSION
+    # With replicas (capture/replicas.py): the replica these validators are from, the file's
+    # identity (publisher digest + size) the bytes are bound to, and which replica served
+    # which bytes (``[[start, replica, url], ...]``), so a kill loses none of it.
+    replica: str | None = None
+    identity: str | None = None
+    ranges: list[list[Any]] | None = None
 
     def if_range(self) -> str | None:
         """The validator to send in If-Range (RFC 9110 requires a strong ETag or a date)."""

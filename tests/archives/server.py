@@ -20,6 +20,8 @@ before faults keyed by the bare path:
 * ``html_200``    answer with an HTML error page and status 200
 * ``stall``       send ``after`` bytes, then go silent for ``seconds``
 * ``no_length``   omit Content-Length (close-delimited body)
+* ``corrupt``     serve different bytes (each one inverted) at file offsets
+  ``[after, after + delta)``, with the blob's own ETag and length: a mirror with bad bytes
 """
 
 from __future__ import annotations
@@ -246,7 +248,11 @@ class _Handler(BaseHTTPRequestHandler):
         limit = end
         if fault and fault.kind in ("drop", "truncate", "stall"):
             limit = min(end, start + fault.after)
+        pos = start
         for chunk in blob.iter_chunks(start, limit, emu.chunk):
+            if fault and fault.kind == "corrupt":
+                chunk = _corrupt(chunk, pos, fault.after, fault.after + fault.delta)
+            pos += len(chunk)
             if not self._write(chunk):
                 return
         if fault and fault.kind == "stall" and limit < end:
@@ -288,6 +294,14 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
             return False
+
+
+def _corrupt(chunk: bytes, pos: int, start: int, end: int) -> bytes:
+    """``chunk`` (file offset ``pos``) with the bytes at file offsets ``[start, end)`` inverted."""
+    lo, hi = max(start, pos) - pos, min(end, pos + len(chunk)) - pos
+    if lo >= hi:
+        return chunk
+    return chunk[:lo] + bytes(b ^ 0xFF for b in chunk[lo:hi]) + chunk[hi:]
 
 
 def _parse_range(value: str, size: int) -> tuple[int, int] | str | None:
