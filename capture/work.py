@@ -42,6 +42,10 @@ class Work:
     redriven: bool = False
     # The published version this capture replaces or repeats (store stage), if any.
     same_content: bool = False
+    # Published as a link to (or server-side copy of) this file's identical stored bytes, and
+    # how (capture.storage.SAVES says which methods store them once).
+    copy_of: int | None = None
+    copy_method: str | None = None
 
 
 def work_of(item: CapturedFile) -> Work:

@@ -75,6 +75,12 @@ files = Table(
     # what that found (capture.fixity.Result; NULL: never audited since they were stored).
     Column("verified_at", String(40)),
     Column("fixity", String(16)),
+    # De-duplication (migration 0006): the file whose stored bytes this one shares (its id; the
+    # shared location may be one of that file's kept versions) and how: "hardlink", "reflink"
+    # (both store the bytes once) or "s3-copy" (a server-side copy, billed again). NULL: the
+    # file holds its own bytes.
+    Column("copy_of", Integer),
+    Column("copy_method", String(16)),
     UniqueConstraint("archive", "archive_path", name="uq_files_archive_path"),
 )
 Index("ix_files_state", files.c.archive, files.c.state, files.c.id)
@@ -87,6 +93,7 @@ Index("ix_files_grade", files.c.grade, files.c.score)
 Index("ix_files_citation_doi", files.c.citation_doi)
 # The audit's queue: stored files, least recently verified first (migration 0005).
 Index("ix_files_verified", files.c.state, files.c.verified_at)
+Index("ix_files_copy_of", files.c.copy_of)
 
 # Every content version of a file ever published: a re-capture that finds a changed file
 # appends a version; the old bytes are kept under <root>/versions/ (CAPTURE_KEEP_VERSIONS).
