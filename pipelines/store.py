@@ -140,9 +140,8 @@ class StorePipeline(CaptureStage):
             work.superseded = {"version": old_version, "stored_at": stored_at}
             self.inc("versions/new")
         if self.dedup and item.sha256 and item.size:
-            copy = await ctx.writer.run_grouped(
-                ctx.catalog.find_copies, (item.sha256, item.size, work.file_id)
-            )
+            call: tuple[str, int | None, int | None] = (item.sha256, item.size, work.file_id)
+            copy = await ctx.writer.run_grouped(ctx.catalog.find_copies, call)
             if copy and copy["path"] != item.path:
                 link = functools.partial(
                     self.store.link_copy, copy["path"], item.path, transfer.part

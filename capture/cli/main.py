@@ -15,6 +15,7 @@ from capture.cli import quality as quality_cmd
 from capture.cli import run as run_cmd
 from capture.cli import spiders as spiders_cmd
 from capture.cli import status as status_cmd
+from capture.cli import storage as storage_cmd
 from capture.cli import triage as triage_cmd
 from capture.cli import verify as verify_cmd
 from capture.cli import watch as watch_cmd
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     status_cmd.register(sub)
     triage_cmd.register(sub)
     verify_cmd.register(sub)
+    storage_cmd.register(sub)
     watch_cmd.register(sub)
     quality_cmd.register(sub)
     catalog_cmd.register(sub)

@@ -55,10 +55,18 @@ def _unchanged(fd: int, st: os.stat_result) -> bool:
     return (now.st_ino, now.st_size, now.st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def share(source: Path, dest: Path, base: Path, size: int, sha256: str) -> str | None:
+def share(
+    source: Path,
+    dest: Path,
+    base: Path,
+    size: int,
+    sha256: str,
+    expect: os.stat_result | None = None,
+) -> str | None:
     """Make ``dest`` hold ``source``'s bytes without storing them again (replacing ``dest``
     atomically); returns ``"hardlink"`` or ``"reflink"``, or None when the source is not the
-    catalog's bytes or cannot be shared (then nothing was changed)."""
+    catalog's bytes or cannot be shared (then nothing was changed). ``expect``: what ``dest``
+    was when it was checked; if it is another file by the time of the rename, it is kept."""
     try:
         with (
             safefs.parent_dir(source, base) as (sfd, sname),
@@ -69,7 +77,7 @@ def share(source: Path, dest: Path, base: Path, size: int, sha256: str) -> str |
                 st = _sound(fd, size, sha256)
                 if st is None:
                     return None
-                return _link(fd, st, (sfd, sname), (dfd, dname), dest, base)
+                return _link(fd, st, (sfd, sname), (dfd, dname), dest, base, expect)
             finally:
                 os.close(fd)
     except (OSError, UnsafePathError):
@@ -83,6 +91,7 @@ def _link(
     dst: tuple[int, str],
     dest: Path,
     base: Path,
+    expect: os.stat_result | None,
 ) -> str | None:
     (sfd, sname), (dfd, dname) = src, dst
     safefs.refuse_link(dfd, dname, dest, base)
@@ -100,12 +109,26 @@ def _link(
     if (method == HARDLINK and not same_inode) or made.st_size != st.st_size:
         _remove(dfd, tmp)
         return None
-    if not _unchanged(fd, st):  # written to while we hashed or linked: not what was checked
-        _remove(dfd, tmp)
+    if not _unchanged(fd, st) or not _still(dfd, dname, expect):
+        _remove(dfd, tmp)  # written to or replaced meanwhile: not what was checked
         return None
     os.replace(tmp, dname, src_dir_fd=dfd, dst_dir_fd=dfd)
     safefs.fsync_fd_dir(dfd)
     return method
+
+
+def _still(dfd: int, name: str, expect: os.stat_result | None) -> bool:
+    if expect is None:
+        return True
+    try:
+        now = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return (now.st_ino, now.st_size, now.st_mtime_ns) == (
+        expect.st_ino,
+        expect.st_size,
+        expect.st_mtime_ns,
+    )
 
 
 def _reflink(fd: int, dfd: int, tmp: str) -> bool:
@@ -128,29 +151,30 @@ def _remove(dfd: int, name: str) -> None:
         pass
 
 
-def shared(a: Path, b: Path, base: Path) -> bool:
-    """Whether two stored names are one inode already (a link made earlier)."""
+def identity(path: Path, base: Path) -> str | None:
+    """``device:inode`` of the regular file at ``path`` (never through a link), else None."""
     try:
-        with safefs.parent_dir(a, base) as (afd, aname), safefs.parent_dir(b, base) as (bfd, bname):
-            sa = os.stat(aname, dir_fd=afd, follow_symlinks=False)
-            sb = os.stat(bname, dir_fd=bfd, follow_symlinks=False)
+        with safefs.parent_dir(path, base) as (dfd, name):
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
     except (OSError, UnsafePathError):
-        return False
-    return stat.S_ISREG(sa.st_mode) and (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+        return None
+    return f"{st.st_dev}:{st.st_ino}" if stat.S_ISREG(st.st_mode) else None
 
 
 def relink(source: Path, dest: Path, base: Path, size: int, sha256: str) -> str | None:
     """The retroactive pass: replace ``dest``'s own copy of ``source``'s bytes with a link,
     after re-hashing both (each must be the catalog's bytes). ``"linked"`` already: one inode."""
-    if shared(source, dest, base):
+    same = identity(source, base)
+    if same is not None and same == identity(dest, base):
         return "linked"
     try:
         fd = safefs.open_file(dest, os.O_RDONLY, base)
     except (OSError, UnsafePathError):
         return None
     try:
-        if _sound(fd, size, sha256) is None:
-            return None
+        st = _sound(fd, size, sha256)
     finally:
         os.close(fd)
-    return share(source, dest, base, size, sha256)
+    if st is None:
+        return None
+    return share(source, dest, base, size, sha256, expect=st)

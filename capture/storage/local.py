@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import capture.storage.clone as clone
 from capture import safefs
 from capture.config import SettingsError
 from capture.paths import DataRoot, UnsafePathError
-from capture.storage import clone
 from capture.storage.base import StoredObject
 from capture.transfer.errors import LocalStorageError
 from capture.transfer.sidecar import PartialState, trusted_base
@@ -152,6 +152,13 @@ class LocalStore:
         except UnsafePathError:
             return None
         return clone.relink(source, final, self._root, size, sha256)
+
+    def identity(self, rel: str) -> str | None:
+        """The inode (``device:inode``) of the regular file at ``rel``: hard links share it."""
+        try:
+            return clone.identity(self.data.final(rel), self._root)
+        except UnsafePathError:
+            return None
 
     def discard(self, part: str) -> None:
         safefs.unlink(part, trusted_base(part))

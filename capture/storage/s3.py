@@ -429,6 +429,10 @@ class S3Store:
         :meth:`link_copy`)."""
         return None
 
+    def identity(self, rel: str) -> str | None:
+        """None: every S3 object holds (and is billed for) its own bytes."""
+        return None
+
     def discard(self, part: str) -> None:
         bucket, key = split_uri(part)
         for k in (key, key + ".json"):
