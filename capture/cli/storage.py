@@ -106,14 +106,14 @@ def _row(line: ArchiveLine) -> str:
     twice = f"{line.twice} ({human_bytes(line.twice_bytes)})"
     return (
         f"{line.archive:24} {line.files:>7} {human_bytes(line.bytes):>10} {line.copies:>7} "
-        f"{human_bytes(line.saved):>10} {cross:>18} {twice:>18}"
+        f"{human_bytes(line.saved):>10} {cross:>20} {twice:>20}"
     )
 
 
 def _print(summary: Summary, store: Store) -> None:
     head = (
-        f"{'archive':24} {'files':>7} {'stored':>10} {'copies':>7} {'saved':>10} "
-        f"{'from other archives':>18} {'still stored twice':>18}"
+        f"{'archive':24} {'files':>7} {'bytes':>10} {'copies':>7} {'saved':>10} "
+        f"{'from other archives':>20} {'still stored twice':>20}"
     )
     print(head)
     for line in summary.archives:
@@ -148,7 +148,12 @@ def _print_applied(
         f"{human_bytes(applied.freed)}; recorded {applied.recorded} link(s) made earlier"
     )
     if free and free[0] is not None and free[1] is not None:
-        print(f"disk free: {human_bytes(free[0])} -> {human_bytes(free[1])}")
+        delta = free[1] - free[0]
+        sign = "+" if delta >= 0 else "-"
+        print(
+            f"disk free: {human_bytes(free[1])} ({sign}{human_bytes(abs(delta))}; other "
+            "writers on the filesystem count too)"
+        )
     for d in applied.declined:
         print(f"LEFT ALONE {d['path']}: not the catalog's bytes or no link possible")
     if applied.declined:
