@@ -411,7 +411,8 @@ class S3Store:
                 self.bucket,
                 self.key(rel),
                 ExtraArgs={
-                    "Metadata": {"sha256": sha256, "copy-of": source},
+                    # The source's digests (same bytes), and where they were copied from.
+                    "Metadata": {**head.get("Metadata", {}), "copy-of": source},
                     "MetadataDirective": "REPLACE",
                     **self.conf.extra(),
                 },

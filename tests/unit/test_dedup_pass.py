@@ -4,6 +4,7 @@ links each separate copy once, records it, and the report's numbers follow."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from capture.dedup.apply import apply
 from capture.dedup.groups import groups
 from capture.dedup.report import summarize
 from capture.paths import DataRoot
-from capture.storage import LocalStore
+from capture.storage import LocalStore, clone
 from tests.services import postgres_database
 from tests.test_storage import stage
 
@@ -160,3 +161,48 @@ def test_links_made_earlier_are_recorded_not_redone(catalog: Catalog, local: Loc
             select(files.c.copy_of, files.c.copy_method).where(files.c.id == b)
         ).one()
     assert tuple(row) == (a, "hardlink")
+
+
+def _reflinks(directory: Path) -> bool:
+    """Whether this filesystem clones files (FICLONE: btrfs, XFS...)."""
+    import fcntl
+
+    a, b = directory / "probe.a", directory / "probe.b"
+    a.write_bytes(b"x" * 4096)
+    with open(a, "rb") as src, open(b, "wb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), clone.FICLONE, src.fileno())
+            return True
+        except OSError:
+            return False
+        finally:
+            a.unlink()
+            b.unlink()
+
+
+def test_an_inode_out_of_links_falls_back_to_a_reflink_or_declines(tmp_path: Path) -> None:
+    """ext4 allows 65,000 links per inode: a very common file (an empty README, a shared
+    header) reaches it. Then a reflink is tried, and where the filesystem has none the copy
+    is declined (the caller publishes its own bytes) with nothing changed."""
+    base = tmp_path / "root"
+    (base / "many").mkdir(parents=True)
+    source = base / "src.dat"
+    source.write_bytes(X)
+    sha = hashlib.sha256(X).hexdigest()
+    made = 0
+    try:
+        while True:
+            os.link(source, base / "many" / f"l{made}")
+            made += 1
+    except OSError as exc:
+        if exc.errno != errno.EMLINK:
+            raise
+    assert made > 1000  # the filesystem's cap, reached for real
+    dest = base / "copy.dat"
+    method = clone.share(source, dest, base, len(X), sha)
+    if _reflinks(base):
+        assert method == "reflink" and dest.read_bytes() == X
+        assert os.stat(dest).st_ino != os.stat(source).st_ino
+    else:
+        assert method is None and not dest.exists()
+        assert not (base / "copy.dat.link").exists()  # no temp left behind
