@@ -116,6 +116,8 @@ file_versions = Table(
     Column("fixity", String(16)),
     UniqueConstraint("file_id", "version", name="uq_file_versions"),
 )
+# Kept versions are de-duplication sources: looked up by content (migration 0006).
+Index("ix_file_versions_sha256", file_versions.c.sha256)
 
 # Numeric parameters of files (Teff, logg, [Fe/H], time range...) for range searches.
 file_params = Table(

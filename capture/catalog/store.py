@@ -94,6 +94,13 @@ class Planned:
     previous: dict[str, Any] | None
 
 
+def unindexed(column: Any) -> Any:
+    """``column`` in a form no index serves (``column || ''``): SQLite, without statistics,
+    would otherwise walk every stored row by the state index instead of looking a few sha256
+    values up in theirs."""
+    return column.concat("")
+
+
 class Catalog:
     def __init__(self, url: str, *, create: bool = True):
         self.url = url
@@ -338,7 +345,7 @@ class Catalog:
                 select(files.c.id, files.c.path, files.c.size, files.c.sha256)
                 .where(
                     files.c.sha256.in_(chunk),
-                    files.c.state == FileStatus.STORED.value,
+                    unindexed(files.c.state) == FileStatus.STORED.value,
                     files.c.size > 0,
                     sound,
                 )

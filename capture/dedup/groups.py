@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Connection, Engine, func, or_, select, union_all
 
 from capture.catalog.schema import file_versions, files
+from capture.catalog.store import unindexed
 from capture.status import FileStatus
 
 PAGE = 500
@@ -42,10 +43,12 @@ class Group:
     locations: tuple[Location, ...]
 
 
-def _published(archive: str | None) -> list[ColumnElement[bool]]:
-    """Conditions on ``files`` for published bytes a copy may share."""
+def _published(archive: str | None, by_sha: bool = False) -> list[ColumnElement[bool]]:
+    """Conditions on ``files`` for published bytes a copy may share (``by_sha``: for a lookup
+    by sha256, whose index must be the one used)."""
+    state = unindexed(files.c.state) if by_sha else files.c.state
     where = [
-        files.c.state == FileStatus.STORED.value,
+        state == FileStatus.STORED.value,
         files.c.size > 0,
         files.c.sha256.is_not(None),
         or_(files.c.fixity.is_(None), files.c.fixity == "ok"),
@@ -68,33 +71,28 @@ def _kept(archive: str | None) -> list[ColumnElement[bool]]:
 
 def groups(engine: Engine, archive: str | None = None) -> Iterator[Group]:
     """Every group of at least two locations (``archive``: locations of that archive only),
-    in sha256 order, read a page at a time."""
+    in sha256 order: one grouping query streamed, locations read a page of groups at a time."""
     both = union_all(
         select(files.c.sha256, files.c.size).where(*_published(archive)),
         select(file_versions.c.sha256, file_versions.c.size)
         .join(files, files.c.id == file_versions.c.file_id)
         .where(*_kept(archive)),
     ).subquery()
-    after = ""
-    while True:
-        q = (
-            select(both.c.sha256, both.c.size)
-            .where(both.c.sha256 > after)
-            .group_by(both.c.sha256, both.c.size)
-            .having(func.count() > 1)
-            .order_by(both.c.sha256, both.c.size)
-            .limit(PAGE)
-        )
-        with engine.connect() as conn:
-            keys = [(r.sha256, int(r.size)) for r in conn.execute(q)]
-            if not keys:
-                return
+    q = (
+        select(both.c.sha256, both.c.size)
+        .group_by(both.c.sha256, both.c.size)
+        .having(func.count() > 1)
+        .order_by(both.c.sha256, both.c.size)
+    )
+    with engine.connect() as keys_conn, engine.connect() as conn:
+        result = keys_conn.execution_options(stream_results=True, yield_per=PAGE).execute(q)
+        for page in result.partitions(PAGE):
+            keys = [(r.sha256, int(r.size)) for r in page]
             found = _locations(conn, sorted({sha for sha, _ in keys}), archive)
-        for sha, size in keys:
-            locs = found.get((sha, size), [])
-            if len(locs) > 1:
-                yield Group(sha, size, tuple(locs))
-        after = keys[-1][0]
+            for sha, size in keys:
+                locs = found.get((sha, size), [])
+                if len(locs) > 1:
+                    yield Group(sha, size, tuple(locs))
 
 
 def _locations(
@@ -112,7 +110,7 @@ def _locations(
             files.c.copy_method,
         )
         .where(files.c.sha256.in_(shas))
-        .where(*_published(archive))
+        .where(*_published(archive, by_sha=True))
         .order_by(files.c.id)
     )
     for r in conn.execute(pub):
