@@ -291,8 +291,10 @@ CAPTURE_BACKOFF_TIME_SCALE = 1.0
 # kept under <root>/versions/<path>.v<N> (False: overwritten). History: `capture catalog
 # history`.
 CAPTURE_KEEP_VERSIONS = True
-# Identical content (same sha256 and size) already stored is hard-linked, not stored twice;
-# both catalog records are kept.
+# Identical content (same sha256 and size) already stored, in any archive or as a kept old
+# version, is linked (hard link, else reflink; an S3 server-side copy), not stored twice, after
+# re-hashing the source; both catalog records are kept, the copy's copy_of names the source
+# (`capture storage dedup` reports bytes saved; --apply links files stored before).
 CAPTURE_DEDUP = True
 
 # --- capture: storage tiers (capture storage plan | apply | restore; capture/storage/tiers.py)

@@ -45,6 +45,10 @@ class Work:
     # A copy from replicas that did not verify: its ranges and each range's sha256, compared
     # with the re-transfer's once that verifies (capture/replicas.py blame).
     suspect: tuple[list[dict[str, Any]], list[str]] | None = None
+    # Published as a link to (or server-side copy of) this file's identical stored bytes, and
+    # how (capture.storage.SAVES says which methods store them once).
+    copy_of: int | None = None
+    copy_method: str | None = None
 
 
 def work_of(item: CapturedFile) -> Work:

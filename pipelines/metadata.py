@@ -79,6 +79,8 @@ class MetadataPipeline(CaptureStage):
         version = None
         if item.status == "stored" and work.version is not None:
             values["version"] = work.version
+            # New bytes: linked to identical stored ones (store stage), or the file's own.
+            values["copy_of"], values["copy_method"] = work.copy_of, work.copy_method
             # New bytes, verified as they streamed: no fixity audit has read them yet.
             values["fixity"] = values["verified_at"] = None
         if item.status == "stored" and work.version is not None and not work.same_content:

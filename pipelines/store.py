@@ -17,7 +17,7 @@ from scrapy.crawler import Crawler
 from capture.items import CapturedFile
 from capture.paths import UnsafePathError
 from capture.status import HELD
-from capture.storage import Store
+from capture.storage import SAVES, Store
 from capture.work import work_of
 from pipelines.base import CaptureStage
 from pipelines.register import fill_from_previous
@@ -97,6 +97,17 @@ class StorePipeline(CaptureStage):
                 await self._publish(item, work, prev)
                 item.status = "stored"
 
+    def _linked(self, item: CapturedFile, work: Any, copy: dict[str, Any], method: str) -> None:
+        """Record a publication by link or server-side copy: the event, the row's ``copy_of``
+        (metadata stage) and the bytes saved (a local link or reflink; an S3 copy saves none)."""
+        event = {"kind": "dedup", "linked_to": copy["path"], "file_id": copy["id"]}
+        if copy.get("version") is not None:
+            event["version"] = copy["version"]
+        work.events.append({**event, "method": method, "size": item.size})
+        work.copy_of, work.copy_method = copy["id"], method
+        self.inc("dedup/linked")
+        self.inc("dedup/bytes_saved" if method in SAVES else "dedup/bytes_copied", item.size or 0)
+
     async def _current_version(self, work: Any, prev: dict[str, Any]) -> dict[str, Any] | None:
         """The file's newest published version (None: never published). Asked only for files
         the catalog knew; a row from before version history counts as its own version."""
@@ -130,20 +141,18 @@ class StorePipeline(CaptureStage):
                 )
             work.superseded = {"version": old_version, "stored_at": stored_at}
             self.inc("versions/new")
-        if self.dedup and item.sha256:
-            copy = await ctx.writer.run_grouped(
-                ctx.catalog.find_copies, (item.sha256, item.size, work.file_id)
-            )
-            if (
-                copy
-                and copy["path"] != item.path
-                and await io.run(self.store.link_copy, copy["path"], item.path, transfer.part)
-            ):
-                work.events.append(
-                    {"kind": "dedup", "linked_to": copy["path"], "file_id": copy["id"]}
+        if self.dedup and item.sha256 and item.size:
+            call: tuple[str, int | None, int | None] = (item.sha256, item.size, work.file_id)
+            copy = await ctx.writer.run_grouped(ctx.catalog.find_copies, call)
+            if copy and copy["path"] != item.path:
+                link = functools.partial(
+                    self.store.link_copy, copy["path"], item.path, transfer.part
                 )
-                self.inc("dedup/linked")
-                return
+                method = await io.run(link, item.size, item.sha256)
+                if method:
+                    self._linked(item, work, copy, method)
+                    return
+                self.inc("dedup/declined")  # source gone or not the catalog's bytes
         digests = {
             k: v
             for k, v in (

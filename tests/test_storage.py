@@ -134,21 +134,29 @@ def test_publish_then_exists_with_the_digests_of_the_stream(backend: Backend) ->
 
 def test_link_copy_stores_identical_content_once_or_declines(backend: Backend) -> None:
     store, body = backend.store, b"same bytes" * 100
+    sha = hashlib.sha256(body).hexdigest()
     part, digests = stage(store, REL, body)
     store.publish(part, REL, digests)
     copy_rel = "genomics/tg/vol2/a-copy.bin"
     part2, _ = stage(store, copy_rel, body)
-    if store.link_copy(REL, copy_rel, part2):
-        assert not store.remote  # hard links: the local store only
-        assert not backend.staged(part2)
+    # A source that is not the catalog's bytes (size or sha256) is never linked to.
+    assert store.link_copy(REL, copy_rel, part2, len(body) + 1, sha) is None
+    assert store.link_copy(REL, copy_rel, part2, len(body), "0" * 64) is None
+    assert store.link_copy("genomics/tg/missing.bin", copy_rel, part2, len(body), sha) is None
+    assert backend.staged(part2) and not store.exists(copy_rel)
+    method = store.link_copy(REL, copy_rel, part2, len(body), sha)
+    assert method == ("s3-copy" if store.remote else "hardlink")
+    assert not backend.staged(part2)  # the part is dropped: the copy is published
+    assert store.exists(copy_rel) and backend.read("", copy_rel) == body
+    if store.remote:  # a server-side copy of the stored object, marked as such
+        client = store.s3  # type: ignore[attr-defined]
+        head = client.head_object(Bucket=BUCKET, Key=store.key(copy_rel))  # type: ignore[attr-defined]
+        assert head["Metadata"] == {**digests, "copy-of": store.key(REL)}  # type: ignore[attr-defined]
+        assert store.dedupe(REL, copy_rel, len(body), sha) is None  # nothing to free on S3
+    else:
         root = store.data.root  # type: ignore[attr-defined]
         assert (root / copy_rel).stat().st_ino == (root / REL).stat().st_ino
-    else:
-        assert store.remote  # S3 has no links: the caller publishes instead
-        assert backend.staged(part2)
-        store.publish(part2, copy_rel, digests)
-    assert store.exists(copy_rel) and backend.read("", copy_rel) == body
-    assert store.link_copy("genomics/tg/missing.bin", "genomics/tg/x.bin", part2) is False
+        assert store.dedupe(REL, copy_rel, len(body), sha) == "linked"
 
 
 def test_retire_moves_the_published_bytes_aside_as_a_version(backend: Backend) -> None:

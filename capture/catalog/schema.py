@@ -82,6 +82,12 @@ files = Table(
     Column("last_accessed_at", String(40)),
     Column("tier", String(24)),
     Column("location", Text),
+    # De-duplication (migration 0007): the file whose stored bytes this one shares (its id; the
+    # shared location may be one of that file's kept versions) and how: "hardlink", "reflink"
+    # (both store the bytes once) or "s3-copy" (a server-side copy, billed again). NULL: the
+    # file holds its own bytes.
+    Column("copy_of", Integer),
+    Column("copy_method", String(16)),
     UniqueConstraint("archive", "archive_path", name="uq_files_archive_path"),
 )
 Index("ix_files_state", files.c.archive, files.c.state, files.c.id)
@@ -94,6 +100,7 @@ Index("ix_files_grade", files.c.grade, files.c.score)
 Index("ix_files_citation_doi", files.c.citation_doi)
 # The audit's queue: stored files, least recently verified first (migration 0005).
 Index("ix_files_verified", files.c.state, files.c.verified_at)
+Index("ix_files_copy_of", files.c.copy_of)
 
 # Every content version of a file ever published: a re-capture that finds a changed file
 # appends a version; the old bytes are kept under <root>/versions/ (CAPTURE_KEEP_VERSIONS).
@@ -116,6 +123,8 @@ file_versions = Table(
     Column("fixity", String(16)),
     UniqueConstraint("file_id", "version", name="uq_file_versions"),
 )
+# Kept versions are de-duplication sources: looked up by content (migration 0007).
+Index("ix_file_versions_sha256", file_versions.c.sha256)
 
 # Numeric parameters of files (Teff, logg, [Fe/H], time range...) for range searches.
 file_params = Table(

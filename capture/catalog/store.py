@@ -21,6 +21,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -91,6 +92,13 @@ class Planned:
 
     decision: Decision
     previous: dict[str, Any] | None
+
+
+def unindexed(column: Any) -> Any:
+    """``column`` in a form no index serves (``column || ''``): SQLite, without statistics,
+    would otherwise walk every stored row by the state index instead of looking a few sha256
+    values up in theirs."""
+    return column.concat("")
 
 
 class Catalog:
@@ -318,25 +326,62 @@ class Catalog:
     def find_copies(
         self, conn: Connection, calls: list[tuple[str, int | None, int | None]]
     ) -> list[dict[str, Any] | None]:
-        """Stored files with identical content (for de-duplication by hard link), one per call
-        ``(sha256, size, exclude_id)``: one query for the whole group."""
+        """Stored bytes identical to a new file's (for de-duplication), one per call
+        ``(sha256, size, exclude_id)``: one query per group for the whole group.
+
+        Candidates are the published files (``stored``, never a quarantined or retracted one)
+        and, across rounds, the kept older versions of files that are neither quarantined nor
+        retracted; published files first, lowest id first. Bytes a fixity audit found wrong or
+        could not read are never offered. Each answer is ``{id, path, size, sha256, version}``
+        (``version`` None for a published file, else the kept version's number)."""
         wanted = sorted({sha for sha, _, _ in calls if sha})
         found: dict[str, list[dict[str, Any]]] = {}
+        sound = or_(files.c.fixity.is_(None), files.c.fixity == "ok")
+        kept_sound = or_(file_versions.c.fixity.is_(None), file_versions.c.fixity == "ok")
+        barred = (FileStatus.QUARANTINED.value, FileStatus.RETRACTED.value)
         for i in range(0, len(wanted), CHUNK):
-            q = (
+            chunk = wanted[i : i + CHUNK]
+            published = (
                 select(files.c.id, files.c.path, files.c.size, files.c.sha256)
-                .where(files.c.sha256.in_(wanted[i : i + CHUNK]), files.c.state == "stored")
+                .where(
+                    files.c.sha256.in_(chunk),
+                    unindexed(files.c.state) == FileStatus.STORED.value,
+                    files.c.size > 0,
+                    sound,
+                )
                 .order_by(files.c.id)
             )
-            for row in conn.execute(q).mappings():
+            for row in conn.execute(published).mappings():
+                found.setdefault(row["sha256"], []).append({**row, "version": None})
+            kept = (
+                select(
+                    file_versions.c.file_id.label("id"),
+                    file_versions.c.stored_at.label("path"),
+                    file_versions.c.size,
+                    file_versions.c.sha256,
+                    file_versions.c.version,
+                )
+                .join(files, files.c.id == file_versions.c.file_id)
+                .where(
+                    file_versions.c.sha256.in_(chunk),
+                    file_versions.c.superseded_at.is_not(None),
+                    file_versions.c.stored_at.is_not(None),
+                    file_versions.c.size > 0,
+                    files.c.state.not_in(barred),
+                    kept_sound,
+                )
+                .order_by(file_versions.c.file_id, file_versions.c.version)
+            )
+            for row in conn.execute(kept).mappings():
                 found.setdefault(row["sha256"], []).append(dict(row))
         out: list[dict[str, Any] | None] = []
         for sha, size, exclude in calls:
             match = next(
                 (
-                    {k: r[k] for k in ("id", "path", "size")}
+                    dict(r)
                     for r in found.get(sha, ())
-                    if r["id"] != exclude and (size is None or r["size"] == size)
+                    if (r["id"] != exclude or r["version"] is not None)
+                    and (size is None or r["size"] == size)
                 ),
                 None,
             )

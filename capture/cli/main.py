@@ -40,10 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     status_cmd.register(sub)
     triage_cmd.register(sub)
     verify_cmd.register(sub)
+    storage_cmd.register(sub)
     watch_cmd.register(sub)
     quality_cmd.register(sub)
     catalog_cmd.register(sub)
-    storage_cmd.register(sub)
     return parser
 
 

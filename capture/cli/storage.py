@@ -1,4 +1,5 @@
-"""``capture storage plan | apply | restore``: tier recommendations, moves and restores.
+"""``capture storage plan | apply | restore``: tier recommendations, moves and restores
+(``capture storage dedup``: capture/cli/storage_dedup.py).
 
 The store is the configured one (``CAPTURE_STORE``: the local data root with its
 ``CAPTURE_COLD_DIR``, or S3 storage classes); ``-s NAME=VALUE`` overrides any capture setting
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from capture.cli import storage_dedup
 from capture.cli.common import CliError, add_data_args, data_dir, open_catalog
 from capture.config import CaptureSettings, SettingsError
 from capture.project import project_settings
@@ -23,7 +25,7 @@ SPEEDS = ("Standard", "Bulk", "Expedited")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    storage = sub.add_parser("storage", help="storage tiers: plan, apply, restore")
+    storage = sub.add_parser("storage", help="storage tiers (plan, apply, restore) and dedup")
     ssub = storage.add_subparsers(dest="storage_command", metavar="ACTION")
     ssub.required = True
 
@@ -51,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     restore.add_argument("--json", action="store_true")
     _common(restore, scoped=False)
     restore.set_defaults(func=cmd_restore)
+
+    storage_dedup.register(ssub)
 
 
 def _positive(text: str) -> int:

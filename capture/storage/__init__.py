@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from capture.paths import DataRoot
 
-__all__ = ["STORE_SCHEMES", "LocalStore", "S3Store", "Sink", "Store", "store_for"]
+__all__ = ["SAVES", "STORE_SCHEMES", "LocalStore", "S3Store", "Sink", "Store", "store_for"]
 
 #: ``CAPTURE_STORE`` scheme -> store class ("": the data root itself).
 STORE_SCHEMES: dict[str, StoreClass] = {
@@ -32,6 +32,10 @@ STORE_SCHEMES: dict[str, StoreClass] = {
     "file": LocalStore,
     "s3": S3Store,
 }
+
+#: ``link_copy``/``dedupe`` methods that store identical bytes once (an ``s3-copy`` is billed
+#: again: recorded as a copy, never counted as bytes saved).
+SAVES: frozenset[str] = frozenset({"hardlink", "reflink"})
 
 
 def store_for(settings: BaseSettings | CaptureSettings, data: DataRoot) -> Store:

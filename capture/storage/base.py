@@ -140,7 +140,21 @@ class Store(Protocol):
         to overwrite."""
         ...
 
-    def link_copy(self, source_rel: str, rel: str, part: str) -> bool: ...
+    def link_copy(self, source_rel: str, rel: str, part: str, size: int, sha256: str) -> str | None:
+        """Publish ``rel`` with the identical bytes stored at ``source_rel`` (whose size and
+        sha256 must be ``size`` and ``sha256`` now) instead of the part, which is then dropped;
+        returns how (``hardlink``, ``reflink``, ``s3-copy``), or None: publish the part."""
+        ...
+
+    def dedupe(self, source_rel: str, rel: str, size: int, sha256: str) -> str | None:
+        """Retroactively store ``rel``'s bytes once with ``source_rel``'s identical ones (both
+        verified first); returns how, ``"linked"`` if they already are, None if not done."""
+        ...
+
+    def identity(self, rel: str) -> str | None:
+        """What the bytes stored at ``rel`` are stored as: locations with one identity share
+        one stored copy (links); None when ``rel`` holds its own (or nothing)."""
+        ...
 
     def discard(self, part: str) -> None: ...
 

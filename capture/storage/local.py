@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import capture.storage.clone as clone
 from capture import safefs
 from capture.config import SettingsError
 from capture.paths import DataRoot, UnsafePathError
@@ -128,18 +129,36 @@ class LocalStore:
         self._replace(final, target)
         return str(target.relative_to(self._root))
 
-    def link_copy(self, source_rel: str, rel: str, part: str) -> bool:
-        """Publish ``rel`` as a hard link to an identical stored file (content stored once).
-        False when linking is impossible (other filesystem, missing or unsafe source): publish
-        instead."""
-        final = self.data.final(rel)
+    def link_copy(self, source_rel: str, rel: str, part: str, size: int, sha256: str) -> str | None:
+        """Publish ``rel`` as a link to identical stored bytes (a published file or a kept
+        version under ``versions/``): a hard link, else a reflink (:mod:`capture.storage.clone`,
+        which re-hashes the source first). Returns how, or None when the source is missing,
+        not the catalog's bytes, unsafe or cannot be linked: the caller publishes instead."""
         try:
-            source = self.data.final(source_rel)
-            safefs.link(source, final, self._root)
-        except (OSError, UnsafePathError):
-            return False
-        self.discard(part)
-        return True
+            source, final = self.data.final(source_rel), self.data.final(rel)
+        except UnsafePathError:
+            return None
+        method = clone.share(source, final, self._root, size, sha256)
+        if method is not None:
+            self.discard(part)
+        return method
+
+    def dedupe(self, source_rel: str, rel: str, size: int, sha256: str) -> str | None:
+        """Replace the stored bytes of ``rel`` with a link to ``source_rel``'s identical ones
+        (both re-hashed first); ``"linked"`` when they already are one inode, None when not
+        done (either is not the catalog's bytes, or no link is possible)."""
+        try:
+            source, final = self.data.final(source_rel), self.data.final(rel)
+        except UnsafePathError:
+            return None
+        return clone.relink(source, final, self._root, size, sha256)
+
+    def identity(self, rel: str) -> str | None:
+        """The inode (``device:inode``) of the regular file at ``rel``: hard links share it."""
+        try:
+            return clone.identity(self.data.final(rel), self._root)
+        except UnsafePathError:
+            return None
 
     def discard(self, part: str) -> None:
         safefs.unlink(part, trusted_base(part))

@@ -388,8 +388,51 @@ class S3Store:
         """Nothing is taken back: the row stays discovered and the resume overwrites it."""
         return None
 
-    def link_copy(self, source_rel: str, rel: str, part: str) -> bool:
-        return False  # S3 has no hard links; identical content is simply stored again
+    def link_copy(self, source_rel: str, rel: str, part: str, size: int, sha256: str) -> str | None:
+        """Publish ``rel`` as a server-side copy of identical stored bytes (a published object
+        or a kept version), never through the crawler; returns ``"s3-copy"``, or None (publish
+        normally) when the source is gone, of another size, not recorded with this sha256, or
+        cannot be copied (an archived storage class).
+
+        Why a copy and not a content-addressed layout: every published object stays a plain
+        object at its own path, readable by any S3 tool, with its own storage class and
+        lifecycle (tiering) and its own quarantine, so retiring or quarantining one path never
+        touches another's bytes. S3 bills each copy, so no stored bytes are saved: the catalog
+        records the copy (``copy_method`` s3-copy) and ``capture storage dedup`` reports those
+        bytes as duplicated (what a content-addressed layout would save), not as saved."""
+        source = self.key(source_rel)
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=source)
+            recorded = head.get("Metadata", {}).get("sha256")
+            if int(head["ContentLength"]) != size or recorded != sha256:
+                return None
+            self.s3.copy(
+                {"Bucket": self.bucket, "Key": source},
+                self.bucket,
+                self.key(rel),
+                ExtraArgs={
+                    # The source's digests (same bytes), and where they were copied from.
+                    "Metadata": {**head.get("Metadata", {}), "copy-of": source},
+                    "MetadataDirective": "REPLACE",
+                    **self.conf.extra(),
+                },
+            )
+            made = self.s3.head_object(Bucket=self.bucket, Key=self.key(rel))
+        except Exception:
+            return None
+        if int(made["ContentLength"]) != size:
+            return None  # the publication that follows replaces it
+        self.discard(part)
+        return "s3-copy"
+
+    def dedupe(self, source_rel: str, rel: str, size: int, sha256: str) -> str | None:
+        """Nothing to free afterwards: S3 has no links and bills every object (see
+        :meth:`link_copy`)."""
+        return None
+
+    def identity(self, rel: str) -> str | None:
+        """None: every S3 object holds (and is billed for) its own bytes."""
+        return None
 
     def discard(self, part: str) -> None:
         bucket, key = split_uri(part)

@@ -56,14 +56,27 @@ def test_identical_content_is_stored_once_by_hard_link(
     assert (a.st_ino == b.st_ino) is dedup  # linked, not copied
     assert a.st_nlink == (2 if dedup else 1)
     links = [e for e in work_of(second).events if e["kind"] == "dedup"]
+    first_id = work_of(first).file_id
     assert links == (
-        [{"kind": "dedup", "linked_to": first.path, "file_id": work_of(first).file_id}]
+        [
+            {
+                "kind": "dedup",
+                "linked_to": first.path,
+                "file_id": first_id,
+                "method": "hardlink",
+                "size": blob.size,
+            }
+        ]
         if dedup
         else []
     )
-    # Both records are kept, each with the content's digest.
+    # Both records are kept, each with the content's digest; the copy says whose bytes it is.
     assert [(r["state"], r["sha256"]) for r in crawl.rows()] == [("stored", blob.sha256)] * 2
+    assert [(r["copy_of"], r["copy_method"]) for r in crawl.rows()] == [(None, None)] + (
+        [(first_id, "hardlink")] if dedup else [(None, None)]
+    )
     assert crawl.stats.get("capture/dedup/linked") == (1 if dedup else None)
+    assert crawl.stats.get("capture/dedup/bytes_saved") == (blob.size if dedup else None)
     assert not crawl.part(second).exists()
 
 
