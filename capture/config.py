@@ -89,6 +89,9 @@ class CaptureSettings:
     backoff_time_scale: float
     keep_versions: bool
     dedup: bool
+    compress: str
+    compress_level: int
+    compress_min_gain: float
     retransfer_on_mismatch: int
     quality_enabled: bool
     quality_threshold: float

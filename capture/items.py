@@ -68,6 +68,9 @@ class CapturedFile:
     # The dataset citation the archive publishes for this file (capture/citation.py: doi,
     # kind, title, authors, publisher, year, version, url, identifiers, text, related, source).
     citation: dict[str, Any] | None = None
+    # How the bytes are stored when not as fetched (compression at rest, capture/storage/
+    # compress.py): {"codec", "path", "size", "sha256"} of the stored object; None: as fetched.
+    stored: dict[str, Any] | None = None
 
     def expect_digest(self, algorithm: str, value: str, source: str) -> CapturedFile:
         """Record the publisher's digest for this file (e.g. md5 from an index file)."""

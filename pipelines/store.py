@@ -18,6 +18,8 @@ from capture.items import CapturedFile
 from capture.paths import UnsafePathError
 from capture.status import HELD
 from capture.storage import Store
+from capture.storage import codec as codecs
+from capture.storage.compress import Encoded, ReconstructionError
 from capture.work import work_of
 from pipelines.base import CaptureStage
 from pipelines.register import fill_from_previous
@@ -87,7 +89,7 @@ class StorePipeline(CaptureStage):
             prev = work.previous or {}
             held = prev.get("state") in HELD  # the row describes the published copy
             same = held and prev.get("sha256") and prev["sha256"] == item.sha256
-            if same and await io.run(self.store.exists, prev.get("path") or item.path):
+            if same and await io.run(self.store.exists, _location(prev, item)):
                 await io.run(self.store.discard, transfer.part)
                 fill_from_previous(item, prev)
                 item.status = "unchanged"
@@ -123,24 +125,28 @@ class StorePipeline(CaptureStage):
             work.version = old_version + 1
             stored_at = None
             if self.keep_versions:
-                stored_at = await io.run(
-                    self.store.retire, prev.get("path") or item.path, old_version
-                )
+                stored_at = await io.run(self.store.retire, _location(prev, item), old_version)
             work.superseded = {"version": old_version, "stored_at": stored_at}
             self.inc("versions/new")
         if self.dedup and item.sha256:
             copy = await ctx.writer.run_grouped(
                 ctx.catalog.find_copies, (item.sha256, item.size, work.file_id)
             )
+            source = codecs.located(copy)[0] if copy else None
+            target = codecs.location(item.path, copy.get("codec")) if copy else None
             if (
                 copy
-                and copy["path"] != item.path
-                and await io.run(self.store.link_copy, copy["path"], item.path, transfer.part)
+                and source != target
+                and await io.run(self.store.link_copy, source, target, transfer.part)
             ):
-                work.events.append(
-                    {"kind": "dedup", "linked_to": copy["path"], "file_id": copy["id"]}
-                )
+                # The copy's stored form is this file's too (same original, same bytes).
+                if copy.get("codec"):
+                    item.stored = _stored(
+                        copy["codec"], target, copy["stored_size"], copy["stored_sha256"]
+                    )
+                work.events.append({"kind": "dedup", "linked_to": source, "file_id": copy["id"]})
                 self.inc("dedup/linked")
+                await self._drop_moved(prev, item)
                 return
         digests = {
             k: v
@@ -155,16 +161,67 @@ class StorePipeline(CaptureStage):
         # Replacing a stored version is made durable at once (the old bytes moved aside).
         # Remote sinks always report their bytes synced, so nothing is deferred for them.
         deferred = not transfer.synced and work.version == 1
+        encoded = await self._compress(item, transfer.part)
+        part, rel = transfer.part, item.path
+        if encoded is not None:
+            rel = codecs.location(item.path, encoded.codec)
+            part = encoded.part
+            digests |= {"codec": encoded.codec, "stored-sha256": encoded.sha256}
+            item.stored = _stored(encoded.codec, rel, encoded.size, encoded.sha256)
         final = await io.run(
             functools.partial(
                 self.store.publish,
-                transfer.part,
-                item.path,
+                part,
+                rel,
                 digests,
                 durable=not deferred,
                 sync_data=not transfer.synced and not deferred,
                 journal=transfer.journaled,
             )
         )
+        if encoded is not None:
+            # Only now, with the encoded copy proven and published, do the fetched bytes go.
+            await io.run(self.store.discard, transfer.part)
+            self.inc("compress/encoded")
+            self.inc("compress/bytes_saved", (item.size or 0) - encoded.size)
+        await self._drop_moved(prev, item)
         if deferred:
             work.sync_later = str(final)
+
+    async def _compress(self, item: CapturedFile, part: str) -> Encoded | None:
+        """The file encoded at rest when ``CAPTURE_COMPRESS`` is on and a trial pays; None:
+        publish the fetched bytes. A failed round trip (a codec bug, a disk returning other
+        bytes) keeps the original: nothing is published that was not proven."""
+        plan = self.ctx.compression
+        if plan is None or not item.sha256 or item.size is None:
+            return None
+        try:
+            encoded = await self.ctx.io.run(
+                self.store.compress, part, item.size, item.sha256, plan
+            )
+        except ReconstructionError as exc:
+            self.inc("compress/round_trip_failed")
+            self.logger.error("Storing %s as fetched: %s", item.url, exc)
+            return None
+        if encoded is None:
+            self.inc("compress/left_alone")
+        return encoded
+
+    async def _drop_moved(self, prev: dict[str, Any], item: CapturedFile) -> None:
+        """The previous content stored under another name (it was compressed, this is not, or
+        the reverse) and not kept as a version: remove it, or it would stay as an extra file."""
+        if not prev.get("path") or prev.get("state") not in HELD:
+            return
+        old = codecs.located(prev)[0]
+        new = (item.stored or {}).get("path") or item.path
+        if old != new and not self.keep_versions:
+            await self.ctx.io.run(self.store.unpublish, old, None)
+
+
+def _location(prev: dict[str, Any], item: CapturedFile) -> str:
+    """Where the catalog row ``prev`` says the file's bytes are stored now."""
+    return codecs.located(prev)[0] if prev.get("path") else item.path
+
+
+def _stored(codec: str, path: str, size: int, sha256: str) -> dict[str, Any]:
+    return {"codec": codec, "path": path, "size": size, "sha256": sha256}

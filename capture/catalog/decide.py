@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from capture.status import ATTEMPTED, RETRIED, UNFINISHED
+from capture.storage.codec import located
 
 #: Decisions that lead to a transfer (``conditional`` asks the server first).
 FETCHED = frozenset({"new", "resume", "retry", "changed", "conditional", "refetch"})
@@ -46,7 +47,7 @@ def decide(
     if state in RETRIED:
         return Decision("retry")
     # stored / retracted: compare what the listing says now with what we hold.
-    on_disk = exists is None or exists(prev["path"], prev["size"])
+    on_disk = exists is None or exists(*located(prev))
     if not on_disk:
         return Decision("refetch")
     differ = differences(prev, rec)

@@ -75,6 +75,12 @@ files = Table(
     # what that found (capture.fixity.Result; NULL: never audited since they were stored).
     Column("verified_at", String(40)),
     Column("fixity", String(16)),
+    # Compression at rest (migration 0006): how the bytes at `path` are stored when not as
+    # fetched (capture/storage/codec.py: "zstd" -> at `path`.zst; NULL: as fetched), and the
+    # size and sha256 of the stored object. `size` and `sha256` stay the archive's bytes.
+    Column("codec", String(16)),
+    Column("stored_size", BigInteger),
+    Column("stored_sha256", String(64)),
     UniqueConstraint("archive", "archive_path", name="uq_files_archive_path"),
 )
 Index("ix_files_state", files.c.archive, files.c.state, files.c.id)
@@ -107,6 +113,10 @@ file_versions = Table(
     # Fixity audit of a kept older version (its bytes at stored_at), as on files.
     Column("verified_at", String(40)),
     Column("fixity", String(16)),
+    # How the bytes at stored_at are encoded, as on files (migration 0006).
+    Column("codec", String(16)),
+    Column("stored_size", BigInteger),
+    Column("stored_sha256", String(64)),
     UniqueConstraint("file_id", "version", name="uq_file_versions"),
 )
 

@@ -324,7 +324,15 @@ class Catalog:
         found: dict[str, list[dict[str, Any]]] = {}
         for i in range(0, len(wanted), CHUNK):
             q = (
-                select(files.c.id, files.c.path, files.c.size, files.c.sha256)
+                select(
+                    files.c.id,
+                    files.c.path,
+                    files.c.size,
+                    files.c.sha256,
+                    files.c.codec,
+                    files.c.stored_size,
+                    files.c.stored_sha256,
+                )
                 .where(files.c.sha256.in_(wanted[i : i + CHUNK]), files.c.state == "stored")
                 .order_by(files.c.id)
             )
@@ -334,7 +342,7 @@ class Catalog:
         for sha, size, exclude in calls:
             match = next(
                 (
-                    {k: r[k] for k in ("id", "path", "size")}
+                    {k: r[k] for k in COPY_FIELDS}
                     for r in found.get(sha, ())
                     if r["id"] != exclude and (size is None or r["size"] == size)
                 ),
@@ -577,6 +585,10 @@ class Catalog:
             .where(runs.c.run_id == run_id, runs.c.spider == spider)
             .values(status=status, finished_at=utcnow(), stats=stats)
         )
+
+
+#: What :meth:`Catalog.find_copies` tells of a copy: where and how it is stored.
+COPY_FIELDS = ("id", "path", "size", "codec", "stored_size", "stored_sha256")
 
 
 def _event_rows(

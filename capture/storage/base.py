@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from capture.config import CaptureSettings
+    from capture.storage.compress import Encoded, Plan
     from capture.paths import DataRoot
     from capture.transfer.sidecar import PartialState
 
@@ -141,6 +142,12 @@ class Store(Protocol):
         ...
 
     def link_copy(self, source_rel: str, rel: str, part: str) -> bool: ...
+
+    def compress(self, part: str, size: int, sha256: str, plan: Plan) -> Encoded | None:
+        """Stage an encoded copy of ``part`` when a trial says it pays, proven to decode to
+        ``sha256`` and ``size`` (:mod:`capture.storage.compress`); None: store as fetched.
+        The part is kept: the caller publishes the encoded copy, then drops the part."""
+        ...
 
     def discard(self, part: str) -> None: ...
 
