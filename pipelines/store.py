@@ -133,7 +133,7 @@ class StorePipeline(CaptureStage):
                 ctx.catalog.find_copies, (item.sha256, item.size, work.file_id)
             )
             source = codecs.located(copy)[0] if copy else None
-            target = codecs.location(item.path, copy.get("codec")) if copy else None
+            target = codecs.location(item.path, copy.get("codec")) if copy else item.path
             if (
                 copy
                 and source != target
@@ -196,9 +196,7 @@ class StorePipeline(CaptureStage):
         if plan is None or not item.sha256 or item.size is None:
             return None
         try:
-            encoded = await self.ctx.io.run(
-                self.store.compress, part, item.size, item.sha256, plan
-            )
+            encoded = await self.ctx.io.run(self.store.compress, part, item.size, item.sha256, plan)
         except ReconstructionError as exc:
             self.inc("compress/round_trip_failed")
             self.logger.error("Storing %s as fetched: %s", item.url, exc)

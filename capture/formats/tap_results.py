@@ -136,9 +136,14 @@ def summarize_delimited(path: str, delimiter: str) -> TableSummary:
     return TableSummary(columns, rows)
 
 
-def read_rows(path: str, delimiter: str = ",") -> Iterator[dict[str, str]]:
-    """Rows of a (small, trusted-shape) CSV listing as dicts; ragged rows are skipped."""
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+def read_rows(
+    path: str, delimiter: str = ",", codec: str | None = None
+) -> Iterator[dict[str, str]]:
+    """Rows of a (small, trusted-shape) CSV listing as dicts; ragged rows are skipped
+    (``codec``: the file is stored compressed at rest, capture/storage/codec.py)."""
+    from capture.storage.codec import open_original
+
+    with open_original(path, codec, "rt", encoding="utf-8", errors="replace", newline="") as fh:
         columns: list[str] | None = None
         for _, fields in iter_records(fh, delimiter):
             if columns is None:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from capture.config import CaptureSettings
-    from capture.storage.compress import Encoded, Plan
     from capture.paths import DataRoot
+    from capture.storage.compress import Encoded, Plan
     from capture.transfer.sidecar import PartialState
 
 

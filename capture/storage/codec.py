@@ -10,8 +10,9 @@ hand in the row or the chunks.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 
 import zstandard
 
@@ -44,6 +45,18 @@ def located(row: Mapping[str, Any]) -> tuple[str, int | None]:
     return location(row["path"], codec), size
 
 
+def open_original(
+    path: str | os.PathLike[str], codec: str | None, mode: str = "rb", **text: Any
+) -> IO[Any]:
+    """Open the file stored at ``path`` (its stored location) for reading its original bytes
+    (``mode`` "rb" or "rt" with open()'s text arguments): decoded as read when encoded."""
+    check(codec)
+    if not codec:
+        return open(path, mode, **text)
+    opened: IO[Any] = zstandard.open(path, mode, **text)
+    return opened
+
+
 def compressor(codec: str, level: int) -> zstandard.ZstdCompressor:
     """Deterministic for a given level: identical originals give identical stored bytes (dedup
     by content works on encoded files too). The frame carries the content size and a checksum,
@@ -66,7 +79,8 @@ def decode(chunks: Iterable[bytes], codec: str | None) -> Iterator[bytes]:
     declared = zstandard.get_frame_parameters(head).content_size if head else 0
     dctx = zstandard.ZstdDecompressor()
     total = 0
-    for out in dctx.read_to_iter(reader, read_size=OUT_CHUNK, write_size=OUT_CHUNK):
+    source: Any = reader  # zstandard reads any object with read(n)
+    for out in dctx.read_to_iter(source, read_size=OUT_CHUNK, write_size=OUT_CHUNK):
         total += len(out)
         yield out
     if declared != zstandard.CONTENTSIZE_UNKNOWN and total != declared:

@@ -142,7 +142,7 @@ def encode(
                 stored.update(out)
                 written += len(out)
                 yield out
-        for out in chunker.finish():
+        for out in chunker.finish():  # type: ignore[no-untyped-call]
             stored.update(out)
             written += len(out)
             yield out

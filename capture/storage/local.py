@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 from capture import safefs
 from capture.config import SettingsError
 from capture.paths import DataRoot, UnsafePathError
-from capture.storage.compress import Encoded, Plan, encode
 from capture.storage.base import StoredObject
+from capture.storage.compress import Encoded, Plan, encode
 from capture.transfer.errors import LocalStorageError
 from capture.transfer.sidecar import PartialState, trusted_base
 from capture.transfer.sink import FileSink, fsync_dir

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from capture.storage.compress import Encoded, Plan, encode
 from capture.storage.base import StoredObject
 from capture.storage.codec import ChunkReader
+from capture.storage.compress import Encoded, Plan, encode
 from capture.transfer.basesink import BaseSink
 from capture.transfer.errors import LocalStorageError
 from capture.transfer.sidecar import PartialState
@@ -393,9 +393,7 @@ class S3Store:
     def link_copy(self, source_rel: str, rel: str, part: str) -> bool:
         return False  # S3 has no hard links; identical content is simply stored again
 
-    def compress(
-        self, part: str, size: int, sha256: str, plan: Plan
-    ) -> Encoded | None:
+    def compress(self, part: str, size: int, sha256: str, plan: Plan) -> Encoded | None:
         """Encode the staged object into ``<staging key>.zst`` (a managed multipart upload fed
         from the stream: bounded memory), proven by reading it back from S3 and decoding it."""
         if not self.owns(part):
