@@ -38,7 +38,7 @@ from sqlalchemy import delete, insert, select
 from capture.catalog.derive import normalize_target
 from capture.catalog.schema import file_params, files, links
 from capture.catalog.store import Catalog, utcnow
-from capture.formats.tap_results import read_rows  # the archive's own quoting rules
+from capture.formats.tap_results import rows_of  # the archive's own quoting rules
 from capture.storage import codec as codecs
 
 KINDS = (
@@ -79,8 +79,10 @@ def exoplanet_rows(catalog: Catalog, root: Path) -> list[tuple[int, dict[str, st
             continue
         try:
             where = root / codecs.location(path, codec)
-            for row in read_rows(str(where), "\t" if fmt == "tsv" else ",", codec=codec):
-                out.append((fid, row))
+            text = {"encoding": "utf-8", "errors": "replace", "newline": ""}
+            with codecs.open_original(where, codec, "rt", **text) as fh:
+                for row in rows_of(fh, "\t" if fmt == "tsv" else ","):
+                    out.append((fid, row))
         except (OSError, ValueError):
             continue
     return out

@@ -136,20 +136,20 @@ def summarize_delimited(path: str, delimiter: str) -> TableSummary:
     return TableSummary(columns, rows)
 
 
-def read_rows(
-    path: str, delimiter: str = ",", codec: str | None = None
-) -> Iterator[dict[str, str]]:
-    """Rows of a (small, trusted-shape) CSV listing as dicts; ragged rows are skipped
-    (``codec``: the file is stored compressed at rest, capture/storage/codec.py)."""
-    from capture.storage.codec import open_original
+def read_rows(path: str, delimiter: str = ",") -> Iterator[dict[str, str]]:
+    """Rows of a (small, trusted-shape) CSV listing as dicts; ragged rows are skipped."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        yield from rows_of(fh, delimiter)
 
-    with open_original(path, codec, "rt", encoding="utf-8", errors="replace", newline="") as fh:
-        columns: list[str] | None = None
-        for _, fields in iter_records(fh, delimiter):
-            if columns is None:
-                columns = [c.strip() for c in fields]
-            elif len(fields) == len(columns):
-                yield dict(zip(columns, fields, strict=True))
+
+def rows_of(fh: IO[str], delimiter: str = ",") -> Iterator[dict[str, str]]:
+    """:func:`read_rows` of an open text stream (e.g. a file decoded as it is read)."""
+    columns: list[str] | None = None
+    for _, fields in iter_records(fh, delimiter):
+        if columns is None:
+            columns = [c.strip() for c in fields]
+        elif len(fields) == len(columns):
+            yield dict(zip(columns, fields, strict=True))
 
 
 def parse_count(body: bytes) -> int | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from capture.config import SettingsError
-from capture.storage import codec as codecs
+from capture.storage.codec import ZSTD, compressor, decode
 
 if TYPE_CHECKING:
     from capture.config import CaptureSettings
@@ -38,7 +38,7 @@ CHUNK = 4 << 20
 class Plan:
     """What the store stage asks for (from ``CAPTURE_COMPRESS*``)."""
 
-    codec: str = codecs.ZSTD
+    codec: str = ZSTD
     level: int = 3
     #: Store as fetched when the trial saves less than this fraction of the sample.
     min_gain: float = 0.1
@@ -111,7 +111,7 @@ def trial(io: EncodeIO, size: int, plan: Plan) -> Trial:
     sample = io.read_range(0, SAMPLE)
     if size > 2 * SAMPLE:
         sample += io.read_range(size // 2, SAMPLE)
-    out = codecs.compressor(plan.codec, plan.level).compress(sample)
+    out = compressor(plan.codec, plan.level).compress(sample)
     return Trial(len(sample), len(out))
 
 
@@ -135,7 +135,7 @@ def encode(
 
     def frames() -> Iterator[bytes]:
         nonlocal written
-        cctx = codecs.compressor(plan.codec, plan.level)
+        cctx = compressor(plan.codec, plan.level)
         chunker = cctx.chunker(size=size, chunk_size=CHUNK)
         for chunk in io.read_part(CHUNK):
             for out in chunker.compress(chunk):
@@ -177,7 +177,7 @@ def prove(
             yield chunk
 
     try:
-        for out in codecs.decode(tee(), codec):
+        for out in decode(tee(), codec):
             orig.update(out)
             orig_size += len(out)
     except Exception as exc:

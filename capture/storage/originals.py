@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from capture.catalog.schema import file_versions, files
 from capture.status import FileStatus
-from capture.storage import codec as codecs
+from capture.storage import codec as codecs  # not imported by capture.storage itself
 from capture.storage.base import Store
 
 CHUNK = 4 << 20

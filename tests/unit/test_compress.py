@@ -72,9 +72,8 @@ def test_trial_decides_on_fits(tmp_path: Path, body: bytes, compressed: bool) ->
 
 def test_gzip_is_left_alone_and_nothing_is_written(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
-    lines = (
-        f"chr22\t{p}\t{q:.6f}\n" for p, q in zip(rng.integers(1, 5e7, 50_000), rng.random(50_000))
-    )
+    pos, freq = rng.integers(1, 50_000_000, 50_000), rng.random(50_000)
+    lines = (f"chr22\t{p}\t{q:.6f}\n" for p, q in zip(pos, freq, strict=True))
     body = gzip.compress("".join(lines).encode())
     part = part_with(tmp_path, body)
     assert encode(LocalEncodeIO(part), len(body), sha(body), Plan()) is None
