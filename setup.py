@@ -62,6 +62,8 @@ setup(
         # Declared, typed spider arguments (pydantic models), as zyte-spider-templates do.
         "scrapy-spider-metadata>=0.2",
         "pydantic>=2.4",
+        # Compression at rest (capture/storage/codec.py): streaming zstd with frame checksums.
+        "zstandard>=0.22",
     ],
     extras_require={
         "test": [

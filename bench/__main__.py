@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import compress as compress_bench
 from bench import faults, latency, s3replica
 from bench import verify as verify_bench
 from bench.corpus import SMALL_PREFIX, Corpus, generate
@@ -105,6 +106,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     latency.add_parser(sub)
     s3replica.add_parser(sub)
     verify_bench.add_parser(sub)
+    compress_bench.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command != "run":
         return args
@@ -288,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         return s3replica.main(args)
     if args.command == "verify":
         return verify_bench.main(args)
+    if args.command == "compress":
+        return compress_bench.main(args)
     if args.command == "quality":
         from bench import quality
 

@@ -99,6 +99,9 @@ class CaptureSettings:
     tier_min_bytes: int
     tier_listed_within_days: int
     tier_second_copy: bool
+    compress: str
+    compress_level: int
+    compress_min_gain: float
     retransfer_on_mismatch: int
     quality_enabled: bool
     quality_threshold: float

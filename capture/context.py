@@ -19,6 +19,7 @@ from capture.fetch import Fetcher
 from capture.paths import DataRoot
 from capture.replicas import ReplicaBoard
 from capture.storage import Store, store_for
+from capture.storage.compress import Plan, plan_from
 from capture.transfer.io import IOPool
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class CrawlServices:
         self.data = DataRoot.at(config.data_dir or "./data")
         # Chosen by CAPTURE_STORE's scheme; a bad one fails before the catalog opens.
         self.store: Store = store_for(config, self.data)
+        #: Compression at rest (CAPTURE_COMPRESS; None: off), checked before anything starts.
+        self.compression: Plan | None = plan_from(config)
         self.catalog, self.writer = _shared_catalog(
             catalog_url_for(self.data.root, config.catalog_url or None),
             config.catalog_group_wait,

@@ -71,6 +71,9 @@ class CapturedFile:
     # Where else the same file can be fetched (capture/replicas.py): [{"name", "url"}] in the
     # configured order, the spider's own URL named "origin"; None: from ``url`` only.
     replicas: list[dict[str, str]] | None = None
+    # How the bytes are stored when not as fetched (compression at rest, capture/storage/
+    # compress.py): {"codec", "path", "size", "sha256"} of the stored object; None: as fetched.
+    stored: dict[str, Any] | None = None
 
     def expect_digest(self, algorithm: str, value: str, source: str) -> CapturedFile:
         """Record the publisher's digest for this file (e.g. md5 from an index file)."""

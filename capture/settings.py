@@ -331,6 +331,18 @@ CAPTURE_TIER_LISTED_WITHIN_DAYS = 90
 # Set True only when every stored file has an independent second copy (bucket replication,
 # tape): then non-reproducible files may go to Deep Archive as well.
 CAPTURE_TIER_SECOND_COPY = False
+# --- capture: compression at rest (capture/storage/compress.py) ---------------------------
+# "auto": each verified file is zstd-compressed to <path>.zst when a trial on a sample saves at
+# least COMPRESS_MIN_GAIN of it (text tables, logs, VCF, KEGG flat files, uncompressed FITS,
+# classic netCDF); already-compressed bytes (gzip, BGZF, CRAM, zip, tile-compressed FITS,
+# compressed HDF5 chunks) are stored as fetched. The round trip is proven (decode -> original
+# sha256) before the original is dropped; `capture cat` streams originals. "off" (default):
+# the published tree holds the archives' files as fetched, readable by every tool in place.
+CAPTURE_COMPRESS = "off"
+# zstd level: 3 is zstd's default (measured in README: most of level 19's saving on text at
+# ~100x its speed); the same level gives identical bytes for identical files (dedup).
+CAPTURE_COMPRESS_LEVEL = 3
+CAPTURE_COMPRESS_MIN_GAIN = 0.1
 
 # --- capture: verification ----------------------------------------------------------------
 # On size/digest mismatch, re-transfer the whole file this many times, then quarantine.

@@ -77,12 +77,15 @@ class MetadataPipeline(CaptureStage):
             # Published just now at the store's default place (local hot, S3 Standard).
             values.update(tier=None, location=None)
         version = None
+        stored_path = (item.stored or {}).get("path") or item.path
         if item.status == "stored" and work.version is not None:
             values["version"] = work.version
             # New bytes: linked to identical stored ones (store stage), or the file's own.
             values["copy_of"], values["copy_method"] = work.copy_of, work.copy_method
             # New bytes, verified as they streamed: no fixity audit has read them yet.
             values["fixity"] = values["verified_at"] = None
+        if item.status == "stored":
+            values.update(stored_columns(item.stored))
         if item.status == "stored" and work.version is not None and not work.same_content:
             version = {
                 "version": work.version,
@@ -92,7 +95,8 @@ class MetadataPipeline(CaptureStage):
                 "last_modified": item.http.get("last_modified"),
                 "retrieved_at": item.retrieved_at,
                 "run_id": item.run_id,
-                "stored_at": item.path,
+                "stored_at": stored_path,
+                **stored_columns(item.stored),
             }
         if work.quarantine_path:
             values["error"] = f"{item.error} [quarantined at {work.quarantine_path}]"
@@ -118,7 +122,7 @@ class MetadataPipeline(CaptureStage):
                         version=version,
                         superseded=work.superseded,
                         restored=(
-                            {"version": work.version, "stored_at": item.path}
+                            {"version": work.version, "stored_at": stored_path}
                             if item.status == "stored" and work.same_content
                             else None
                         ),
@@ -149,7 +153,8 @@ class MetadataPipeline(CaptureStage):
     async def unpublish(self, item: CapturedFile) -> None:
         """Take back a publication the catalog could not record (see the module docstring)."""
         previous = (work_of(item).superseded or {}).get("stored_at")
-        restored = await self.ctx.io.run(self.ctx.store.unpublish, item.path, previous)
+        where = (item.stored or {}).get("path") or item.path
+        restored = await self.ctx.io.run(self.ctx.store.unpublish, where, previous)
         if restored is None:
             return  # a remote store: the row stays discovered and the resume overwrites it
         self.inc("disk_full/unpublished")
@@ -158,6 +163,16 @@ class MetadataPipeline(CaptureStage):
             item.path,
             "previous version restored" if restored else "file removed",
         )
+
+
+def stored_columns(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The catalog's columns for how the bytes are stored (all NULL: as fetched)."""
+    stored = stored or {}
+    return {
+        "codec": stored.get("codec"),
+        "stored_size": stored.get("size"),
+        "stored_sha256": stored.get("sha256"),
+    }
 
 
 def _quality_record(item: CapturedFile, report: Any) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from scrapy.exceptions import DropItem
 from capture.__version__ import __version__
 from capture.catalog.decide import Decision
 from capture.items import CapturedFile, item_dict
+from capture.storage import codec as codecs
 from capture.work import work_of
 from pipelines.base import CaptureStage
 
@@ -149,6 +150,16 @@ def fill_from_previous(item: CapturedFile, prev: dict[str, Any]) -> None:
     item.size = prev.get("size")
     item.sha256 = prev.get("sha256")
     item.path = prev.get("path") or item.path
+    item.stored = (
+        {
+            "codec": prev["codec"],
+            "path": codecs.located(prev)[0],
+            "size": prev.get("stored_size"),
+            "sha256": prev.get("stored_sha256"),
+        }
+        if prev.get("codec") and prev.get("path")
+        else None
+    )
     item.format = item.format or prev.get("format")
     item.content_type = prev.get("content_type")
     item.retrieved_at = prev.get("retrieved_at")

@@ -18,6 +18,8 @@ from capture.items import CapturedFile
 from capture.paths import UnsafePathError
 from capture.status import HELD
 from capture.storage import SAVES, Store
+from capture.storage import codec as codecs
+from capture.storage.compress import Encoded, ReconstructionError
 from capture.work import work_of
 from pipelines.base import CaptureStage
 from pipelines.register import fill_from_previous
@@ -89,7 +91,7 @@ class StorePipeline(CaptureStage):
             same = held and prev.get("sha256") and prev["sha256"] == item.sha256
             # A copy moved to another tier (files.location) is held there: same content, kept.
             tiered = bool(prev.get("location"))
-            if same and (tiered or await io.run(self.store.exists, prev.get("path") or item.path)):
+            if same and (tiered or await io.run(self.store.exists, _location(prev, item))):
                 await io.run(self.store.discard, transfer.part)
                 fill_from_previous(item, prev)
                 item.status = "unchanged"
@@ -136,21 +138,30 @@ class StorePipeline(CaptureStage):
             work.version = old_version + 1
             stored_at = prev.get("location")  # old bytes in a colder tier stay where they are
             if self.keep_versions and not stored_at:
-                stored_at = await io.run(
-                    self.store.retire, prev.get("path") or item.path, old_version
-                )
+                stored_at = await io.run(self.store.retire, _location(prev, item), old_version)
             work.superseded = {"version": old_version, "stored_at": stored_at}
             self.inc("versions/new")
         if self.dedup and item.sha256 and item.size:
             call: tuple[str, int | None, int | None] = (item.sha256, item.size, work.file_id)
             copy = await ctx.writer.run_grouped(ctx.catalog.find_copies, call)
-            if copy and copy["path"] != item.path:
-                link = functools.partial(
-                    self.store.link_copy, copy["path"], item.path, transfer.part
+            codec = copy.get("codec") if copy else None
+            source = codecs.located(copy)[0] if copy else None
+            target = codecs.location(item.path, codec)
+            if copy and source != target:
+                # A copy stored compressed is checked by its stored digest, and its stored form
+                # becomes this file's too (same original, same level: the same bytes).
+                size, sha256 = (
+                    (copy["stored_size"], copy["stored_sha256"])
+                    if codec
+                    else (item.size, item.sha256)
                 )
-                method = await io.run(link, item.size, item.sha256)
+                link = functools.partial(self.store.link_copy, source, target, transfer.part)
+                method = await io.run(link, size, sha256)
                 if method:
+                    if codec:
+                        item.stored = _stored(codec, target, size, sha256)
                     self._linked(item, work, copy, method)
+                    await self._drop_moved(prev, item)
                     return
                 self.inc("dedup/declined")  # source gone or not the catalog's bytes
         digests = {
@@ -166,16 +177,65 @@ class StorePipeline(CaptureStage):
         # Replacing a stored version is made durable at once (the old bytes moved aside).
         # Remote sinks always report their bytes synced, so nothing is deferred for them.
         deferred = not transfer.synced and work.version == 1
+        encoded = await self._compress(item, transfer.part)
+        part, rel = transfer.part, item.path
+        if encoded is not None:
+            rel = codecs.location(item.path, encoded.codec)
+            part = encoded.part
+            digests |= {"codec": encoded.codec, "stored-sha256": encoded.sha256}
+            item.stored = _stored(encoded.codec, rel, encoded.size, encoded.sha256)
         final = await io.run(
             functools.partial(
                 self.store.publish,
-                transfer.part,
-                item.path,
+                part,
+                rel,
                 digests,
                 durable=not deferred,
                 sync_data=not transfer.synced and not deferred,
                 journal=transfer.journaled,
             )
         )
+        if encoded is not None:
+            # Only now, with the encoded copy proven and published, do the fetched bytes go.
+            await io.run(self.store.discard, transfer.part)
+            self.inc("compress/encoded")
+            self.inc("compress/bytes_saved", (item.size or 0) - encoded.size)
+        await self._drop_moved(prev, item)
         if deferred:
             work.sync_later = str(final)
+
+    async def _compress(self, item: CapturedFile, part: str) -> Encoded | None:
+        """The file encoded at rest when ``CAPTURE_COMPRESS`` is on and a trial pays; None:
+        publish the fetched bytes. A failed round trip (a codec bug, a disk returning other
+        bytes) keeps the original: nothing is published that was not proven."""
+        plan = self.ctx.compression
+        if plan is None or not item.sha256 or item.size is None:
+            return None
+        try:
+            encoded = await self.ctx.io.run(self.store.compress, part, item.size, item.sha256, plan)
+        except ReconstructionError as exc:
+            self.inc("compress/round_trip_failed")
+            self.logger.error("Storing %s as fetched: %s", item.url, exc)
+            return None
+        if encoded is None:
+            self.inc("compress/left_alone")
+        return encoded
+
+    async def _drop_moved(self, prev: dict[str, Any], item: CapturedFile) -> None:
+        """The previous content stored under another name (it was compressed, this is not, or
+        the reverse) and not kept as a version: remove it, or it would stay as an extra file."""
+        if not prev.get("path") or prev.get("state") not in HELD:
+            return
+        old = codecs.located(prev)[0]
+        new = (item.stored or {}).get("path") or item.path
+        if old != new and not self.keep_versions:
+            await self.ctx.io.run(self.store.unpublish, old, None)
+
+
+def _location(prev: dict[str, Any], item: CapturedFile) -> str:
+    """Where the catalog row ``prev`` says the file's bytes are stored now."""
+    return codecs.located(prev)[0] if prev.get("path") else item.path
+
+
+def _stored(codec: str, path: str, size: int, sha256: str) -> dict[str, Any]:
+    return {"codec": codec, "path": path, "size": size, "sha256": sha256}

@@ -141,7 +141,7 @@ def test_concurrent_registration_never_duplicates(catalog: Catalog) -> None:
 def test_migrations_reach_exactly_the_declared_schema(catalog: Catalog) -> None:
     """Alembic's head equals the tables and indexes the code declares (no drift on either
     backend), and a catalog at revision 0001 is upgraded in place to head."""
-    assert migrate.current(catalog.engine) == migrate.head() == "0007"
+    assert migrate.current(catalog.engine) == migrate.head() == "0008"
     with catalog.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     cfg = migrate.config()
@@ -150,7 +150,7 @@ def test_migrations_reach_exactly_the_declared_schema(catalog: Catalog) -> None:
         command.downgrade(cfg, "0001")
     assert migrate.current(catalog.engine) == "0001"
     migrate.upgrade(catalog.engine)
-    assert migrate.current(catalog.engine) == "0007"
+    assert migrate.current(catalog.engine) == "0008"
     with catalog.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
 
@@ -271,6 +271,7 @@ def test_find_copies_answers_each_call(catalog: Catalog) -> None:
         "size": 3,
         "sha256": "s1",
         "version": None,
+        **dict.fromkeys(("codec", "stored_size", "stored_sha256")),
     }
     assert found[1:] == [None, None, None]
 

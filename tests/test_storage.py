@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,3 +322,32 @@ def test_an_unknown_scheme_names_the_supported_ones(tmp_path: Path) -> None:
         store_for(settings("gs://bucket/prefix"), data)
     assert "file://" in str(err.value) and "s3://" in str(err.value)
     assert set(STORE_SCHEMES) == {"", "file", "s3"}
+
+
+def test_compress_stages_a_proven_encoded_copy_or_declines(backend: Backend) -> None:
+    """Both stores encode a staged part beside it (the part is kept for the caller to drop),
+    the read-back decodes to the original, the published ``.zst`` reads back byte for byte;
+    bytes that do not compress (random) are declined without writing anything."""
+    from capture.storage import codec
+    from capture.storage.compress import Plan
+
+    store = backend.store
+    body = b"name\tteff\tlogg\nWASP-39\t5400\t4.45\n" * 4000
+    part, digests = stage(store, REL, body)
+    encoded = store.compress(part, len(body), digests["sha256"], Plan())
+    assert encoded is not None and encoded.codec == "zstd"
+    assert backend.staged(part)  # the original stays until the encoded copy is published
+    rel = codec.location(REL, encoded.codec)
+    store.publish(encoded.part, rel, {"sha256": digests["sha256"]})
+    store.discard(part)
+    stored = backend.read("", rel)
+    assert stored is not None and len(stored) == encoded.size < len(body) // 20
+    assert hashlib.sha256(stored).hexdigest() == encoded.sha256
+    assert b"".join(codec.decode(store.read(rel, 1000), "zstd")) == body
+    assert not backend.staged(part) and not store.exists(REL)
+
+    noise = random.Random(0).randbytes(256_000)  # bytes zstd cannot shrink
+    other = "genomics/tg/vol1/noise.bin"
+    part2, digests2 = stage(store, other, noise)
+    assert store.compress(part2, len(noise), digests2["sha256"], Plan()) is None
+    assert not backend.staged(part2 + ".zst")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from capture.status import ATTEMPTED, RETRIED, UNFINISHED
+from capture.storage.codec import located
 
 #: Decisions that lead to a transfer (``conditional`` asks the server first).
 FETCHED = frozenset({"new", "resume", "retry", "changed", "conditional", "refetch"})
@@ -48,7 +49,7 @@ def decide(
     # stored / retracted: compare what the listing says now with what we hold.
     # A file moved to another tier (files.location: the cold root, an S3 storage class) is
     # held there; only a file at its usual place is looked for on disk.
-    on_disk = exists is None or bool(prev.get("location")) or exists(prev["path"], prev["size"])
+    on_disk = exists is None or bool(prev.get("location")) or exists(*located(prev))
     if not on_disk:
         return Decision("refetch")
     differ = differences(prev, rec)

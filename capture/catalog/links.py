@@ -38,7 +38,8 @@ from sqlalchemy import delete, insert, select
 from capture.catalog.derive import normalize_target
 from capture.catalog.schema import file_params, files, links
 from capture.catalog.store import Catalog, utcnow
-from capture.formats.tap_results import read_rows  # the archive's own quoting rules
+from capture.formats.tap_results import rows_of  # the archive's own quoting rules
+from capture.storage import codec as codecs
 
 KINDS = (
     "host_star_phoenix_model",
@@ -68,17 +69,20 @@ def exoplanet_rows(catalog: Catalog, root: Path) -> list[tuple[int, dict[str, st
     """(file id, row) for rows of the captured Exoplanet Archive tables."""
     out: list[tuple[int, dict[str, str]]] = []
     with catalog.engine.connect() as conn:
-        q = select(files.c.id, files.c.path, files.c.archive_path, files.c.format).where(
-            files.c.archive == "nasa_exoplanet_archive", files.c.state == "stored"
-        )
+        q = select(
+            files.c.id, files.c.path, files.c.archive_path, files.c.format, files.c.codec
+        ).where(files.c.archive == "nasa_exoplanet_archive", files.c.state == "stored")
         tables = list(conn.execute(q))
-    for fid, path, archive_path, fmt in tables:
+    for fid, path, archive_path, fmt, codec in tables:
         name = archive_path.rsplit("/", 1)[-1].split(".", 1)[0]
         if name not in HOST_TABLES or fmt not in ("csv", "tsv"):
             continue
         try:
-            for row in read_rows(str(root / path), "\t" if fmt == "tsv" else ","):
-                out.append((fid, row))
+            where = root / codecs.location(path, codec)
+            text = {"encoding": "utf-8", "errors": "replace", "newline": ""}
+            with codecs.open_original(where, codec, "rt", **text) as fh:
+                for row in rows_of(fh, "\t" if fmt == "tsv" else ","):
+                    out.append((fid, row))
         except (OSError, ValueError):
             continue
     return out
@@ -200,14 +204,14 @@ def link_genomics_to_kegg(catalog: Catalog, root: Path) -> list[dict[str, Any]]:
         ]
         kegg = list(
             conn.execute(
-                select(files.c.id, files.c.path, files.c.archive_path).where(
+                select(files.c.id, files.c.path, files.c.archive_path, files.c.codec).where(
                     files.c.archive == "kegg", files.c.state == "stored"
                 )
             )
         )
     hsa_files = []
-    for fid, path, archive_path in kegg:
-        evidence = _kegg_mentions_hsa(root / path)
+    for fid, path, archive_path, codec in kegg:
+        evidence = _kegg_mentions_hsa(root / codecs.location(path, codec), codec)
         if evidence:
             hsa_files.append((fid, archive_path, evidence))
     edges = []
@@ -232,15 +236,16 @@ def link_genomics_to_kegg(catalog: Catalog, root: Path) -> list[dict[str, Any]]:
     return edges
 
 
-def _kegg_mentions_hsa(path: Path) -> str | None:
+def _kegg_mentions_hsa(path: Path, codec: str | None = None) -> str | None:
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
+        with codecs.open_original(path, codec, "rt", encoding="utf-8", errors="replace") as fh:
             for n, line in enumerate(fh):
                 fields = line.rstrip("\n").split("\t")
+                text = str(line)
                 if len(fields) >= 3 and fields[1].strip() == "hsa":
-                    return line.strip()[:200]
-                if line.startswith(("path:hsa", "hsa")) or "\thsa:" in line or "(hsa)" in line:
-                    return line.strip()[:200]
+                    return text.strip()[:200]
+                if text.startswith(("path:hsa", "hsa")) or "\thsa:" in text or "(hsa)" in text:
+                    return text.strip()[:200]
                 if n > 200_000:
                     break
     except OSError:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 LOCK_ID = 0x6361707475726531  # "capture1"
 #: The newest migration's revision (tests/test_catalog.py checks it is Alembic's head). A
 #: catalog already at it is opened without importing Alembic (~0.15 s of every crawl's start).
-HEAD = "0007"
+HEAD = "0008"
 
 
 def script_location() -> str:

@@ -88,6 +88,12 @@ files = Table(
     # file holds its own bytes.
     Column("copy_of", Integer),
     Column("copy_method", String(16)),
+    # Compression at rest (migration 0008): how the bytes at `path` are stored when not as
+    # fetched (capture/storage/codec.py: "zstd" -> at `path`.zst; NULL: as fetched), and the
+    # size and sha256 of the stored object. `size` and `sha256` stay the archive's bytes.
+    Column("codec", String(16)),
+    Column("stored_size", BigInteger),
+    Column("stored_sha256", String(64)),
     UniqueConstraint("archive", "archive_path", name="uq_files_archive_path"),
 )
 Index("ix_files_state", files.c.archive, files.c.state, files.c.id)
@@ -121,6 +127,10 @@ file_versions = Table(
     # Fixity audit of a kept older version (its bytes at stored_at), as on files.
     Column("verified_at", String(40)),
     Column("fixity", String(16)),
+    # How the bytes at stored_at are encoded, as on files (migration 0008).
+    Column("codec", String(16)),
+    Column("stored_size", BigInteger),
+    Column("stored_sha256", String(64)),
     UniqueConstraint("file_id", "version", name="uq_file_versions"),
 )
 # Kept versions are de-duplication sources: looked up by content (migration 0007).

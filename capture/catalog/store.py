@@ -333,7 +333,8 @@ class Catalog:
         and, across rounds, the kept older versions of files that are neither quarantined nor
         retracted; published files first, lowest id first. Bytes a fixity audit found wrong or
         could not read are never offered. Each answer is ``{id, path, size, sha256, version}``
-        (``version`` None for a published file, else the kept version's number)."""
+        (``version`` None for a published file, else the kept version's number), with the
+        ``codec``, ``stored_size`` and ``stored_sha256`` of a copy stored compressed."""
         wanted = sorted({sha for sha, _, _ in calls if sha})
         found: dict[str, list[dict[str, Any]]] = {}
         sound = or_(files.c.fixity.is_(None), files.c.fixity == "ok")
@@ -342,7 +343,15 @@ class Catalog:
         for i in range(0, len(wanted), CHUNK):
             chunk = wanted[i : i + CHUNK]
             published = (
-                select(files.c.id, files.c.path, files.c.size, files.c.sha256)
+                select(
+                    files.c.id,
+                    files.c.path,
+                    files.c.size,
+                    files.c.sha256,
+                    files.c.codec,
+                    files.c.stored_size,
+                    files.c.stored_sha256,
+                )
                 .where(
                     files.c.sha256.in_(chunk),
                     unindexed(files.c.state) == FileStatus.STORED.value,
@@ -360,10 +369,16 @@ class Catalog:
                     file_versions.c.size,
                     file_versions.c.sha256,
                     file_versions.c.version,
+                    file_versions.c.codec,
+                    file_versions.c.stored_size,
+                    file_versions.c.stored_sha256,
                 )
                 .join(files, files.c.id == file_versions.c.file_id)
                 .where(
                     file_versions.c.sha256.in_(chunk),
+                    # A kept version stored compressed is not offered: its bytes are the .zst
+                    # under versions/, which a new file's published name cannot share.
+                    file_versions.c.codec.is_(None),
                     file_versions.c.superseded_at.is_not(None),
                     file_versions.c.stored_at.is_not(None),
                     file_versions.c.size > 0,
@@ -624,6 +639,7 @@ class Catalog:
         )
 
 
+#: What :meth:`Catalog.find_copies` tells of a copy: where and how it is stored.
 def _event_rows(
     file_id: int, run_id: str | None, file_events: Iterable[dict[str, Any]]
 ) -> list[dict[str, Any]]:

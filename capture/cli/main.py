@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from capture.__version__ import __version__
+from capture.cli import cat as cat_cmd
 from capture.cli import catalog as catalog_cmd
 from capture.cli import diff as diff_cmd
 from capture.cli import quality as quality_cmd
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     triage_cmd.register(sub)
     verify_cmd.register(sub)
     storage_cmd.register(sub)
+    cat_cmd.register(sub)
     watch_cmd.register(sub)
     quality_cmd.register(sub)
     catalog_cmd.register(sub)

@@ -60,6 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--no-extras", action="store_true", help="skip the walk for extra files")
     p.add_argument(
+        "--deep",
+        action="store_true",
+        help="also decode files compressed at rest and check the archive's sha256 "
+        "(stored bytes are always checked against their own sha256)",
+    )
+    p.add_argument(
         "--requeue",
         action="store_true",
         help="re-queue missing and quarantined files for "
@@ -180,6 +186,7 @@ def _options(args: argparse.Namespace, config: CaptureSettings, engine: Any) -> 
         archives=archives,
         domains=domains,
         requeue=args.requeue,
+        deep=args.deep,
     )
 
 

@@ -1,8 +1,11 @@
 """BagIt (RFC 8493) export: a bag whose payload holds the selected captured files.
 
 Payload files are hard links into the data root where possible (no copy of terabytes), copies
-otherwise. The sha256 manifest is written from the catalog's in-stream digests, so bagging
-never re-reads the data; ``bagit`` validation (which does re-read) proves they match.
+otherwise. A bag carries the archive's original bytes: files compressed at rest are decoded
+into the payload under their own names, checked against their sha256 as they are written (a
+file that does not decode to it stops the export with the reason). The sha256 manifest is
+written from the catalog's in-stream digests, so bagging never re-reads the data; ``bagit``
+validation (which does re-read) proves they match.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from capture.__version__ import __version__
+from capture.paths import DataRoot
+from capture.storage import codec as codecs
+from capture.storage.local import LocalStore
+from capture.storage.originals import StoredFile, original_bytes
 from capture.storage.tiering import locate
 
 
@@ -31,6 +38,27 @@ def _sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _decode(root: Path, rec: dict[str, Any], target: Path) -> None:
+    """Write the original bytes of an encoded file (bounded memory, sha256-checked)."""
+    stored = StoredFile(
+        location=codecs.location(rec["path"], rec["codec"]),
+        codec=rec["codec"],
+        size=rec.get("size"),
+        sha256=rec.get("sha256"),
+        archive=rec["archive"],
+        archive_path=rec["archive_path"],
+        version=rec.get("version"),
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(target, "wb") as f:
+            for chunk in original_bytes(LocalStore(DataRoot.at(root)), stored):
+                f.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
 def write(records: Iterable[dict[str, Any]], root: Path, out: Path) -> Path:
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty")
@@ -40,10 +68,17 @@ def write(records: Iterable[dict[str, Any]], root: Path, out: Path) -> Path:
     for rec in records:
         if rec.get("state") != "stored" or not rec.get("sha256"):
             continue
-        source = locate(rec, root)  # a file moved to the cold root is bagged from there
+        # A file moved to the cold root is bagged from there; one stored compressed is decoded.
+        if rec.get("location"):
+            source: Path | str = locate(rec, root)
+        else:
+            source = root / codecs.location(rec["path"], rec.get("codec"))
         if not isinstance(source, Path) or not source.is_file():
             continue
-        _place(source, data / rec["path"])
+        if rec.get("codec"):
+            _decode(root, rec, data / rec["path"])
+        else:
+            _place(source, data / rec["path"])
         manifest.append(f"{rec['sha256']}  data/{rec['path']}")
         total += int(rec.get("size") or source.stat().st_size)
         count += 1

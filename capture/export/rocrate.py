@@ -23,6 +23,7 @@ from typing import Any
 from capture.__version__ import __version__
 from capture.archives import media_type, publisher
 from capture.citation import doi_url
+from capture.storage import codec as codecs
 
 CONTEXT_URL = "https://w3id.org/ro/crate/1.2/context"
 TERMS = "https://w3id.org/capture/terms#"
@@ -42,6 +43,9 @@ EXTRA_CONTEXT = {
     "transferEvent": f"{TERMS}transferEvent",
     "qualityCheck": f"{TERMS}qualityCheck",
     "contentVersion": f"{TERMS}contentVersion",
+    "storedEncoding": f"{TERMS}storedEncoding",
+    "storedSize": f"{TERMS}storedSize",
+    "storedSha256": f"{TERMS}storedSha256",
     "wasGeneratedBy": "http://www.w3.org/ns/prov#wasGeneratedBy",
     "hadPrimarySource": "http://www.w3.org/ns/prov#hadPrimarySource",
 }
@@ -59,7 +63,12 @@ def file_entity(rec: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any
         "description": f"{rec['archive']}:{rec['archive_path']}",
         "contentUrl": rec["url"],
         "finalUrl": rec.get("final_url"),
-        "localPath": rec["path"],
+        # Where the bytes are in the data root: <path>.zst when compressed at rest, declared by
+        # storedEncoding (contentSize and sha256 stay the archive's original bytes).
+        "localPath": codecs.location(rec["path"], rec.get("codec")),
+        "storedEncoding": rec.get("codec"),
+        "storedSize": str(rec["stored_size"]) if rec.get("stored_size") is not None else None,
+        "storedSha256": rec.get("stored_sha256"),
         "contentSize": str(rec["size"]) if rec.get("size") is not None else None,
         "encodingFormat": media_type(rec.get("format")),
         "sdDatePublished": rec.get("retrieved_at"),

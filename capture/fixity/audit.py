@@ -51,6 +51,8 @@ class Options:
     #: Re-queue lost files (missing, quarantined) for the next crawl.
     requeue: bool = False
     publisher: bool = True
+    #: Also decode bytes encoded at rest and check the archive's digests (CPU, not reads).
+    deep: bool = False
     chunk_size: int = CHUNK
 
 
@@ -139,7 +141,7 @@ def audit(
             ):
                 report.stopped = "budget"
                 break
-            expectation = expected(target, publisher=options.publisher)
+            expectation = expected(target, publisher=options.publisher, deep=options.deep)
             finding = check(store, target.location, expectation, throttle, options.chunk_size)
             verdict = Verdict(target, expectation, finding, now())
             if target.kind == FILE and finding.result in (Result.CORRUPT, Result.SIZE):

@@ -4,14 +4,17 @@ chunk at a time), rate-limited (a token bucket on bytes per second)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import zstandard
 
 from capture.fixity.expect import Expectation
 from capture.fixity.results import Result
 from capture.paths import UnsafePathError
 from capture.ratelimit import TokenBucket
+from capture.storage import codec as codecs
 from capture.storage.base import Store
 from capture.transfer.hashing import MultiHasher
 
@@ -69,16 +72,29 @@ def check(
     chunk_size: int = CHUNK,
 ) -> Finding:
     """Hash the bytes stored at ``location`` with every expected algorithm (sha256 at least)
-    and say whether they match. Read errors are findings, never exceptions."""
+    and say whether they match; for encoded bytes with a ``decoded`` expectation, decode them
+    in the same pass and check the original too. Read errors are findings, never exceptions."""
     hasher = MultiHasher(a for a in expectation.algorithms if a != "sha256")
     size = 0
-    try:
+
+    def stored() -> Iterator[bytes]:
+        nonlocal size
         for chunk in store.read(location, chunk_size):
             throttle.take(len(chunk))
             pending = hasher.update_many([chunk])
             if pending is not None:
                 pending.result()
             size += len(chunk)
+            yield chunk
+
+    source = stored()
+    decoded: Decoded | None = None
+    try:
+        if expectation.decoded is not None:
+            decoded = Decoded(expectation.decoded)
+            decoded.run(source, expectation.codec)
+        for _ in source:  # what decoding left unread (all of it when not decoding)
+            pass
     except FileNotFoundError:
         return Finding(Result.MISSING, message=f"nothing stored at {location}")
     except (OSError, UnsafePathError, ValueError) as exc:
@@ -93,4 +109,33 @@ def check(
     wrong = [a for a, d in expectation.digests.items() if actual.get(a) != d]
     if wrong:
         return Finding(Result.CORRUPT, size, actual, f"{', '.join(wrong)} mismatch")
+    if decoded is not None and decoded.problem:
+        return Finding(Result.CORRUPT, size, actual, decoded.problem)
     return Finding(Result.OK, size, actual)
+
+
+class Decoded:
+    """The original bytes behind encoded ones, decoded and hashed as they are read."""
+
+    def __init__(self, expectation: Expectation):
+        self.expectation = expectation
+        self.hasher = MultiHasher(a for a in expectation.algorithms if a != "sha256")
+        self.size = 0
+        self.problem = ""
+
+    def run(self, chunks: Iterator[bytes], codec: str | None) -> None:
+        try:
+            for out in codecs.decode(chunks, codec):
+                self.hasher.update(out)
+                self.size += len(out)
+        except (zstandard.ZstdError, codecs.TruncatedFrame) as exc:
+            self.problem = f"stored bytes do not decode ({codec}): {exc}"
+            return
+        want = self.expectation
+        if want.size is not None and self.size != want.size:
+            self.problem = f"decodes to {self.size} bytes, {want.size} recorded"
+            return
+        got = self.hasher.hexdigests()
+        wrong = [a for a, d in want.digests.items() if got.get(a) != d]
+        if wrong:
+            self.problem = f"decoded {', '.join(wrong)} mismatch"

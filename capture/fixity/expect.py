@@ -1,11 +1,10 @@
 """The one answer to "what must the bytes at this location hash to?".
 
-Today a store holds the archive's bytes as they were fetched, so the expectation is the
-catalog's sha256 and size, plus the publisher's digest (md5 for 1000 Genomes and MAST) when
-hashlib computes it: it costs CPU, not reads, and hashes in a second thread. When stored bytes
-may be encoded (compression at rest, issue 18), the codec column changes this function alone:
-an encoded object is checked against its stored sha256/size, and the original digests are
-checked on decode.
+Bytes stored as fetched must have the catalog's sha256 and size, plus the publisher's digest
+(md5 for 1000 Genomes and MAST) when hashlib computes it: it costs CPU, not reads, and hashes in
+a second thread. Bytes encoded at rest (the row's ``codec``, capture/storage/codec.py) must
+have the stored object's sha256 and size; with ``deep`` they are also decoded and the result
+must have the archive's sha256, size and publisher digest (decoding costs CPU, not reads).
 """
 
 from __future__ import annotations
@@ -21,15 +20,30 @@ class Expectation:
     size: int | None
     #: algorithm -> lowercase hex digest; "sha256" whenever the catalog has one.
     digests: dict[str, str] = field(default_factory=dict)
+    #: The stored bytes are encoded with this codec (None: as fetched) ...
+    codec: str | None = None
+    #: ... and must decode to this (None: the decoded bytes are not checked).
+    decoded: Expectation | None = None
 
     @property
     def algorithms(self) -> list[str]:
         return list(self.digests)
 
 
-def expected(target: Target, *, publisher: bool = True) -> Expectation:
+def expected(target: Target, *, publisher: bool = True, deep: bool = False) -> Expectation:
     """The size and digests the stored bytes of ``target`` must have (``publisher``: include
-    the archive's own digest when hashlib supports its algorithm)."""
+    the archive's own digest when hashlib supports its algorithm; ``deep``: also decode
+    encoded bytes and check the original's)."""
+    original = _original(target, publisher)
+    if not target.codec:
+        return original
+    stored = {"sha256": target.stored_sha256.lower()} if target.stored_sha256 else {}
+    return Expectation(
+        target.stored_size, stored, codec=target.codec, decoded=original if deep else None
+    )
+
+
+def _original(target: Target, publisher: bool) -> Expectation:
     digests: dict[str, str] = {}
     if target.sha256:
         digests["sha256"] = target.sha256.lower()

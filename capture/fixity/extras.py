@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from sqlalchemy import null as sa_null
 from sqlalchemy import select, union
 from sqlalchemy.engine import Engine
 
 from capture.catalog.schema import file_versions, files
+from capture.storage import codec as codecs
 from capture.storage.base import Store, StoredObject
 
 VERSIONS = "versions"
@@ -56,26 +58,41 @@ def _archive_of(rel: str) -> str | None:
 
 
 def _locations(engine: Engine, archive: str) -> set[str]:
-    stored = select(files.c.path).where(files.c.archive == archive, files.c.state == "stored")
+    stored = select(files.c.path, files.c.codec).where(
+        files.c.archive == archive, files.c.state == "stored"
+    )
     kept = (
-        select(file_versions.c.stored_at)
+        select(file_versions.c.stored_at, sa_null())
         .join(files, files.c.id == file_versions.c.file_id)
         .where(files.c.archive == archive, file_versions.c.stored_at.is_not(None))
     )
     with engine.connect() as conn:
-        return {r[0] for r in conn.execute(union(stored, kept))}
+        return {codecs.location(r[0], r[1]) for r in conn.execute(union(stored, kept))}
 
 
 def _accounted(engine: Engine, rel: str) -> bool:
     """Whether the catalog names ``rel`` now (a crawl may have recorded it since the load)."""
     with engine.connect() as conn:
-        if conn.execute(
-            select(files.c.id).where(files.c.path == rel, files.c.state == "stored").limit(1)
-        ).first():
-            return True
+        for path, codec in _names(rel):
+            q = select(files.c.id).where(
+                files.c.path == path,
+                files.c.state == "stored",
+                files.c.codec.is_(codec) if codec is None else files.c.codec == codec,
+            )
+            if conn.execute(q.limit(1)).first():
+                return True
         return (
             conn.execute(
                 select(file_versions.c.id).where(file_versions.c.stored_at == rel).limit(1)
             ).first()
             is not None
         )
+
+
+def _names(rel: str) -> list[tuple[str, str | None]]:
+    """The (path, codec) rows that would store their bytes at ``rel``."""
+    out: list[tuple[str, str | None]] = [(rel, None)]
+    for codec, suffix in codecs.SUFFIXES.items():
+        if rel.endswith(suffix):
+            out.append((rel[: -len(suffix)], codec))
+    return out

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from capture.catalog.schema import file_versions, files
 from capture.status import FileStatus
+from capture.storage import codec as codecs
 
 PAGE = 500
 FILE, VERSION = "file", "version"
@@ -45,6 +46,11 @@ class Target:
     digest_actual: str | None
     verified_at: str | None
     version: int | None = None
+    #: How the bytes at ``location`` are encoded (None: as fetched) and what the stored
+    #: object's size and sha256 are; ``size`` and ``sha256`` are the archive's bytes.
+    codec: str | None = None
+    stored_size: int | None = None
+    stored_sha256: str | None = None
 
     @property
     def order(self) -> tuple[int, str, str, int]:
@@ -136,6 +142,9 @@ def _query(sel: Selection, kind: str) -> tuple[Select[Any], Any, Any]:
             f.digest_actual,
             f.verified_at,
             f.version,
+            f.codec,
+            f.stored_size,
+            f.stored_sha256,
         ]
         q = select(*cols).where(f.state == FileStatus.STORED.value, *where)
         return q, f.verified_at, f.id
@@ -153,6 +162,9 @@ def _query(sel: Selection, kind: str) -> tuple[Select[Any], Any, Any]:
         v.size,
         v.verified_at,
         v.version,
+        v.codec,
+        v.stored_size,
+        v.stored_sha256,
     ]
     q = (
         select(*cols)
@@ -171,7 +183,9 @@ def _fetch(engine: Engine, q: Select[Any], kind: str) -> list[Target]:
             kind=kind,
             id=r["id"],
             file_id=r["file_id"],
-            location=r["location"],
+            # A file row names the archive's path; encoded bytes sit at its codec's name. A
+            # version's stored_at already names where its bytes are.
+            location=codecs.location(r["location"], r["codec"]) if kind == FILE else r["location"],
             archive=r["archive"],
             domain=r["domain"],
             archive_path=r["archive_path"],
@@ -181,6 +195,9 @@ def _fetch(engine: Engine, q: Select[Any], kind: str) -> list[Target]:
             digest_actual=r.get("digest_actual"),
             verified_at=r["verified_at"],
             version=r["version"],
+            codec=r["codec"],
+            stored_size=r["stored_size"],
+            stored_sha256=r["stored_sha256"],
         )
         for r in rows
     ]

@@ -139,12 +139,17 @@ def summarize_delimited(path: str, delimiter: str) -> TableSummary:
 def read_rows(path: str, delimiter: str = ",") -> Iterator[dict[str, str]]:
     """Rows of a (small, trusted-shape) CSV listing as dicts; ragged rows are skipped."""
     with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-        columns: list[str] | None = None
-        for _, fields in iter_records(fh, delimiter):
-            if columns is None:
-                columns = [c.strip() for c in fields]
-            elif len(fields) == len(columns):
-                yield dict(zip(columns, fields, strict=True))
+        yield from rows_of(fh, delimiter)
+
+
+def rows_of(fh: IO[str], delimiter: str = ",") -> Iterator[dict[str, str]]:
+    """:func:`read_rows` of an open text stream (e.g. a file decoded as it is read)."""
+    columns: list[str] | None = None
+    for _, fields in iter_records(fh, delimiter):
+        if columns is None:
+            columns = [c.strip() for c in fields]
+        elif len(fields) == len(columns):
+            yield dict(zip(columns, fields, strict=True))
 
 
 def parse_count(body: bytes) -> int | None:

@@ -26,6 +26,7 @@ from capture.quality.scorers.base import ScoreContext
 from capture.settings import CAPTURE_NASA_GRADE_THRESHOLD as NASA_GRADE_THRESHOLD
 from capture.settings import CAPTURE_QUALITY_THRESHOLD as QUALITY_THRESHOLD
 from capture.storage import LocalStore
+from capture.storage import codec as codecs
 
 
 @dataclass
@@ -58,16 +59,19 @@ def rescore(
         rows = [dict(r) for r in conn.execute(q.order_by(files.c.id)).mappings()]
     try:
         for row in rows:
-            path = data.final(row["path"])
+            stored = codecs.location(row["path"], row.get("codec"))
+            path = data.final(stored)
             if not path.is_file():
-                result.missing.append(row["path"])
+                result.missing.append(stored)
                 continue
+            # Scorers open real files: a file compressed at rest is decoded to scratch first.
+            scratch = _decoded(data, path, row) if row.get("codec") else None
             ctx = ScoreContext(
-                path=str(path),
+                path=str(scratch or path),
                 name=row["archive_path"],
                 format=row["format"],
                 archive=row["archive"],
-                size=os.path.getsize(path),
+                size=os.path.getsize(scratch or path),
                 expected_size=row["expected_size"],
                 digest_algorithm=row["digest_algorithm"],
                 digest_verified=row["verified"],
@@ -76,7 +80,11 @@ def rescore(
                 metadata=_json(row["file_metadata"]),
                 budget_seconds=budget,
             )
-            report = runner.score_sync(ctx, quality, nasa)
+            try:
+                report = runner.score_sync(ctx, quality, nasa)
+            finally:
+                if scratch is not None:
+                    scratch.unlink(missing_ok=True)
             before = (_json(row["quality"]) or {}).get("grade")
             summary = {
                 **report.summary(),
@@ -96,7 +104,7 @@ def rescore(
             if report.grade == "quarantined" and apply_quarantine:
                 target = store.quarantine(
                     str(path),
-                    row["path"],
+                    stored,
                     {
                         "archive": row["archive"],
                         "archive_path": row["archive_path"],
@@ -125,6 +133,16 @@ def rescore(
     finally:
         runner.close()
     return result
+
+
+def _decoded(data: DataRoot, path: Path, row: dict[str, Any]) -> Path:
+    """The original bytes of an encoded file in the private scratch area (bounded memory)."""
+    scratch = data.internal / "scratch" / f"rescore-{row['id']}"
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    with codecs.open_original(path, row["codec"]) as src, open(scratch, "wb") as dst:
+        while chunk := src.read(4 << 20):
+            dst.write(chunk)
+    return scratch
 
 
 def _json(value: Any) -> Any:

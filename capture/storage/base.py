@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from capture.config import CaptureSettings
     from capture.paths import DataRoot
+    from capture.storage.compress import Encoded, Plan
     from capture.transfer.sidecar import PartialState
 
 
@@ -154,6 +155,12 @@ class Store(Protocol):
     def identity(self, rel: str) -> str | None:
         """What the bytes stored at ``rel`` are stored as: locations with one identity share
         one stored copy (links); None when ``rel`` holds its own (or nothing)."""
+        ...
+
+    def compress(self, part: str, size: int, sha256: str, plan: Plan) -> Encoded | None:
+        """Stage an encoded copy of ``part`` when a trial says it pays, proven to decode to
+        ``sha256`` and ``size`` (:mod:`capture.storage.compress`); None: store as fetched.
+        The part is kept: the caller publishes the encoded copy, then drops the part."""
         ...
 
     def discard(self, part: str) -> None: ...

@@ -24,6 +24,7 @@ from capture import safefs
 from capture.config import SettingsError
 from capture.paths import DataRoot, UnsafePathError
 from capture.storage.base import StoredObject
+from capture.storage.compress import Encoded, Plan, encode
 from capture.transfer.errors import LocalStorageError
 from capture.transfer.sidecar import PartialState, trusted_base
 from capture.transfer.sink import FileSink, fsync_dir
@@ -160,6 +161,12 @@ class LocalStore:
         except UnsafePathError:
             return None
 
+    def compress(self, part: str, size: int, sha256: str, plan: Plan) -> Encoded | None:
+        """Encode the part at ``<part>.zst`` beside it when the trial pays, proven to decode
+        to ``sha256`` (:mod:`capture.storage.compress`); the part itself is left for the caller
+        to drop once the encoded one is published."""
+        return encode(LocalEncodeIO(part), size, sha256, plan)
+
     def discard(self, part: str) -> None:
         safefs.unlink(part, trusted_base(part))
         PartialState.remove(part)
@@ -236,6 +243,55 @@ class LocalStore:
         text = json.dumps(reason, indent=2, sort_keys=True, default=str)
         safefs.write_atomic(note, text.encode(), self._root)
         return target
+
+
+class LocalEncodeIO:
+    """:class:`~capture.storage.compress.EncodeIO` over a local part in ``.partial/``: the
+    encoded part sits beside it, both opened without following links."""
+
+    def __init__(self, part: str):
+        self.part = part
+        self.encoded = part + ".zst"
+        self.base = trusted_base(part)
+
+    def _chunks(self, path: str, chunk_size: int) -> Iterator[bytes]:
+        fd = safefs.open_file(path, os.O_RDONLY, self.base)
+        try:
+            while chunk := os.read(fd, chunk_size):
+                yield chunk
+        finally:
+            os.close(fd)
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        fd = safefs.open_file(self.part, os.O_RDONLY, self.base)
+        try:
+            return os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+
+    def read_part(self, chunk_size: int) -> Iterator[bytes]:
+        return self._chunks(self.part, chunk_size)
+
+    def write_encoded(self, chunks: Iterator[bytes]) -> str:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        fd = safefs.open_file(self.encoded, flags, self.base)
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+        except BaseException:
+            os.close(fd)
+            self.drop_encoded()
+            raise
+        os.close(fd)
+        return self.encoded
+
+    def read_encoded(self, chunk_size: int) -> Iterator[bytes]:
+        return self._chunks(self.encoded, chunk_size)
+
+    def drop_encoded(self) -> None:
+        safefs.unlink(self.encoded, self.base)
 
 
 def _advise(fd: int, offset: int, advice: int, length: int = 0) -> None:

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from capture.storage.base import StoredObject
+from capture.storage.codec import ChunkReader
+from capture.storage.compress import Encoded, Plan, encode
 from capture.transfer.basesink import BaseSink
 from capture.transfer.errors import LocalStorageError
 from capture.transfer.sidecar import PartialState
@@ -434,6 +436,13 @@ class S3Store:
         """None: every S3 object holds (and is billed for) its own bytes."""
         return None
 
+    def compress(self, part: str, size: int, sha256: str, plan: Plan) -> Encoded | None:
+        """Encode the staged object into ``<staging key>.zst`` (a managed multipart upload fed
+        from the stream: bounded memory), proven by reading it back from S3 and decoding it."""
+        if not self.owns(part):
+            return None  # a local listing file: never published through this store
+        return encode(S3EncodeIO(self, part), size, sha256, plan)
+
     def discard(self, part: str) -> None:
         bucket, key = split_uri(part)
         for k in (key, key + ".json"):
@@ -506,3 +515,44 @@ class S3Store:
             **self.conf.extra(),
         )
         return self.uri(rel, "quarantine")
+
+
+class S3EncodeIO:
+    """:class:`~capture.storage.compress.EncodeIO` over a staged S3 object."""
+
+    def __init__(self, store: S3Store, part: str):
+        self.store = store
+        self.s3 = store.s3
+        self.bucket, self.key = split_uri(part)
+        self.encoded = part + ".zst"
+
+    def _chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        reply = self.s3.get_object(
+            Bucket=self.bucket, Key=self.key, Range=f"bytes={offset}-{offset + length - 1}"
+        )
+        return bytes(reply["Body"].read())
+
+    def read_part(self, chunk_size: int) -> Iterator[bytes]:
+        return self._chunks(self.key, chunk_size)
+
+    def write_encoded(self, chunks: Iterator[bytes]) -> str:
+        self.s3.upload_fileobj(
+            ChunkReader(chunks),
+            self.bucket,
+            self.key + ".zst",
+            ExtraArgs=self.store.conf.extra() or None,
+        )
+        return self.encoded
+
+    def read_encoded(self, chunk_size: int) -> Iterator[bytes]:
+        return self._chunks(self.key + ".zst", chunk_size)
+
+    def drop_encoded(self) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=self.key + ".zst")
