@@ -147,7 +147,7 @@ class StorePipeline(CaptureStage):
             codec = copy.get("codec") if copy else None
             source = codecs.located(copy)[0] if copy else None
             target = codecs.location(item.path, codec)
-            if copy and source != target:
+            if copy and source is not None and source != target:
                 # A copy stored compressed is checked by its stored digest, and its stored form
                 # becomes this file's too (same original, same level: the same bytes).
                 size, sha256 = (
