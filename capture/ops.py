@@ -118,16 +118,15 @@ def bundle(catalog: Catalog, root: Path, run_id: str) -> list[dict[str, Any]]:
     now = datetime.now(UTC).isoformat(timespec="seconds")
     records = []
     manifest_lines = []
-    for name, path in staged:
+
+    def record(name: str, path: Path) -> dict[str, Any]:
         digest = _sha256(path)
         size = path.stat().st_size
-        manifest_lines.append(f"{digest}  {name}")
-        archive_path = f"{run_id}/{name}"
-        item = {
+        return {
             "archive": ARCHIVE,
             "domain": DOMAIN,
             "url": path.as_uri(),
-            "archive_path": archive_path,
+            "archive_path": f"{run_id}/{name}",
             "path": f"{dest_rel}/{name}",
             "size": size,
             "sha256": digest,
@@ -147,8 +146,16 @@ def bundle(catalog: Catalog, root: Path, run_id: str) -> list[dict[str, Any]]:
             "quality": None,
             "metadata": {"bundle": run_id, "capture_version": __version__},
         }
+
+    for name, path in staged:
+        item = record(name, path)
+        manifest_lines.append(f"{item['sha256']}  {name}")
         records.append(item)
-    (dest / "manifest-sha256.txt").write_text("\n".join(manifest_lines) + "\n")
+    manifest = dest / "manifest-sha256.txt"
+    manifest.write_text("\n".join(manifest_lines) + "\n")
+    # The manifest is part of the bundle too: cataloged like its files, so a fixity audit
+    # (capture verify) finds no uncatalogued file in the published tree.
+    records.append(record(manifest.name, manifest))
     with catalog.engine.begin() as conn:
         regs = catalog.register(
             conn,

@@ -38,9 +38,20 @@ def test_ops_bundle_captures_the_run_itself(
     tables = [json.loads(line)["table"] for line in snapshot.read_text().splitlines()]
     assert {"runs", "files", "events"} <= set(tables)
     manifest = (data_dir / f"software_ops/capture_ops/{run_id}/manifest-sha256.txt").read_text()
-    assert len(manifest.splitlines()) == len(bundle)
+    # The manifest lists every other file of the bundle and is cataloged itself.
+    assert len(manifest.splitlines()) == len(bundle) - 1
+    assert "manifest-sha256.txt" in paths
     rows = catalog_rows(
         data_dir, "select domain, archive, state, sha256 from files where domain='software_ops'"
     )
     assert len(rows) == len(bundle) and {r["state"] for r in rows} == {"stored"}
     assert {r["sha256"] for r in rows} == {b["sha256"] for b in bundle}
+    # A fixity audit of the data root right after finds every file cataloged and intact.
+    audit = subprocess.run(
+        [sys.executable, "-m", "capture", "verify", "--full", "--data-dir", str(data_dir)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert "EXTRA" not in audit.stdout
