@@ -19,14 +19,20 @@ from scrapy.http import Response
 from twisted.internet import defer
 
 from capture.replicas import REPLICA_KEY, add_segment, served_ranges
-from capture.transfer import EVENTS_KEY, META_KEY
-from capture.transfer.errors import BodyTooLong, TransferInterrupted, TransferTooLong
+from capture.transfer import EVENTS_KEY, META_KEY, TRANSFER_DONE_KEY
+from capture.transfer.errors import (
+    BodyTooLong,
+    LocalStorageError,
+    TransferInterrupted,
+    TransferTooLong,
+)
 from capture.transfer.receiver import TransferLimits
 from capture.transfer.result import StreamSpec, TransferResult
 from capture.transfer.sidecar import PartialState
 
 if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
+    from twisted.internet.defer import Deferred
     from twisted.python.failure import Failure
 
     from capture.config import CaptureSettings
@@ -244,6 +250,75 @@ class PartialTransfers:
         if total is not None:
             caps.append((total + c.body_slack_bytes, f"the announced {total} bytes"))
         return min(caps) if caps else (None, "")
+
+    async def _end_body(
+        self,
+        request: Request,
+        sink: Sink,
+        pending: list[bytes],
+        *,
+        offset: int,
+        total: int | None,
+        received: int,
+        attempt: dict[str, Any],
+        abort: Exception | None,
+        write_error: Failure | None,
+        clean: bool,
+        why: str,
+        what: str = "body",
+        refused: Exception | None = None,
+    ) -> tuple[dict[str, str], Deferred[Any] | None, int]:
+        """End an attempt's body the same way for every protocol: a local write error fails
+        it, a cut body is handled by :meth:`_aborted`, a refusal before any byte (``refused``)
+        is raised, a body that ended early (``clean`` False, or shorter than ``total``) is
+        suspended for a resume, one longer than announced restarts; a complete body is
+        sealed. Returns ``(digests, written, size)``: ``written`` fires once a small body
+        written after the response returns is on disk (None: already sealed)."""
+        if write_error is not None:
+            await self._io.run(sink.close)
+            attempt["outcome"] = "local_error"
+            err = write_error.value
+            if isinstance(err, LocalStorageError):
+                raise err  # keeps its type (UnsafeLocalPath) and its cause (ENOSPC)
+            raise LocalStorageError(str(err)) from err
+        size = sink.size + sum(len(c) for c in pending)  # pending: not yet on disk
+        if abort is not None:
+            await self._aborted(sink, pending, abort, size, received, total, attempt)
+        if refused is not None:
+            await self._io.run(sink.close)
+            raise refused
+        if not clean or (total is not None and size < total):
+            await self._io.run(sink.suspend, pending)
+            attempt["outcome"] = "interrupted"
+            raise TransferInterrupted(
+                f"{what} of {request.url} ended at byte {size}"
+                + (f" of {total}" if total is not None else "")
+                + f": {why}",
+                offset=durable(sink, size),
+                progress=received,
+            )
+        if total is not None and size > total:
+            await self._io.run(sink.close)
+            attempt["outcome"] = "restart"
+            raise Restart("body_longer_than_announced")
+
+        done = request.meta.get(TRANSFER_DONE_KEY)
+        if done is not None:
+            done()  # the whole body is here: the connection and the slot go to the next file
+        written: Deferred[Any] | None = None
+        if self._write_after(request, sink, offset, size):
+            # Small body, all of it in memory: hashed here (well under a millisecond) and
+            # written by an IO thread after the response returns, so the connection and the
+            # transfer slot go to the next file at once instead of waiting for the thread
+            # hand-off (measured: 3.5 ms per file, 18% of a 50 ms round trip). The fetcher
+            # awaits ``written`` before the file goes on (capture.fetch).
+            digests = sink.hash_all(pending)
+            written = self._io.defer(sink.complete_hashed, pending)
+            written.addErrback(note_local_error, attempt)
+        else:
+            digests = await self._io.run(sink.complete, pending)
+        attempt["outcome"] = "complete"
+        return digests, written, size
 
     async def _aborted(
         self,

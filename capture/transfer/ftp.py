@@ -49,18 +49,15 @@ from twisted.python.failure import Failure
 from capture.config import SERVICES_ATTR
 from capture.credentials import WireCredentials
 from capture.formats.ftplisting import HEADER, LIST, MLSD
-from capture.transfer import TRANSFER_DONE_KEY
 from capture.transfer.engine import (
     PartialTransfers,
     Restart,
     StreamedResponse,
-    durable,
     meter,
-    note_local_error,
     now,
     spend,
 )
-from capture.transfer.errors import BodyTooLong, LocalStorageError, TransferInterrupted
+from capture.transfer.errors import BodyTooLong
 from capture.transfer.ftpclient import (
     UNKNOWN_COMMAND,
     FtpPathError,
@@ -375,47 +372,28 @@ class FtpDownloadHandler(PartialTransfers, BaseDownloadHandler):
         attempt["seconds"] = round(monotonic() - started, 3)
         spend(request, attempt["seconds"])
 
-        if write_error is not None:
-            await self._io.run(sink.close)
-            attempt["outcome"] = "local_error"
-            err = write_error.value
-            if isinstance(err, LocalStorageError):
-                raise err
-            raise LocalStorageError(str(err)) from err
-        size = sink.size + sum(len(c) for c in pending)
-        if abort is not None:
-            await self._aborted(sink, pending, abort, size, received, total, attempt)
-        if isinstance(reply, FtpReplyError) and receiver.transport is None and not received:
-            await self._io.run(sink.close)  # refused before any byte (550, 425, 421 ...)
-            raise reply
+        # Refused before any byte (550, 425, 421 ...): the server's answer is the error.
+        refused = (
+            reply
+            if isinstance(reply, FtpReplyError) and receiver.transport is None and not received
+            else None
+        )
         clean = reply is None and (lost is None or lost.check(ConnectionDone) is not None)
-        if not clean or (total is not None and size < total):
-            await self._io.run(sink.suspend, pending)
-            attempt["outcome"] = "interrupted"
-            why = str(reply) if reply is not None else "data connection closed early"
-            raise TransferInterrupted(
-                f"FTP body of {request.url} ended at byte {size}"
-                + (f" of {total}" if total is not None else "")
-                + f": {why}",
-                offset=durable(sink, size),
-                progress=received,
-            )
-        if total is not None and size > total:
-            await self._io.run(sink.close)
-            attempt["outcome"] = "restart"
-            raise Restart("body_longer_than_announced")
-
-        done = request.meta.get(TRANSFER_DONE_KEY)
-        if done is not None:
-            done()
-        written = None
-        if self._write_after(request, sink, offset, size):
-            digests = sink.hash_all(pending)
-            written = self._io.defer(sink.complete_hashed, pending)
-            written.addErrback(note_local_error, attempt)
-        else:
-            digests = await self._io.run(sink.complete, pending)
-        attempt["outcome"] = "complete"
+        digests, written, size = await self._end_body(
+            request,
+            sink,
+            pending,
+            offset=offset,
+            total=total,
+            received=received,
+            attempt=attempt,
+            abort=abort,
+            write_error=write_error,
+            clean=clean,
+            why=str(reply) if reply is not None else "data connection closed early",
+            what="FTP body",
+            refused=refused,
+        )
         state = sink.state
         response = self._response(
             request,

@@ -52,22 +52,18 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 
 from capture.config import SERVICES_ATTR
 from capture.credentials import WireCredentials
-from capture.transfer import META_KEY, TRANSFER_DONE_KEY
+from capture.transfer import META_KEY
 from capture.transfer.engine import (
     PartialTransfers,
     Restart,
     StreamedResponse,
-    durable,
     meter,
-    note_local_error,
     now,
     spend,
 )
 from capture.transfer.errors import (
     BodyTooLong,
-    LocalStorageError,
     TransferAborted,
-    TransferInterrupted,
 )
 from capture.transfer.receiver import BodyReceiver, BoundedBodyReader, Discard
 from capture.transfer.result import StreamSpec, TransferResult
@@ -365,49 +361,20 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         attempt["seconds"] = round(monotonic() - started, 3)
         spend(request, attempt["seconds"])
 
-        if write_error is not None:
-            await self._io.run(sink.close)
-            attempt["outcome"] = "local_error"
-            err = write_error.value
-            if isinstance(err, LocalStorageError):
-                raise err  # keeps its type (UnsafeLocalPath) and its cause (ENOSPC)
-            raise LocalStorageError(str(err)) from err
-        size = sink.size + sum(len(c) for c in pending)  # pending: not yet on disk
-        if abort is not None:
-            await self._aborted(sink, pending, abort, size, received, total, attempt)
         clean = lost is None or lost.check(ResponseDone, PotentialDataLoss) is not None
-        if not clean or (total is not None and size < total):
-            await self._io.run(sink.suspend, pending)
-            attempt["outcome"] = "interrupted"
-            why = lost.getErrorMessage() if lost is not None else "short body"
-            raise TransferInterrupted(
-                f"body of {request.url} ended at byte {size}"
-                + (f" of {total}" if total is not None else "")
-                + f": {why}",
-                offset=durable(sink, size),
-                progress=received,
-            )
-        if total is not None and size > total:
-            await self._io.run(sink.close)
-            attempt["outcome"] = "restart"
-            raise Restart("body_longer_than_announced")
-
-        done = request.meta.get(TRANSFER_DONE_KEY)
-        if done is not None:
-            done()  # the whole body is here: the connection and the slot go to the next file
-        written = None
-        if self._write_after(request, sink, offset, size):
-            # Small body, all of it in memory: hashed here (well under a millisecond) and
-            # written by an IO thread after the response returns, so the connection and the
-            # transfer slot go to the next file at once instead of waiting for the thread
-            # hand-off (measured: 3.5 ms per file, 18% of a 50 ms round trip). The fetcher
-            # awaits ``written`` before the file goes on (capture.fetch).
-            digests = sink.hash_all(pending)
-            written = self._io.defer(sink.complete_hashed, pending)
-            written.addErrback(note_local_error, attempt)
-        else:
-            digests = await self._io.run(sink.complete, pending)
-        attempt["outcome"] = "complete"
+        digests, written, size = await self._end_body(
+            request,
+            sink,
+            pending,
+            offset=offset,
+            total=total,
+            received=received,
+            attempt=attempt,
+            abort=abort,
+            write_error=write_error,
+            clean=clean,
+            why=lost.getErrorMessage() if lost is not None else "short body",
+        )
         state = sink.state
         result = TransferResult(
             part=spec.part,
