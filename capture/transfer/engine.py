@@ -26,11 +26,12 @@ from capture.transfer.errors import (
     TransferInterrupted,
     TransferTooLong,
 )
-from capture.transfer.receiver import TransferLimits
+from capture.transfer.receiver import BodyReceiver, TransferLimits
 from capture.transfer.result import StreamSpec, TransferResult
 from capture.transfer.sidecar import PartialState
 
 if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
     from scrapy.statscollectors import StatsCollector
     from twisted.internet.defer import Deferred
     from twisted.python.failure import Failure
@@ -78,6 +79,7 @@ class PartialTransfers:
     """The protocol-independent half of a streaming download handler (see the module doc)."""
 
     _config: CaptureSettings
+    _crawler: Crawler
     _io: IOPool
     _store: Store
     _stats: StatsCollector
@@ -250,6 +252,39 @@ class PartialTransfers:
         if total is not None:
             caps.append((total + c.body_slack_bytes, f"the announced {total} bytes"))
         return min(caps) if caps else (None, "")
+
+    async def _start_body(
+        self,
+        request: Request,
+        spec: StreamSpec,
+        sink: Sink,
+        offset: int,
+        total: int | None,
+        attempt: dict[str, Any],
+        announced_by: str,
+    ) -> BodyReceiver:
+        """The receiver for an attempt's body, within this file's limits; a body the server
+        announces (``total``, said by ``announced_by``) as longer than the file can be is
+        refused before a byte is written (:class:`BodyTooLong`, nothing kept)."""
+        limits = self._limits(request, spec, total)
+        if total is not None and limits.max_size is not None and total > limits.max_size:
+            await self._io.run(sink.discard)
+            attempt["outcome"] = "too_long"
+            self._stats.inc_value("capture/transfer/cut/BodyTooLong")
+            raise BodyTooLong(
+                f"body longer than {limits.max_size_means}: {announced_by} {total} "
+                "bytes; nothing kept"
+            )
+        return BodyReceiver(
+            sink=sink,
+            pool=self._io,
+            flush_bytes=self._config.write_buffer,
+            stall_timeout=self._config.stall_timeout,
+            crawler=self._crawler,
+            meter=meter(spec.budget_key),
+            limits=limits,
+            offset=offset,
+        )
 
     async def _end_body(
         self,

@@ -53,11 +53,9 @@ from capture.transfer.engine import (
     PartialTransfers,
     Restart,
     StreamedResponse,
-    meter,
     now,
     spend,
 )
-from capture.transfer.errors import BodyTooLong
 from capture.transfer.ftpclient import (
     UNKNOWN_COMMAND,
     FtpPathError,
@@ -341,24 +339,8 @@ class FtpDownloadHandler(PartialTransfers, BaseDownloadHandler):
         attempt: dict[str, Any],
     ) -> Response:
         started = monotonic()
-        limits = self._limits(request, spec, total)
-        if total is not None and limits.max_size is not None and total > limits.max_size:
-            await self._io.run(sink.discard)
-            attempt["outcome"] = "too_long"
-            self._stats.inc_value("capture/transfer/cut/BodyTooLong")
-            raise BodyTooLong(
-                f"body longer than {limits.max_size_means}: the server's SIZE is {total} "
-                "bytes; nothing kept"
-            )
-        receiver = BodyReceiver(
-            sink=sink,
-            pool=self._io,
-            flush_bytes=self._config.write_buffer,
-            stall_timeout=self._config.stall_timeout,
-            crawler=self._crawler,
-            meter=meter(spec.budget_key),
-            limits=limits,
-            offset=offset,
+        receiver = await self._start_body(
+            request, spec, sink, offset, total, attempt, "the server's SIZE is"
         )
         reply = await _final_reply(session.retrieve(target, receiver), receiver)
         if receiver.transport is not None:

@@ -57,7 +57,6 @@ from capture.transfer.engine import (
     PartialTransfers,
     Restart,
     StreamedResponse,
-    meter,
     now,
     spend,
 )
@@ -65,7 +64,7 @@ from capture.transfer.errors import (
     BodyTooLong,
     TransferAborted,
 )
-from capture.transfer.receiver import BodyReceiver, BoundedBodyReader, Discard
+from capture.transfer.receiver import BoundedBodyReader, Discard
 from capture.transfer.result import StreamSpec, TransferResult
 from capture.transfer.sidecar import PartialState
 
@@ -327,30 +326,17 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         started = monotonic()
         pending: list[bytes] = []
         head = b""
-        limits = self._limits(request, spec, total)
-        if total is not None and limits.max_size is not None and total > limits.max_size:
-            tx.deliverBody(Discard())
-            await self._io.run(sink.discard)
-            attempt["outcome"] = "too_long"
-            self._stats.inc_value("capture/transfer/cut/BodyTooLong")
-            raise BodyTooLong(
-                f"body longer than {limits.max_size_means}: the server announced {total} "
-                "bytes; nothing kept"
+        try:
+            receiver = await self._start_body(
+                request, spec, sink, offset, total, attempt, "the server announced"
             )
+        except BodyTooLong:
+            tx.deliverBody(Discard())
+            raise
         announced = None if tx.length == UNKNOWN_LENGTH else int(tx.length)
         if announced == 0 or request.method == "HEAD":
             received, lost, abort, write_error = 0, None, None, None
         else:
-            receiver = BodyReceiver(
-                sink=sink,
-                pool=self._io,
-                flush_bytes=self._config.write_buffer,
-                stall_timeout=self._config.stall_timeout,
-                crawler=self._crawler,
-                meter=meter(spec.budget_key),
-                limits=limits,
-                offset=offset,
-            )
             tx.deliverBody(receiver)
             await maybe_deferred_to_future(receiver.finished)
             received, lost = receiver.received, receiver.lost_reason
