@@ -171,7 +171,9 @@ class Fetcher:
             response = await self.limiter.run(request, lambda: self._download(request))
             written = getattr(response, "written", None)
             if written is not None:  # outside the transfer slot: the next file is on its way
-                await maybe_deferred_to_future(written)
+                digests = await maybe_deferred_to_future(written)
+                if digests and isinstance(response, StreamedResponse) and response.transfer:
+                    response.transfer.digests = digests  # taken by the IO thread that wrote
         except BudgetExceeded as exc:
             return FetchOutcome(aborted=True, budget=str(exc))
         except TransferAborted:

@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
 
-from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from capture.context import CrawlServices
 from capture.diskfull import free_bytes, stop_for_disk_full
+from capture.itemleft import on_item_left
 from capture.items import CapturedFile
 from capture.outcomes import is_disk_full
 from capture.units import human_bytes
@@ -56,8 +56,7 @@ class DiskRoom:
         self.reserved: dict[int, tuple[str, int]] = {}  # id(item) -> (path, listed size)
         self.promised = 0  # sum of the reserved sizes
         self._free_at: tuple[float, int | None] | None = None  # (monotonic time, free bytes)
-        for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
-            crawler.signals.connect(self.release, signal=sig)
+        on_item_left(crawler, self.release)
 
     @classmethod
     def for_crawler(cls, crawler: Crawler) -> DiskRoom:
@@ -66,7 +65,7 @@ class DiskRoom:
             room = crawler._capture_disk_room = cls(crawler)  # type: ignore[attr-defined]
         return room
 
-    def release(self, item: Any, **_: Any) -> None:
+    def release(self, item: Any) -> None:
         entry = self.reserved.pop(id(item), None)
         if entry is not None:
             self.promised -= entry[1]

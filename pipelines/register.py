@@ -12,12 +12,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from scrapy import Spider, signals
+from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from capture.__version__ import __version__
 from capture.catalog.decide import Decision
+from capture.itemleft import on_item_left
 from capture.items import CapturedFile, item_dict
 from capture.storage import codec as codecs
 from capture.work import work_of
@@ -50,10 +51,9 @@ class RegisterPipeline(CaptureStage):
     def __init__(self, crawler: Crawler):
         super().__init__(crawler)
         self._inflight: set[tuple[str, str]] = set()
-        for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
-            crawler.signals.connect(self._left, signal=sig)
+        on_item_left(crawler, self._left)
 
-    def _left(self, item: Any, **_: Any) -> None:
+    def _left(self, item: Any) -> None:
         if isinstance(item, CapturedFile) and work_of(item).holds_inflight_key:
             work_of(item).holds_inflight_key = False
             self._inflight.discard((item.archive, item.archive_path))

@@ -18,7 +18,6 @@ from typing import Any, ClassVar, Self
 from urllib.parse import quote, urlsplit
 
 import scrapy
-from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider
 from scrapy_spider_metadata import Args
@@ -27,6 +26,7 @@ from twisted.internet.defer import Deferred
 from capture.config import CaptureSettings, config_of
 from capture.context import CrawlServices
 from capture.hosts import host_allowed, netloc_entry
+from capture.itemleft import on_item_left
 from capture.items import DOMAINS, CapturedFile
 from capture.replicas import ORIGIN, Replica, ReplicaConfigError, host_entry, parse_entries
 from capture.transfer import META_KEY, StreamSpec
@@ -264,8 +264,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
-            crawler.signals.connect(spider._item_left, signal=sig)
+        on_item_left(crawler, spider._item_left)
         return spider
 
     async def start(self) -> AsyncIterator[Any]:
@@ -420,7 +419,7 @@ class CaptureSpider(Args[CaptureParams], scrapy.Spider):
 
         await maybe_deferred_to_future(task.deferLater(reactor, seconds))
 
-    def _item_left(self, item: Any, **_: Any) -> None:
+    def _item_left(self, item: Any) -> None:
         self._recheck_closing()
         entries = getattr(self, "_frontier_entries", None)
         if entries is not None:

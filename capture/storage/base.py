@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class Sink(Protocol):
-    """Where one transfer's bytes go as they arrive; methods block (IO thread), except
-    :meth:`hash_all`. Calls for one file are strictly sequential."""
+    """Where one transfer's bytes go as they arrive; methods block (IO thread). Calls for one
+    file are strictly sequential."""
 
     #: The server object's validators (from the first full response, or a resume journal).
     state: PartialState | None
@@ -35,8 +35,8 @@ class Sink(Protocol):
     sync: bool
     #: Whether a resume journal may exist next to the part (publication removes it).
     journaled: bool
-    #: Whether a small complete body may be hashed on the reactor thread (:meth:`hash_all`)
-    #: and written after its response returns (:meth:`complete_hashed`).
+    #: Whether a small complete body may be hashed and written (:meth:`complete`, one IO job)
+    #: after its response returns.
     write_after: bool
 
     def prepare(self, fresh: bool) -> tuple[int, PartialState | None]:
@@ -64,10 +64,6 @@ class Sink(Protocol):
     def complete(self, pending: list[bytes]) -> dict[str, str]:
         """Write the last bytes and :meth:`finish`; returns the digests."""
         ...
-
-    def hash_all(self, chunks: list[bytes]) -> dict[str, str]: ...
-
-    def complete_hashed(self, chunks: list[bytes]) -> None: ...
 
     def finish(self) -> dict[str, str]: ...
 

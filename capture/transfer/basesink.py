@@ -3,8 +3,8 @@ and the order in which a transfer ends (write the last bytes, seal, report the d
 
 A sink (:class:`~capture.storage.base.Sink`) only says how bytes are kept: a local part file
 (:class:`~capture.transfer.sink.FileSink`) or an S3 multipart upload
-(:class:`~capture.storage.s3.S3Sink`). The small-file hot path (:meth:`BaseSink.hash_all`
-then :meth:`BaseSink.complete_hashed`) stays two plain method calls.
+(:class:`~capture.storage.s3.S3Sink`). The small-file hot path is one IO job,
+:meth:`BaseSink.complete` (hash, write, seal).
 """
 
 from __future__ import annotations
@@ -83,23 +83,6 @@ class BaseSink:
         if pending:
             self.write(pending)
         return self.finish()
-
-    def hash_all(self, chunks: list[bytes]) -> dict[str, str]:
-        """Digests of a whole small body held in memory (no IO: safe on the reactor thread);
-        :meth:`complete_hashed` then writes it."""
-        for c in chunks:
-            self.hasher.update(c)
-        return self.hasher.hexdigests()
-
-    def complete_hashed(self, chunks: list[bytes]) -> None:
-        """Write a body :meth:`hash_all` already hashed, then :meth:`finish` (IO thread)."""
-        try:
-            if chunks:
-                self.write(chunks, hashed=True)
-        except BaseException:
-            self.close()
-            raise
-        self.finish()
 
     def finish(self) -> dict[str, str]:
         """Seal the complete bytes and return their digests."""

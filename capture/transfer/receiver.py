@@ -17,6 +17,7 @@ long-running transfer logs one progress line, so a slow file is never silent for
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
@@ -26,6 +27,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
+from twisted.web.client import ResponseDone
 
 from capture.transfer.errors import (
     BodyTooLong,
@@ -80,8 +82,16 @@ class BodyReceiver(Protocol):
         meter: Any = None,
         limits: TransferLimits | None = None,
         offset: int = 0,
+        complete_at: int | None = None,
+        on_complete: Callable[[], None] | None = None,
     ):
         self.sink = sink
+        # Called the moment a body ends cleanly at exactly ``complete_at`` bytes (the part's
+        # whole announced length): the transfer slot's release, so the next file's request is
+        # on its way one event-loop turn sooner than when the handler resumes (a latency-bound
+        # crawl loses a loop turn per hop). The handler calls it again; it must be idempotent.
+        self.complete_at = complete_at
+        self.on_complete = on_complete
         self.limits = limits or TransferLimits()
         self.offset = offset  # bytes already in the part file before this body
         self.pool = pool
@@ -183,7 +193,18 @@ class BodyReceiver(Protocol):
     def _end(self) -> None:
         if not self._ended:
             self._ended = True
+            if self.on_complete is not None and self._complete():
+                self.on_complete()
             self.finished.callback(self)
+
+    def _complete(self) -> bool:
+        """The whole announced body arrived, ended cleanly, nothing was cut or failed."""
+        if self.abort_reason is not None or self.write_error is not None:
+            return False
+        if self.complete_at is None or self.offset + self.received != self.complete_at:
+            return False
+        lost = self.lost_reason
+        return lost is None or lost.check(ResponseDone) is not None
 
     # -- aborts ----------------------------------------------------------------------------
     def abort(self, reason: Exception) -> None:

@@ -42,21 +42,56 @@ class ScoreContext:
 
     def __post_init__(self) -> None:
         self.started = time.monotonic()
+        # The first HEAD_CACHE bytes, read once: sniffing, the transport gates and a scorer
+        # each ask for the head (a small file was opened five times per score).
+        self._head: bytes | None = None
+        self._whole = False  # the cached head is the whole file
 
     @property
     def time_left(self) -> float:
         return self.budget_seconds - (time.monotonic() - self.started)
 
     def head(self, n: int = 4096) -> bytes:
-        with open(self.path, "rb") as fh:
-            return fh.read(n)
+        if self._head is not None and (n <= len(self._head) or self._whole):
+            return self._head[:n]
+        want = max(n, HEAD_CACHE)
+        with open(self.path, "rb", buffering=0) as fh:
+            data = _read_up_to(fh, want)
+        if want <= HEAD_CACHE_MAX:
+            self._head, self._whole = data, len(data) < want
+        return data[:n]
 
     def tail(self, n: int = 4096) -> bytes:
+        if self._whole and self._head is not None:
+            return self._head[-n:] if n else b""
         with open(self.path, "rb") as fh:
             fh.seek(0, 2)
             size = fh.tell()
             fh.seek(max(0, size - n))
             return fh.read()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_head"], state["_whole"] = None, False  # workers read for themselves
+        return state
+
+
+#: Bytes of a file's head read (and kept) on the first ``head()``; a request for more than
+#: HEAD_CACHE_MAX is read for that caller only.
+HEAD_CACHE = 64 * 1024
+HEAD_CACHE_MAX = 1024 * 1024
+
+
+def _read_up_to(fh: Any, n: int) -> bytes:
+    """``n`` bytes or up to the end (an unbuffered read may return fewer)."""
+    parts, got = [], 0
+    while got < n:
+        block = fh.read(n - got)
+        if not block:
+            break
+        parts.append(block)
+        got += len(block)
+    return b"".join(parts)
 
 
 class Checks:
