@@ -178,3 +178,21 @@ def test_receiver_does_not_release_an_aborted_body() -> None:
     receiver.abort(TransferAborted("stop"))
     receiver.connectionLost(Failure(ResponseDone()))
     assert released == []
+
+
+# -- one endpoint per origin ------------------------------------------------------------------
+def test_agent_endpoints_are_kept_per_origin() -> None:
+    from twisted.internet import reactor
+    from twisted.web.client import URI, _StandardEndpointFactory
+
+    from capture.transfer.handler import _EndpointCache
+
+    factory = _StandardEndpointFactory(reactor, None, 5, ("127.0.0.1", 0))  # type: ignore[no-untyped-call]
+    cache = _EndpointCache(factory)
+    a1 = cache.endpointForURI(URI.fromBytes(b"http://a.example:8080/x"))
+    a2 = cache.endpointForURI(URI.fromBytes(b"http://a.example:8080/y?q=1"))
+    b = cache.endpointForURI(URI.fromBytes(b"http://b.example:8080/x"))
+    a_other_port = cache.endpointForURI(URI.fromBytes(b"http://a.example:8081/x"))
+    assert a1 is a2
+    assert b is not a1 and a_other_port is not a1
+    assert cache._bindAddress == ("127.0.0.1", 0)  # what Scrapy's agent reads for its pool key
