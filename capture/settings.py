@@ -197,8 +197,8 @@ CAPTURE_CHECKPOINT_BYTES = 64 * 1024 * 1024
 # fetches them again. False: fsync each file and its directory as it completes.
 CAPTURE_GROUP_DURABILITY = True
 # A file body up to this size that arrived whole is hashed and written by one IO job after
-# its response returns, so its connection and transfer slot go to the
-# next file at once (small-file and latency-bound crawls); larger bodies stream as usual.
+# its response returns, so its connection and transfer slot go to the next file at once
+# (small-file and latency-bound crawls); larger bodies stream as usual.
 CAPTURE_WRITE_AFTER_MAX_BYTES = 256 * 1024
 # `scrapy crawl` leaves without CPython's interpreter teardown once the crawl has closed
 # everything it writes (threads joined, atexit handlers run, streams flushed; ~0.35 s per

@@ -6,6 +6,9 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
+
+from capture.transfer.errors import LocalStorageError
 from capture.transfer.sidecar import PartialState, sidecar_path
 from capture.transfer.sink import FileSink
 
@@ -82,3 +85,28 @@ def test_corrupt_sidecar_is_ignored(tmp_path: Path) -> None:
     sidecar_path(part).write_text("{not json")
     offset, _ = FileSink(str(part), [], checkpoint_bytes=1).prepare(fresh=False)
     assert offset == 0
+
+
+def test_complete_hashes_writes_seals_and_closes_on_a_failed_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(5000)
+    sink = FileSink(str(tmp_path / "ok.part"), ["md5"], checkpoint_bytes=1 << 20)
+    sink.start_clean()
+    digests = sink.complete([data[:100], data[100:]])  # the small-file job: one call
+    assert digests == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "md5": hashlib.md5(data).hexdigest(),
+    }
+    assert (tmp_path / "ok.part").read_bytes() == data and sink.fd is None
+
+    bad = FileSink(str(tmp_path / "bad.part"), [], checkpoint_bytes=1 << 20)
+    bad.start_clean()
+
+    def enospc(fd: int, chunks: list[bytes]) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "writev", enospc)
+    with pytest.raises(LocalStorageError, match="No space left"):
+        bad.complete([data])
+    assert bad.fd is None  # closed, not leaked

@@ -79,9 +79,14 @@ class BaseSink:
             self.close()
 
     def complete(self, pending: list[bytes]) -> dict[str, str]:
-        """Write the last buffered bytes, then :meth:`finish` (one IO job for small files)."""
-        if pending:
-            self.write(pending)
+        """Write the last buffered bytes, then :meth:`finish` (one IO job for small files).
+        A failed write closes the sink (its part is kept for the caller to discard or resume)."""
+        try:
+            if pending:
+                self.write(pending)
+        except BaseException:
+            self.close()
+            raise
         return self.finish()
 
     def finish(self) -> dict[str, str]:
