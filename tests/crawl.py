@@ -187,6 +187,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class DeadPort:
+    """A port on 127.0.0.1 that refuses connections (bound, never listening) and stays
+    reserved until :meth:`release`: a port from :func:`free_port` may be handed to a server
+    started in the meantime, and an "archive down" test then talks to the wrong archive."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = int(self._sock.getsockname()[1])
+
+    def release(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> DeadPort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 def peak_rss_mb(pid: int) -> float | None:
     """A running process's peak resident set (VmHWM), or None once it is gone. Read while a
     crawl runs: a child's ``ru_maxrss`` also counts the fork of this pytest process."""

@@ -23,7 +23,7 @@ from capture.outcomes import EXIT_FAILED, EXIT_PARTIAL
 from tests.archives import ArchiveServer, Blob
 from tests.archives.server import Fault, Reply, Request
 from tests.archives.thousand_genomes import ThousandGenomesArchive
-from tests.crawl import catalog_rows, free_port
+from tests.crawl import DeadPort, catalog_rows, free_port
 from tests.crawl import run_capture as capture
 from tests.test_spiders import EMULATORS
 
@@ -82,9 +82,10 @@ def test_an_archive_down_is_unreachable_fast_and_resume_captures_it(
     tmp_path: Path,
 ) -> None:
     down = "kegg"
-    port = free_port()
     data = tmp_path / "data"
     with ExitStack() as stack:
+        dead = stack.enter_context(DeadPort())
+        port = dead.port
         servers = {n: start_archive(stack, n, tmp_path / "work") for n in EMULATORS if n != down}
         urls = {n: s.base_url for n, s in servers.items()}
         urls[down] = f"http://127.0.0.1:{port}"  # nothing listens there
@@ -107,6 +108,7 @@ def test_an_archive_down_is_unreachable_fast_and_resume_captures_it(
                 assert info["outcome"] == "completed", (domain, info)
         first = {n: len(file_gets(s)) for n, s in servers.items()}
         # The archive comes back; the resume captures it and fetches nothing else again.
+        dead.release()
         start_archive(stack, down, tmp_path / "work", port=port)
         resumed = capture(["--data-dir", str(data), "--resume", "r1"], tmp_path)
         assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
