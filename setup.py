@@ -64,6 +64,8 @@ setup(
         "pydantic>=2.4",
         # Compression at rest (capture/storage/codec.py): streaming zstd with frame checksums.
         "zstandard>=0.22",
+        # llhttp (the parser under uvicorn) for the lean file-GET client (capture/transfer/lean.py).
+        "httptools>=0.6",
     ],
     extras_require={
         "test": [

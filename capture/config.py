@@ -67,6 +67,7 @@ class CaptureSettings:
     checkpoint_bytes: int
     group_durability: bool
     write_after_max_bytes: int
+    lean_http: bool
     fast_exit: bool
     catalog_group_wait: float
     io_threads: int

@@ -200,6 +200,12 @@ CAPTURE_GROUP_DURABILITY = True
 # its response returns, so its connection and transfer slot go to the next file at once
 # (small-file and latency-bound crawls); larger bodies stream as usual.
 CAPTURE_WRITE_AFTER_MAX_BYTES = 256 * 1024
+# File GETs go over a lean HTTP/1.1 keep-alive client (capture/transfer/lean.py: httptools on
+# the reactor's asyncio loop, Twisted's response shape and error types): Twisted's Agent was the
+# largest single cost of a small-file crawl. A proxy, a bind address, a custom
+# DOWNLOADER_CLIENTCONTEXTFACTORY (for https) or another reactor keep Twisted's client; listings
+# and API calls always use it. False: every request over Twisted's client.
+CAPTURE_LEAN_HTTP = True
 # `scrapy crawl` leaves without CPython's interpreter teardown once the crawl has closed
 # everything it writes (threads joined, atexit handlers run, streams flushed; ~0.35 s per
 # crawl, capture/procexit.py). False: the ordinary exit.

@@ -29,10 +29,11 @@ running on to ``DOWNLOAD_TIMEOUT``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from scrapy import Request
 from scrapy.core.downloader.handlers.http11 import (
@@ -64,6 +65,7 @@ from capture.transfer.errors import (
     BodyTooLong,
     TransferAborted,
 )
+from capture.transfer.lean import lean_client
 from capture.transfer.receiver import BoundedBodyReader, Discard
 from capture.transfer.result import StreamSpec, TransferResult
 from capture.transfer.sidecar import PartialState
@@ -117,6 +119,7 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         self._cancelled: set[defer.Deferred[Response]] = set()
         self._watchdog: task.LoopingCall | None = None
         self._store: Store = services.store
+        self._lean = lean_client(crawler.settings, enabled=self._config.lean_http)
 
     async def download_request(self, request: Request) -> Response:
         wire = self._wire_request(request)
@@ -159,6 +162,9 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
     async def close(self) -> None:
         if self._watchdog is not None and self._watchdog.running:
             self._watchdog.stop()
+        if self._lean is not None:
+            self._stats.set_value("capture/transfer/lean_connections", self._lean.opened)
+            self._lean.close()
         await super().close()
 
     # -- the ordinary (in-memory) path -----------------------------------------------------
@@ -391,29 +397,29 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         from twisted.internet import reactor
 
         timeout = request.meta.get("download_timeout") or 180
-        agent = self._agent(request, timeout)
-        headers = TxHeaders({k: list(v) for k, v in request.headers.items()})
-        headers.setRawHeaders(b"Accept-Encoding", [b"identity"])
-        for name in (b"Range", b"If-Range", b"If-None-Match", b"If-Modified-Since"):
-            headers.removeHeader(name)
-        if offset and state is not None:
-            headers.setRawHeaders(b"Range", [f"bytes={offset}-".encode()])
-            validator = state.if_range()
-            if validator:
-                headers.setRawHeaders(b"If-Range", [validator.encode("latin-1")])
-        elif spec.conditional:
-            if spec.conditional.get("etag"):
-                headers.setRawHeaders(
-                    b"If-None-Match", [spec.conditional["etag"].encode("latin-1")]
-                )
-            if spec.conditional.get("last_modified"):
-                headers.setRawHeaders(
-                    b"If-Modified-Since", [spec.conditional["last_modified"].encode("latin-1")]
-                )
+        headers = self._wire_headers(request, spec, offset, state)
         started = monotonic()
+        if self._lean is not None and self._is_lean(request):
+            try:
+                with wrap_twisted_exceptions():
+                    async with asyncio.timeout(timeout):
+                        lean = await self._lean.get(request.url.split("#", 1)[0], headers)
+            except TimeoutError as exc:
+                raise DownloadTimeoutError(
+                    f"no response headers from {request.url} within {timeout}s"
+                ) from exc
+            request.meta["download_latency"] = monotonic() - started
+            return cast("TxResponse", lean)  # the same shape (capture/transfer/lean.py)
+        agent = self._agent(request, timeout)
+        tx_headers = TxHeaders()
+        for name, value in headers:
+            tx_headers.addRawHeader(name, value)
         producer = _RequestBodyProducer(request.body) if request.body else None
         d = agent.request(
-            request.method.encode(), request.url.split("#", 1)[0].encode("ascii"), headers, producer
+            request.method.encode(),
+            request.url.split("#", 1)[0].encode("ascii"),
+            tx_headers,
+            producer,
         )
         timer = reactor.callLater(timeout, d.cancel)
         try:
@@ -428,6 +434,47 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
                 timer.cancel()
         request.meta["download_latency"] = monotonic() - started
         return tx
+
+    @staticmethod
+    def _wire_headers(
+        request: Request, spec: StreamSpec, offset: int, state: PartialState | None
+    ) -> list[tuple[bytes, bytes]]:
+        """The request's headers for the wire: identity encoding (the digests are of the
+        stored bytes), and the range and conditional headers this attempt needs, only."""
+        skip = {b"range", b"if-range", b"if-none-match", b"if-modified-since", b"accept-encoding"}
+        headers = [
+            (name, value)
+            for name, values in request.headers.items()
+            if name.lower() not in skip
+            for value in values
+        ]
+        headers.append((b"Accept-Encoding", b"identity"))
+        if offset and state is not None:
+            headers.append((b"Range", f"bytes={offset}-".encode()))
+            validator = state.if_range()
+            if validator:
+                headers.append((b"If-Range", validator.encode("latin-1")))
+        elif spec.conditional:
+            if spec.conditional.get("etag"):
+                headers.append((b"If-None-Match", spec.conditional["etag"].encode("latin-1")))
+            if spec.conditional.get("last_modified"):
+                headers.append(
+                    (b"If-Modified-Since", spec.conditional["last_modified"].encode("latin-1"))
+                )
+        return headers
+
+    def _is_lean(self, request: Request) -> bool:
+        """Plain GETs go over the lean client (capture/transfer/lean.py); a proxy, a bind
+        address or a request body keeps Twisted's agent, which handles them."""
+        assert self._lean is not None
+        meta = request.meta
+        return (
+            request.method == "GET"
+            and not request.body
+            and not meta.get("proxy")
+            and not meta.get("bindaddress")
+            and self._lean.accepts(request.url)
+        )
 
     def _agent(self, request: Request, timeout: float) -> Any:
         """Scrapy's agent for ``request`` (proxy, tunnel or direct, over the shared pool).
