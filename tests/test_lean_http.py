@@ -21,7 +21,9 @@ from twisted.web.http import PotentialDataLoss
 from twisted.web.iweb import UNKNOWN_LENGTH
 
 from capture.transfer.lean import LeanClient, LeanResponse, lean_client
-from tests.crawl import DeadPort
+from tests.archives import Blob
+from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
+from tests.crawl import DeadPort, last_run_stats, run_crawl
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -384,3 +386,29 @@ def test_twisted_keeps_what_the_lean_client_does_not_do() -> None:
         assert lean_client(Settings(), enabled=False) is None
         mp.setattr("scrapy.utils.reactor.is_asyncio_reactor_installed", lambda: False)
         assert lean_client(Settings()) is None
+
+
+# -- end to end: a real crawl's file GETs go over it, and over Twisted's client when it is off --
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "twisted"])
+def test_a_crawl_fetches_files_over_kept_alive_connections(
+    tg: ThousandGenomesArchive, data_dir: Path, lean: bool
+) -> None:
+    blobs = {f"ftp/lean/f{i}.bin": Blob(f"lean{i}", 20_000 + i) for i in range(24)}
+    for path, blob in blobs.items():
+        tg.add_file(path, blob)
+    result = run_crawl(
+        "thousand_genomes",
+        data_dir,
+        args={"base_url": tg.publish(), **WHOLE_TREE},
+        settings={"CAPTURE_LEAN_HTTP": str(lean)},
+    )
+    assert result.returncode == 0, result.log[-2000:]
+    items = result.by_path()
+    assert {items[f"vol1/{p}"]["sha256"] for p in blobs} == {b.sha256 for b in blobs.values()}
+    assert {i["status"] for i in items.values()} == {"stored"}
+    opened = last_run_stats(data_dir).get("capture/transfer/lean_connections")
+    if lean:
+        # Reused: at most one connection per concurrent transfer, far fewer than files.
+        assert opened is not None and 1 <= opened <= 8 < len(blobs), opened
+    else:
+        assert opened is None

@@ -120,6 +120,13 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         self._watchdog: task.LoopingCall | None = None
         self._store: Store = services.store
         self._lean = lean_client(crawler.settings, enabled=self._config.lean_http)
+        if self._lean is not None:
+            self._lean.on_connect = lambda: self._stats.inc_value(
+                "capture/transfer/lean_connections"
+            )
+
+    def _count_connection(self) -> None:
+        self._stats.inc_value("capture/transfer/lean_connections")
 
     async def download_request(self, request: Request) -> Response:
         wire = self._wire_request(request)
@@ -163,7 +170,6 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         if self._watchdog is not None and self._watchdog.running:
             self._watchdog.stop()
         if self._lean is not None:
-            self._stats.set_value("capture/transfer/lean_connections", self._lean.opened)
             self._lean.close()
         await super().close()
 

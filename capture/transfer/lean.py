@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -330,10 +330,17 @@ class LeanClient:
     """Kept-alive connections per origin (at most ``per_origin`` idle ones, like Scrapy's
     Twisted pool with ``CONCURRENT_REQUESTS_PER_DOMAIN``)."""
 
-    def __init__(self, *, per_origin: int, tls: ssl.SSLContext | None):
+    def __init__(
+        self,
+        *,
+        per_origin: int,
+        tls: ssl.SSLContext | None,
+        on_connect: Callable[[], object] | None = None,
+    ):
         self.per_origin = max(1, per_origin)
         self.tls = tls
-        self.opened = 0  # connections made (a crawl's stats show reuse: files / opened)
+        self.opened = 0  # connections made (files / opened = reuse)
+        self.on_connect = on_connect
         self._idle: dict[Origin, list[_Conn]] = {}
         self._all: set[_Conn] = set()
 
@@ -400,6 +407,8 @@ class LeanClient:
                 continue
             self._all.add(conn)
             self.opened += 1
+            if self.on_connect is not None:
+                self.on_connect()
             return conn
         if isinstance(last, OSError) and last.errno is not None:
             raise txerror.getConnectError((last.errno, last.strerror)) from last
