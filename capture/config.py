@@ -47,6 +47,7 @@ class CaptureSettings:
     retract_max_fraction: float
     circuit_failures: int
     circuit_window: float
+    circuit_lost_window: float
     needs_attention_rounds: int
     verify_interval_days: float
     verify_rate_mb: float

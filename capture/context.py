@@ -16,6 +16,7 @@ from capture.catalog import Catalog, CatalogWriter, catalog_url_for
 from capture.config import SERVICES_ATTR, CaptureSettings, config_of
 from capture.diff import ChangeRecorder
 from capture.fetch import Fetcher
+from capture.liveness import Liveness
 from capture.paths import DataRoot
 from capture.replicas import ReplicaBoard
 from capture.storage import Store, store_for
@@ -91,6 +92,7 @@ class CrawlServices:
             ChangeRecorder(self.spider_name) if config.diff or config.update else None
         )
         self.io = IOPool(config.io_threads)
+        self.liveness = Liveness()  # the archive's last sign of life (circuit breaker)
         self.frontier: RedisFrontier | None = None  # with CAPTURE_FRONTIER_URL
         if config.frontier_url:
             from capture.frontier import RedisFrontier

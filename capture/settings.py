@@ -131,6 +131,11 @@ CAPTURE_RETRACT_MAX_FRACTION = 0.5
 # the first failure is this many seconds old; its files stay discovered for --resume.
 CAPTURE_CIRCUIT_FAILURES = 3
 CAPTURE_CIRCUIT_WINDOW = 30.0
+# An archive that answered and then went away (refused, DNS, connect timeout) closes the crawl
+# as "unreachable" once nothing has come from it (no answer, no body byte of any transfer) for
+# this many seconds, with at least CAPTURE_CIRCUIT_FAILURES connection failures since; without
+# this each queued file burns its retries and ends "failed". 0: never (retry each file).
+CAPTURE_CIRCUIT_LOST_WINDOW = 120.0
 # Failure triage (capture failures / capture retry): a file whose outcome was failed or
 # quarantined in this many consecutive runs is flagged needs_attention and is no longer
 # re-queued by `capture retry --failed` (only with --include-attention): retrying it forever

@@ -8,7 +8,11 @@ an error status, proves it is reachable), connection-level failures are counted;
 seconds old, the circuit opens: the crawl closes with reason ``unreachable`` (one ERROR line
 naming the host and the error), queued requests are dropped with :class:`ArchiveUnreachable`,
 and files stay ``discovered`` in the catalog for ``--resume``. Once the archive has answered,
-later connection errors are transient and go to the backoff retry middleware as usual.
+later connection errors are transient and go to the backoff retry middleware as usual, until
+the archive is *lost*: nothing at all has come from it (no answer, no body byte of any
+transfer, capture/liveness.py) for ``CAPTURE_CIRCUIT_LOST_WINDOW`` seconds while connection
+failures keep coming. Then the crawl closes as ``unreachable`` too, instead of burning every
+queued file's retries for hours and marking them ``failed``; ``--resume`` continues it.
 
 Sits after the retry middleware on the way back (higher order), so it sees each failure
 before a retry is scheduled.
@@ -33,6 +37,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.error import ConnectError
 
 from capture.config import config_of
+from capture.liveness import Liveness, liveness_of
 from capture.transfer.errors import ArchiveUnreachable
 
 NEVER_REACHED = (
@@ -79,6 +84,10 @@ class ArchiveCircuitBreakerMiddleware:
         self.failures = 0
         self.first_failure: float | None = None
         self.open_reason: str | None = None
+        self.lost_window = c.circuit_lost_window
+        self.liveness = liveness_of(crawler) or Liveness()
+        self.lost_failures = 0  # connection failures since the archive's last sign of life
+        self._lost_since = self.liveness.last
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchiveCircuitBreakerMiddleware:
@@ -100,6 +109,7 @@ class ArchiveCircuitBreakerMiddleware:
         if not self.reached:
             self.reached = True
             self.crawler.stats.set_value("capture/circuit/reached", True)
+        self.liveness.touch()
         return response
 
     def process_exception(self, request: Request, exception: Exception, spider: Any = None) -> Any:
@@ -108,11 +118,12 @@ class ArchiveCircuitBreakerMiddleware:
             # starts after the last in-flight request ended makes Scrapy 2.19 fire its
             # closing Deferred twice (AlreadyCalledError).
             raise ArchiveUnreachable(f"archive unreachable: {self.open_reason}")
-        if self.reached:
-            return None
         if isinstance(exception, ArchiveUnreachable) or not connection_failure(exception):
             return None
         now = monotonic()
+        if self.reached:
+            self._lost(request, exception, now)
+            return None
         self.failures += 1
         self.first_failure = self.first_failure or now
         self.crawler.stats.inc_value("capture/circuit/connection_failures")
@@ -122,19 +133,43 @@ class ArchiveCircuitBreakerMiddleware:
             raise ArchiveUnreachable(f"archive unreachable: {self.open_reason}")
         return None
 
-    def trip(self, reason: str) -> None:
+    def _lost(self, request: Request, exception: Exception, now: float) -> None:
+        """After the archive had answered: trip once it has been silent for the lost window
+        and at least CAPTURE_CIRCUIT_FAILURES connections failed since its last sign."""
+        if self.lost_window <= 0:
+            return
+        if self.liveness.last > self._lost_since:
+            self._lost_since, self.lost_failures = self.liveness.last, 0
+        self.lost_failures += 1
+        self.crawler.stats.inc_value("capture/circuit/lost_connection_failures")
+        quiet = self.liveness.quiet_for(now)
+        if self.lost_failures >= self.failures_to_open and quiet >= self.lost_window:
+            host = urlsplit(request.url).netloc
+            self.failures = self.lost_failures
+            self.trip(
+                f"{host}: nothing from it for {quiet:.0f}s after it had answered: "
+                f"{type(exception).__name__}: {exception}".rstrip(": "),
+                since="since it last answered",
+            )
+            raise ArchiveUnreachable(f"archive unreachable: {self.open_reason}")
+
+    def trip(self, reason: str, since: str = "and no answer") -> None:
         self.open_reason = reason
         stats = self.crawler.stats
         stats.set_value("capture/unreachable_reason", reason)
         spider = self.crawler.spider
         name = spider.name if spider is not None else "?"
         logger.error(
-            "%s: archive unreachable after %d connection failure(s) and no answer: %s; "
+            "%s: archive unreachable after %d connection failure(s) %s: %s; "
             "its files stay discovered for --resume",
             name,
             self.failures,
+            since,
             reason,
         )
-        engine = self.crawler.engine
+        try:
+            engine = self.crawler.engine
+        except RuntimeError:  # Scrapy 2.19: a crawler that never started
+            engine = None
         if engine is not None:
             deferred_from_coro(engine.close_spider_async(reason="unreachable"))

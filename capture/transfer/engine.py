@@ -18,6 +18,7 @@ from scrapy import Request
 from scrapy.http import Response
 from twisted.internet import defer
 
+from capture.liveness import liveness_of
 from capture.replicas import REPLICA_KEY, add_segment, served_ranges
 from capture.transfer import EVENTS_KEY, META_KEY, TRANSFER_DONE_KEY
 from capture.transfer.errors import (
@@ -286,6 +287,7 @@ class PartialTransfers:
             offset=offset,
             complete_at=total,
             on_complete=request.meta.get(TRANSFER_DONE_KEY),
+            liveness=liveness_of(self._crawler),
         )
 
     async def _end_body(

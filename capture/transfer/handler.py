@@ -119,6 +119,7 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         self._cancelled: set[defer.Deferred[Response]] = set()
         self._watchdog: task.LoopingCall | None = None
         self._store: Store = services.store
+        self._liveness = services.liveness
         self._lean = lean_client(crawler.settings, enabled=self._config.lean_http)
         if self._lean is not None:
             self._lean.on_connect = lambda: self._stats.inc_value(
@@ -415,6 +416,7 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
                     f"no response headers from {request.url} within {timeout}s"
                 ) from exc
             request.meta["download_latency"] = monotonic() - started
+            self._liveness.touch()
             return cast("TxResponse", lean)  # the same shape (capture/transfer/lean.py)
         agent = self._agent(request, timeout)
         tx_headers = TxHeaders()
@@ -439,6 +441,7 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
             if timer.active():
                 timer.cancel()
         request.meta["download_latency"] = monotonic() - started
+        self._liveness.touch()
         return tx
 
     @staticmethod

@@ -41,6 +41,7 @@ from capture.transfer.errors import (
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from capture.liveness import Liveness
     from capture.storage import Sink
     from capture.transfer.io import IOPool
 
@@ -84,6 +85,7 @@ class BodyReceiver(Protocol):
         offset: int = 0,
         complete_at: int | None = None,
         on_complete: Callable[[], None] | None = None,
+        liveness: Liveness | None = None,
     ):
         self.sink = sink
         # Called the moment a body ends cleanly at exactly ``complete_at`` bytes (the part's
@@ -92,6 +94,7 @@ class BodyReceiver(Protocol):
         # crawl loses a loop turn per hop). The handler calls it again; it must be idempotent.
         self.complete_at = complete_at
         self.on_complete = on_complete
+        self.liveness = liveness  # the crawl's "archive alive" clock, told on each check
         self.limits = limits or TransferLimits()
         self.offset = offset  # bytes already in the part file before this body
         self.pool = pool
@@ -234,6 +237,8 @@ class BodyReceiver(Protocol):
         if self.lost_reason is not None:
             return
         now = monotonic()
+        if self.liveness is not None:
+            self.liveness.touch(self._last_data)
         if not self.crawler.crawling:
             self.abort(TransferAborted("crawl is shutting down; partial file kept for resume"))
         elif not self._paused and now - self._last_data > self.stall_timeout:

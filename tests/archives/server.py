@@ -130,6 +130,11 @@ class _Handler(BaseHTTPRequestHandler):
     # -- dispatch --------------------------------------------------------------------------
     def _serve(self, method: str) -> None:
         emu = self.server.emulator
+        if emu._httpd is not self.server:
+            # This server was stopped: its kept-alive connections die with it, as a real
+            # archive's do when its process or host goes away (no answer, just a hang-up).
+            self.close_connection = True
+            return
         emu._enter()
         try:
             self._dispatch(method)
