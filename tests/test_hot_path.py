@@ -196,3 +196,27 @@ def test_agent_endpoints_are_kept_per_origin() -> None:
     assert a1 is a2
     assert b is not a1 and a_other_port is not a1
     assert cache._bindAddress == ("127.0.0.1", 0)  # what Scrapy's agent reads for its pool key
+
+
+# -- start-up: Scrapy's deprecated aliases named without inspecting every frame ----------------
+def test_scrapys_handler_imports_with_lean_frames_and_the_same_alias_modules() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import inspect; stack, getmodule = inspect.stack, inspect.getmodule\n"
+        "import capture.transfer.handler\n"
+        "import scrapy.core.downloader.contextfactory as cf, scrapy.core.downloader.tls as tls\n"
+        "assert inspect.stack is stack and inspect.getmodule is getmodule\n"
+        "print(cf.ScrapyClientContextFactory.__module__, "
+        "cf.AcceptableProtocolsContextFactory.__module__, tls.ScrapyClientTLSOptions.__module__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    # What create_deprecated_class finds with the real inspect.stack/getmodule.
+    assert out == [
+        "scrapy.core.downloader.contextfactory",
+        "scrapy.core.downloader.contextfactory",
+        "scrapy.core.downloader.tls",
+    ]
