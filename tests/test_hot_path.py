@@ -4,12 +4,15 @@ costing less per file."""
 from __future__ import annotations
 
 import builtins
+import os
 import pickle
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scrapy import Spider, signals
 from scrapy.utils.test import get_crawler
 from twisted.internet.error import ConnectionLost
@@ -17,7 +20,9 @@ from twisted.python.failure import Failure
 from twisted.web.client import ResponseDone
 
 from capture.itemleft import ItemLeft, on_item_left
+from capture.paths import UnsafePathError
 from capture.quality.scorers.base import HEAD_CACHE, ScoreContext
+from capture.safefs import _parts
 from capture.settings import STATS_CLASS
 from capture.stats import CaptureStatsCollector
 from capture.transfer.errors import TransferAborted
@@ -220,3 +225,27 @@ def test_scrapys_handler_imports_with_lean_frames_and_the_same_alias_modules() -
         "scrapy.core.downloader.contextfactory",
         "scrapy.core.downloader.tls",
     ]
+
+
+# -- safe paths: the string split answers what Path.relative_to answered ---------------------
+def _pathlib_parts(path: str, base: Path) -> tuple[str, ...] | None:
+    try:
+        return Path(os.path.abspath(path)).relative_to(base).parts
+    except ValueError:
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(["a", "b", "..", ".", "", "x y", "data", "data2", "é"]), max_size=6),
+    st.sampled_from(["/", "/data", "/data/a", "data", "/data/"]),
+    st.booleans(),
+)
+def test_safe_path_parts_match_pathlib(names: list[str], base: str, absolute: bool) -> None:
+    path = ("/" if absolute else "") + "/".join(names)
+    expected = _pathlib_parts(path, Path(base))
+    if expected is None:
+        with pytest.raises(UnsafePathError):
+            _parts(path, Path(base))
+    else:
+        assert _parts(path, Path(base)) == expected
