@@ -23,7 +23,7 @@ from capture.outcomes import EXIT_FAILED, EXIT_PARTIAL
 from tests.archives import ArchiveServer, Blob
 from tests.archives.server import Fault, Reply, Request
 from tests.archives.thousand_genomes import ThousandGenomesArchive
-from tests.crawl import DeadPort, catalog_rows, free_port
+from tests.crawl import DeadPort, catalog_rows
 from tests.crawl import run_capture as capture
 from tests.test_spiders import EMULATORS
 
@@ -180,11 +180,12 @@ def test_every_download_failing_exits_non_zero_with_an_alert(tmp_path: Path) -> 
 def test_dry_run_against_an_unreachable_archive_says_so(tmp_path: Path) -> None:
     data = tmp_path / "data"
     started = time.monotonic()
-    proc = capture(
-        ["--data-dir", str(data), "--domains", "genomics", "--dry-run"],
-        tmp_path,
-        {"mirrors": {"thousand_genomes": f"http://127.0.0.1:{free_port()}"}},
-    )
+    with DeadPort() as dead:
+        proc = capture(
+            ["--data-dir", str(data), "--domains", "genomics", "--dry-run"],
+            tmp_path,
+            {"mirrors": {"thousand_genomes": f"http://127.0.0.1:{dead.port}"}},
+        )
     assert time.monotonic() - started < 60
     assert proc.returncode == EXIT_FAILED, proc.stdout[-3000:] + proc.stderr[-3000:]
     brief = json.loads(proc.stdout)

@@ -22,7 +22,7 @@ from capture.items import DOMAINS
 from spiders.base import CaptureSpider
 from spiders.params import SpiderArgumentError
 from tests.archives import ArchiveServer
-from tests.crawl import REPO, catalog_rows, run_crawl
+from tests.crawl import REPO, DeadPort, catalog_rows, run_crawl
 
 #: The emulator module of each spider (each has ``default_archive(server, workdir)``).
 EMULATORS = {
@@ -167,14 +167,6 @@ def test_archive_and_domain_tables_come_from_the_spiders() -> None:
     assert json.dumps(domains.spiders_by_domain())  # serialisable, for reports
 
 
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("name", sorted(set(SPIDER_NAMES) - SKIPPED_BY_DEFAULT))
 def test_unreachable_archive_ends_fast_as_unreachable(name: str, tmp_path: Path) -> None:
     """Nothing listens at base_url: the circuit opens, the crawl ends as unreachable (exit 4)
@@ -183,9 +175,10 @@ def test_unreachable_archive_ends_fast_as_unreachable(name: str, tmp_path: Path)
 
     data = tmp_path / "data"
     started = time.monotonic()
-    result = run_crawl(
-        name, data, args={"base_url": f"http://127.0.0.1:{closed_port()}"}, timeout=120
-    )
+    with DeadPort() as dead:
+        result = run_crawl(
+            name, data, args={"base_url": f"http://127.0.0.1:{dead.port}"}, timeout=120
+        )
     took = time.monotonic() - started
     assert result.returncode == 4, result.log[-3000:]
     assert f"{name}: unreachable: 127.0.0.1:" in result.log

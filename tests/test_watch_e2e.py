@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.archives import ArchiveServer, Blob
-from tests.crawl import capture_cli, catalog_rows, free_port, run_capture
+from tests.crawl import DeadPort, capture_cli, catalog_rows, run_capture
 from tests.test_diff_e2e import REL, config, setup_archive
 from tests.test_watch import Hook
 
@@ -58,11 +58,12 @@ def test_watch_notifies_changes_and_breakage_once(server: ArchiveServer, tmp_pat
 
         # The archive becomes unreachable: one "broken", then one "recovered".
         dead = json.loads((tmp_path / "round.json").read_text())
-        dead["mirrors"]["thousand_genomes"] = f"http://127.0.0.1:{free_port()}"
-        (tmp_path / "dead.json").write_text(json.dumps(dead))
-        broken = [*common]
-        broken[broken.index("--config") + 1] = str(tmp_path / "dead.json")
-        assert watch(tmp_path, broken, hook) == 4
+        with DeadPort() as port:
+            dead["mirrors"]["thousand_genomes"] = f"http://127.0.0.1:{port.port}"
+            (tmp_path / "dead.json").write_text(json.dumps(dead))
+            broken = [*common]
+            broken[broken.index("--config") + 1] = str(tmp_path / "dead.json")
+            assert watch(tmp_path, broken, hook) == 4
         assert hook.kinds == ["changed", "broken"]
         assert status(tmp_path)["consecutive_failures"] == 2
         assert watch(tmp_path, common, hook) == 0
