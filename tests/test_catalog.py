@@ -361,3 +361,82 @@ def test_plan_decides_like_register_and_writes_nothing(catalog: Catalog) -> None
     (event,) = [e for e in run(catalog, catalog.events_for, row["id"]) if e["kind"] == "retracted"]
     assert event["detail"]["last_seen_at"] == row["last_seen_at"]
     assert run(catalog, catalog.current_version, row["id"]) is None
+
+
+def test_sqlite_fast_executemany_writes_what_sqlalchemy_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """finish_many's SQLite path (rows as tuples to the driver) and SQLAlchemy's executemany
+    leave byte-identical tables, JSON values (None, nesting, unicode) and booleans included."""
+    import capture.catalog.store as store
+    from capture.catalog.store import Finish
+
+    monkeypatch.setattr(store, "utcnow", lambda: "2026-12-03T00:00:00.000+00:00")
+    report = {
+        "checks": [
+            {
+                "check_id": f"c{i}",
+                "tier": "content",
+                "severity": "low",
+                "weight": i,
+                "outcome": "pass" if i % 2 else "fail",
+                "message": "ünïcode ✓",
+                "evidence": {"rows": i, "none": None},
+            }
+            for i in range(4)
+        ]
+    }
+
+    def ops(regs: list[Any]) -> list[Finish]:
+        out = []
+        for n, reg in enumerate(regs):
+            values = {
+                "state": "stored",
+                "size": 100 + n,
+                "sha256": f"{n:064x}",
+                "verified": bool(n % 2),
+                "quality": {"score": 0.5 + n / 10, "reasons": ["a", "ü"]},
+                "file_metadata": {"x": 1.5, "nested": {"k": [1, None]}} if n else None,
+                "score": 0.25 * n,
+            }
+            events = [
+                {"at": "2026-12-03T00:00:01.000+00:00", "kind": "attempt", "status": 200},
+                {"at": "2026-12-03T00:00:02.000+00:00", "kind": "outcome", "detail": None},
+            ]
+            version = {"version": 1, "sha256": f"{n:064x}", "size": 100 + n, "run_id": "r1"}
+            out.append(Finish(reg.file_id, values, events, "r1", 100 + n, report, version))
+        return out
+
+    def tables(fast: bool, where: Path) -> dict[str, list[tuple[Any, ...]]]:
+        if not fast:
+            monkeypatch.setattr(
+                store,
+                "_many",
+                lambda conn, shape, stmt, rows, **kw: rows and conn.execute(stmt, rows),
+            )
+        cat = Catalog(catalog_url_for(where))
+        try:
+            regs = run(cat, cat.register, [rec(f"p{i}") for i in range(5)])
+            run(cat, cat.finish_many, ops(regs))
+            with cat.engine.connect() as conn:
+                return {
+                    t: conn.exec_driver_sql(f"select * from {t} order by rowid").fetchall()
+                    for t in ("files", "events", "quality_checks", "file_params", "file_versions")
+                }
+        finally:
+            cat.close()
+            monkeypatch.undo()
+            monkeypatch.setattr(store, "utcnow", lambda: "2026-12-03T00:00:00.000+00:00")
+
+    fast = tables(True, tmp_path / "fast")
+    taken = {shape[0] for shape, entry in store._RAW_MANY.items() if entry is not None}
+    assert {"files", "events", "quality_checks", "file_params"} <= taken  # no silent fallback
+    slow = tables(False, tmp_path / "slow")
+    assert fast == slow
+    assert len(fast["quality_checks"]) == 20 and len(fast["events"]) == 10
+    assert any(row for row in fast["file_params"])  # the metadata params were written too
+
+
+def _sqlalchemy_many(conn: Any, shape: Any, stmt: Any, rows: Any, **kw: Any) -> None:
+    if rows:
+        conn.execute(stmt, rows)
