@@ -445,25 +445,13 @@ class Catalog:
                 )
             )
             _many(conn, ("files", keys), stmt, rows)
-        _many(conn, ("events", _keys(event_rows)), insert(events), event_rows, inserting=events)
+        _insert_many(conn, events, event_rows)
         for i in range(0, len(param_ids), CHUNK):
             conn.execute(
                 delete(file_params).where(file_params.c.file_id.in_(param_ids[i : i + CHUNK]))
             )
-        _many(
-            conn,
-            ("file_params", _keys(param_rows)),
-            insert(file_params),
-            param_rows,
-            inserting=file_params,
-        )
-        _many(
-            conn,
-            ("quality_checks", _keys(check_rows)),
-            insert(quality_checks),
-            check_rows,
-            inserting=quality_checks,
-        )
+        _insert_many(conn, file_params, param_rows)
+        _insert_many(conn, quality_checks, check_rows)
         versions: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for op in ops:
             if op.restored is not None:
@@ -652,8 +640,9 @@ class Catalog:
 
 
 #: What :meth:`Catalog.find_copies` tells of a copy: where and how it is stored.
-def _keys(rows: list[dict[str, Any]]) -> tuple[str, ...]:
-    return tuple(rows[0]) if rows else ()
+def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    shape = (table.name, tuple(rows[0]) if rows else ())
+    _many(conn, shape, insert(table), rows, inserting=table)
 
 
 def _event_rows(

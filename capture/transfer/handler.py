@@ -125,9 +125,7 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         self._liveness = services.liveness
         self._lean = lean_client(crawler.settings, enabled=self._config.lean_http)
         if self._lean is not None:
-            self._lean.on_connect = lambda: self._stats.inc_value(
-                "capture/transfer/lean_connections"
-            )
+            self._lean.on_connect = self._count_connection
 
     def _count_connection(self) -> None:
         self._stats.inc_value("capture/transfer/lean_connections")
