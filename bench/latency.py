@@ -190,7 +190,14 @@ def server_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "wait_s_max": max((x.get("wait_s", 0.0) for x in srv), default=0.0),
         "refused_max": max((x.get("refused", 0) for x in srv), default=0),
         "idle_closed_max": max((x.get("idle_closed", 0) for x in srv), default=0),
+        "client_gap_ms_median": statistics.median(_gap_ms(x) for x in srv) if srv else 0.0,
     }
+
+
+def _gap_ms(host: dict[str, Any]) -> float:
+    """Mean time a connection sat between a response and the client's next request (ms)."""
+    n = host.get("client_gaps", 0)
+    return round(1000 * host.get("client_gap_s", 0.0) / n, 2) if n else 0.0
 
 
 def judge(scenario: dict[str, Any], ideal: float) -> None:
@@ -239,7 +246,8 @@ def render(results: dict[str, Any]) -> str:
         f"ideal = (ceil({cfg['files']}/{cfg['concurrency']}) + 1 listing) x "
         f"{cfg['latency_ms']:g} ms = {scen['ideal_s']:.2f} s",
         f"{'contender':<18} {'wall s':>7} {'samples':>20} {'crawl s':>8} {'start-up s':>10} "
-        f"{'wall/ideal':>10} {'files/s':>8} {'peak conns':>10} {'waited':>6} {'verified':>8}",
+        f"{'wall/ideal':>10} {'files/s':>8} {'peak conns':>10} {'waited':>6} {'gap ms':>6} "
+        f"{'verified':>8}",
     ]
     for name, entry in scen["contenders"].items():
         s, srv = entry["summary"], entry["server"]
@@ -252,7 +260,7 @@ def render(results: dict[str, Any]) -> str:
             f"{name:<18} {s['wall_s']:>7.2f} {walls:>20} {crawl:>8} {start:>10} "
             f"{ratio:>10} {s['files_per_s']:>8.1f} "
             f"{srv['peak_conns_max']:>10} {srv['waited_max']:>6} "
-            f"{'yes' if s['all_ok'] else 'NO':>8}"
+            f"{srv['client_gap_ms_median']:>6.2f} {'yes' if s['all_ok'] else 'NO':>8}"
         )
     lines += verdict_lines(scen)
     lines += load_lines(results)
@@ -288,6 +296,9 @@ def main(args: argparse.Namespace) -> int:
                 "wall - crawl (interpreter, imports, catalog open, shutdown)",
                 "peak conns = most connections the server served at once in a run; waited = "
                 "connections that queued for the cap (worst run)",
+                "gap ms = mean time a kept-alive connection sat between a response and the "
+                "client's next request on it (median over runs): the client's own cost per "
+                "round trip",
             ]
             if args.only in (None, "capture"):
                 contenders.append(counted.wrap(capture_at(server.base_url, corpus.small, n)))

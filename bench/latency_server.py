@@ -68,6 +68,11 @@ class HostStats:
     refused: int = 0
     idle_closed: int = 0
     body_bytes: int = 0
+    #: Time between a response written and the next request read on the same connection,
+    #: summed (``client_gap_s``) and counted: what the client spends per round trip beyond
+    #: the latency, i.e. its own overhead on a latency-bound crawl.
+    client_gap_s: float = 0.0
+    client_gaps: int = 0
 
 
 @dataclass
@@ -151,7 +156,11 @@ class _Conn(asyncio.Protocol):
         conn = headers.get("connection", "")
         keep = "keep-alive" in conn if version == "HTTP/1.0" else "close" not in conn
         self.busy = True
-        self.server.host_of(self).stats.requests += 1
+        stats = self.server.host_of(self).stats
+        stats.requests += 1
+        if self.served:
+            stats.client_gap_s += time.monotonic() - self.last_active
+            stats.client_gaps += 1
         delay = self.server.latency
         if delay > 0:
             self.timer = self.server.loop.call_later(delay, self.respond, method, target, keep)

@@ -171,3 +171,18 @@ def test_scenario_end_to_end_with_a_tiny_corpus(tmp_path: Path) -> None:
     assert any(t.startswith("capture wall <= 1.2 x ideal") for t in scenario["targets"])
     assert "ideal = (ceil(20/4) + 1 listing) x 20 ms = 0.12 s" in proc.stdout
     assert not list(tmp_path.glob("capture-bench-latency-*"))  # temp dir removed
+
+
+def test_the_client_gap_is_the_time_between_an_answer_and_the_next_request(www: Path) -> None:
+    """What a client spends per round trip beyond the latency, seen from the server: on one
+    kept-alive connection, from an answer written to the next request read."""
+    with LatencyServer(www, latency=0.01) as server:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        for pause in (0.0, 0.25, 0.0):
+            time.sleep(pause)
+            conn.request("GET", "/d/f0.bin")
+            conn.getresponse().read()
+        conn.close()
+        stats = server.stats()["127.0.0.1"]
+    assert stats["client_gaps"] == 2  # the first request on a connection follows no answer
+    assert 0.25 <= stats["client_gap_s"] < 0.25 + 0.2
