@@ -13,6 +13,14 @@ A slot is held for the transfer itself, not for what follows it: the download ha
 ``request.meta[TRANSFER_DONE_KEY]`` once a complete body is in hand, so the next file goes out
 on the freed connection while Scrapy's response chain and the local write still run (in a
 latency-bound crawl that chain was ~7 ms of every 50 ms round trip).
+
+Staged transfers: where the lean client's wire gate holds the real bound (the handler says so
+with :meth:`TransferLimiter.gate_on_wire`) and nothing spaces requests in time (no download
+delay, AutoThrottle or rate limit for the slot), each slot lets twice its concurrency through
+here. The extra requests pass Scrapy's downloader and middlewares and wait at the gate with
+their bytes ready, so a file's end puts the next request on the wire in the same call
+(capture/transfer/lean.py). The archive still sees at most its concurrency at once: the gate
+counts exchanges on the wire, per origin and in all (``CONCURRENT_REQUESTS``).
 """
 
 from __future__ import annotations
@@ -43,8 +51,48 @@ class TransferLimiter:
         self.crawler = crawler
         self.per_domain = max(1, s.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
         self.slot_settings = s.getdict("DOWNLOAD_SLOTS")
-        self.total = DeferredSemaphore(max(1, s.getint("CONCURRENT_REQUESTS")))
+        self.total_limit = max(1, s.getint("CONCURRENT_REQUESTS"))
+        self._total: DeferredSemaphore | None = None
         self.slots: dict[str, DeferredSemaphore] = {}
+        self._staged: dict[str, bool] = {}
+        self.gated = False  # the download handler's wire gate bounds exchanges on the wire
+
+    def gate_on_wire(self) -> None:
+        """Called by the download handler whose client gates the wire (before any transfer):
+        slots without spacing in time may then stage requests (see the module docstring)."""
+        self.gated = self._total is None and bool(
+            self.crawler.settings.getbool("CAPTURE_STAGE_TRANSFERS", True)
+        )
+
+    @property
+    def total(self) -> DeferredSemaphore:
+        if self._total is None:
+            self._total = DeferredSemaphore(self.total_limit * (2 if self.gated else 1))
+        return self._total
+
+    def concurrency(self, key: str) -> int:
+        """The slot's own bound: exchanges with it on the wire at once."""
+        conf = self.slot_settings.get(key, {})
+        return max(1, int(conf.get("concurrency", self.per_domain)))
+
+    def staged(self, key: str) -> bool:
+        """Whether requests to this slot may wait at the wire gate: the gate is on and no
+        delay, AutoThrottle or rate limit spaces them (a staged request would go out the
+        moment a connection frees, however soon after the last one)."""
+        got = self._staged.get(key)
+        if got is None:
+            s, spider = self.crawler.settings, self.crawler.spider
+            conf = self.slot_settings.get(key, {})
+            delay = conf.get("delay", getattr(spider, "download_delay", None))
+            if delay is None:
+                delay = s.getfloat("DOWNLOAD_DELAY")
+            got = self._staged[key] = (
+                self.gated
+                and not float(delay)
+                and not s.getbool("AUTOTHROTTLE_ENABLED")
+                and not getattr(spider, "rate_limit", None)
+            )
+        return got
 
     def slot_key(self, request: Request) -> str:
         engine = self.crawler.engine
@@ -55,10 +103,8 @@ class TransferLimiter:
     def _slot(self, key: str) -> DeferredSemaphore:
         sem = self.slots.get(key)
         if sem is None:
-            conf = self.slot_settings.get(key, {})
-            sem = self.slots[key] = DeferredSemaphore(
-                max(1, int(conf.get("concurrency", self.per_domain)))
-            )
+            n = self.concurrency(key)
+            sem = self.slots[key] = DeferredSemaphore(2 * n if self.staged(key) else n)
         return sem
 
     async def run(self, request: Request, fn: Callable[[], Awaitable[T]]) -> T:

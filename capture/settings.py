@@ -211,6 +211,12 @@ CAPTURE_WRITE_AFTER_MAX_BYTES = 256 * 1024
 # DOWNLOADER_CLIENTCONTEXTFACTORY (for https) or another reactor keep Twisted's client; listings
 # and API calls always use it. False: every request over Twisted's client.
 CAPTURE_LEAN_HTTP = True
+# Staged transfers: a transfer slot with no download delay, AutoThrottle or rate limit lets
+# twice its concurrency through to the lean client, whose wire gate keeps the archive at the
+# slot's concurrency; the staged requests wait with their bytes ready and go out the moment a
+# file's last byte is read (capture/concurrency.py). False: a slot's concurrency is all that
+# passes.
+CAPTURE_STAGE_TRANSFERS = True
 # `scrapy crawl` leaves without CPython's interpreter teardown once the crawl has closed
 # everything it writes (threads joined, atexit handlers run, streams flushed; ~0.35 s per
 # crawl, capture/procexit.py). False: the ordinary exit.

@@ -388,6 +388,173 @@ def test_twisted_keeps_what_the_lean_client_does_not_do() -> None:
         assert lean_client(Settings()) is None
 
 
+# -- the wire gate: at most `limit` exchanges per origin, the next request sent at the handover --
+class CountingServer:
+    """Answers each request after ``hold`` seconds; counts connections and exchanges in flight
+    (a request read, its answer not yet written), the most at once, and which connection each
+    request came on."""
+
+    def __init__(self, hold: float = 0.02, body: bytes = b"z" * 5000):
+        self.hold, self.body = hold, body
+        self.connections = 0
+        self.inflight = self.peak = 0
+        self.per_connection: list[int] = []
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        index = len(self.per_connection)
+        self.per_connection.append(0)
+        try:
+            while True:
+                await _read_head(reader)
+                self.per_connection[index] += 1
+                self.inflight += 1
+                self.peak = max(self.peak, self.inflight)
+                await asyncio.sleep(self.hold)
+                self.inflight -= 1
+                writer.write(_ok(self.body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+def test_the_gate_keeps_each_origin_at_its_limit_and_hands_connections_over() -> None:
+    srv = CountingServer()
+
+    async def main() -> None:
+        server, port = await _serve(srv.handler)
+        client = LeanClient(per_origin=8, tls=None)
+        results = await asyncio.gather(
+            *(_get_limited(client, f"http://127.0.0.1:{port}/f{i}", 2) for i in range(12))
+        )
+        assert all(body == srv.body for body in results)
+        # Ten of the twelve were sent on the connection whose answer had just ended.
+        assert client.opened == 2 and client.handed == 10
+        assert client._active_total == 0 and not any(client._active.values())
+        client.close()
+        server.close()
+
+    run(main())
+    assert srv.peak == 2 and srv.connections == 2 and sorted(srv.per_connection) == [6, 6]
+
+
+async def _get_limited(client: LeanClient, url: str, limit: int) -> bytes:
+    response = await client.get(url, [], limit=limit, timeout=5)
+    body = Body()
+    response.deliverBody(body)
+    await asyncio.wait_for(body.done, 5)
+    return body.body
+
+
+def test_the_gate_holds_the_total_across_origins() -> None:
+    a, b = CountingServer(), CountingServer()
+
+    async def main() -> None:
+        (server_a, port_a), (server_b, port_b) = await _serve(a.handler), await _serve(b.handler)
+        client = LeanClient(per_origin=8, total=3, tls=None)
+        urls = [f"http://127.0.0.1:{p}/f{i}" for i in range(6) for p in (port_a, port_b)]
+        peak = 0
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, a.inflight + b.inflight)
+                await asyncio.sleep(0.002)
+
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.gather(*(_get_limited(client, url, 8) for url in urls))
+        watcher.cancel()
+        assert peak <= 3 and client._active_total == 0
+        client.close()
+        server_a.close()
+        server_b.close()
+
+    run(main())
+    assert a.per_connection and b.per_connection
+    assert sum(a.per_connection) == sum(b.per_connection) == 6
+
+
+def test_a_waiter_that_times_out_or_is_cancelled_gives_its_place_back() -> None:
+    srv = CountingServer(hold=0.3)
+
+    async def main() -> None:
+        server, port = await _serve(srv.handler)
+        client = LeanClient(per_origin=4, tls=None)
+        url = f"http://127.0.0.1:{port}/f"
+        first = asyncio.ensure_future(_get_limited(client, url, 1))
+        await asyncio.sleep(0.05)
+        waiter = asyncio.ensure_future(client.get(url, [], limit=1))
+        await asyncio.sleep(0.01)
+        waiter.cancel()  # cancelled while queued at the gate: never sent
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert await first == srv.body
+        assert await _get_limited(client, url, 1) == srv.body  # the place was given back
+        assert client._active_total == 0 and client.handed == 0
+        client.close()
+        server.close()
+
+    run(main())
+    assert sum(srv.per_connection) == 2  # the cancelled request never reached the server
+
+
+def test_a_stopping_owner_sends_no_waiting_request() -> None:
+    from capture.transfer.lean import Stopping
+
+    srv = CountingServer(hold=0.1)
+
+    async def main() -> None:
+        server, port = await _serve(srv.handler)
+        client = LeanClient(per_origin=4, tls=None)
+        url = f"http://127.0.0.1:{port}/f"
+        first = asyncio.ensure_future(_get_limited(client, url, 1))
+        await asyncio.sleep(0.02)
+        waiter = asyncio.ensure_future(client.get(url, [], limit=1))
+        await asyncio.sleep(0.01)
+        client.sending = lambda: False  # Ctrl-C: the crawl stops
+        assert await first == srv.body
+        with pytest.raises(Stopping):
+            await waiter
+        assert client._active_total == 0
+        client.close()
+        server.close()
+
+    run(main())
+    assert sum(srv.per_connection) == 1
+
+
+def test_a_connection_lost_mid_exchange_passes_its_place_to_a_waiter() -> None:
+    calls = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal calls
+        await _read_head(reader)
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(0.05)
+            writer.transport.abort()  # the first exchange dies
+            return
+        writer.write(_ok(b"fine"))
+        await writer.drain()
+        writer.close()
+
+    async def main() -> None:
+        server, port = await _serve(handler)
+        client = LeanClient(per_origin=4, tls=None)
+        url = f"http://127.0.0.1:{port}/f"
+        first = asyncio.ensure_future(client.get(url, [], limit=1))
+        await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(_get_limited(client, url, 1))
+        with pytest.raises(ResponseFailed):
+            await first
+        assert await asyncio.wait_for(second, 5) == b"fine"  # on a new connection
+        assert client.opened == 2 and client._active_total == 0
+        client.close()
+        server.close()
+
+    run(main())
+
+
 # -- end to end: a real crawl's file GETs go over it, and over Twisted's client when it is off --
 @pytest.mark.parametrize("lean", [True, False], ids=["lean", "twisted"])
 def test_a_crawl_fetches_files_over_kept_alive_connections(
@@ -407,8 +574,10 @@ def test_a_crawl_fetches_files_over_kept_alive_connections(
     assert {items[f"vol1/{p}"]["sha256"] for p in blobs} == {b.sha256 for b in blobs.values()}
     assert {i["status"] for i in items.values()} == {"stored"}
     opened = last_run_stats(data_dir).get("capture/transfer/lean_connections")
+    handed = last_run_stats(data_dir).get("capture/transfer/lean_handovers")
     if lean:
         # Reused: at most one connection per concurrent transfer, far fewer than files.
         assert opened is not None and 1 <= opened <= 8 < len(blobs), opened
+        assert handed is not None and handed > 0  # staged requests went out at the handover
     else:
-        assert opened is None
+        assert opened is None and handed is None

@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from tests.archives import Blob
 from tests.archives.samples import sample_path
 from tests.archives.thousand_genomes import WHOLE_TREE, ThousandGenomesArchive
-from tests.crawl import catalog_rows, run_crawl, sha256_of
+from tests.crawl import catalog_rows, last_run_stats, run_crawl, sha256_of
 
 
 def test_multi_file_capture_verifies_md5(tg: ThousandGenomesArchive, data_dir: Path) -> None:
@@ -163,9 +165,12 @@ def test_prefix_filter_and_real_current_tree_sample(
     assert result.stats.get("thousand_genomes/tree/skipped_not_ftp") == 1
 
 
-def test_per_archive_concurrency_is_enforced(data_dir: Path) -> None:
+@pytest.mark.parametrize("staged", [True, False], ids=["staged", "not-staged"])
+def test_per_archive_concurrency_is_enforced(data_dir: Path, staged: bool) -> None:
     """Scrapy 2.19 bursts queued downloads past CONCURRENT_REQUESTS_PER_DOMAIN; capture's own
-    transfer limiter keeps the promise made to the archive."""
+    transfer limiter keeps the promise made to the archive. Staged, twice as many requests
+    pass the limiter and Scrapy's slot, and the lean client's wire gate alone keeps the
+    archive at 3 (the listing included)."""
     from tests.archives import ArchiveServer
 
     with ArchiveServer(latency=0.1) as server:
@@ -176,10 +181,15 @@ def test_per_archive_concurrency_is_enforced(data_dir: Path) -> None:
             "thousand_genomes",
             data_dir,
             args={"base_url": archive.publish(), **WHOLE_TREE},
-            settings={"CONCURRENT_REQUESTS_PER_DOMAIN": "3"},
+            settings={
+                "CONCURRENT_REQUESTS_PER_DOMAIN": "3",
+                "CAPTURE_STAGE_TRANSFERS": str(staged),
+            },
         )
         assert set(result.statuses().values()) == {"stored"}
         assert server.peak_active <= 3, server.peak_active
+    handed = last_run_stats(data_dir).get("capture/transfer/lean_handovers", 0)
+    assert (handed > 0) if staged else (handed == 0), handed
 
 
 def test_no_arguments_capture_the_mission_scope(tmp_path: Path) -> None:

@@ -29,9 +29,9 @@ running on to ``DOWNLOAD_TIMEOUT``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
+from collections.abc import Callable
 from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
 
@@ -49,7 +49,7 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 from capture.config import SERVICES_ATTR
 from capture.credentials import WireCredentials
 from capture.importcost import lean_frames
-from capture.transfer import META_KEY
+from capture.transfer import META_KEY, TRANSFER_DONE_KEY
 from capture.transfer.engine import (
     PartialTransfers,
     Restart,
@@ -61,7 +61,7 @@ from capture.transfer.errors import (
     BodyTooLong,
     TransferAborted,
 )
-from capture.transfer.lean import lean_client
+from capture.transfer.lean import Stopping, lean_client
 from capture.transfer.receiver import BoundedBodyReader, Discard
 from capture.transfer.result import StreamSpec, TransferResult
 from capture.transfer.sidecar import PartialState
@@ -123,24 +123,58 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         self._watchdog: task.LoopingCall | None = None
         self._store: Store = services.store
         self._liveness = services.liveness
+        self._limiter = services.fetcher.limiter
         self._lean = lean_client(crawler.settings, enabled=self._config.lean_http)
         if self._lean is not None:
             self._lean.on_connect = self._count_connection
+            self._lean.on_handover = self._count_handover
+            self._lean.sending = lambda: crawler.crawling
+            self._limiter.gate_on_wire()  # the lean client bounds the wire: staging is safe
 
     def _count_connection(self) -> None:
         self._stats.inc_value("capture/transfer/lean_connections")
 
+    def _count_handover(self) -> None:
+        self._stats.inc_value("capture/transfer/lean_handovers")
+
     async def download_request(self, request: Request) -> Response:
         wire = self._wire_request(request)
-        if META_KEY in request.meta:
-            response = await self._stream(wire)
-        elif self._mixed_in:
-            # A handler mixed in after this one (scrapy-playwright, capture/transfer/
-            # playwright.py) renders its own requests and has its own fallback.
-            response = await super().download_request(wire)
-        else:
-            response = await self._ordinary(wire)
+        release = await self._hold_wire(wire)
+        try:
+            if META_KEY in request.meta:
+                response = await self._stream(wire)
+            elif self._mixed_in:
+                # A handler mixed in after this one (scrapy-playwright, capture/transfer/
+                # playwright.py) renders its own requests and has its own fallback.
+                response = await super().download_request(wire)
+            else:
+                response = await self._ordinary(wire)
+        finally:
+            if release is not None:
+                release()
         return self._unwire(request, wire, response)
+
+    async def _hold_wire(self, request: Request) -> Callable[[], None] | None:
+        """A place on the lean client's wire gate for a request it will not carry itself: a
+        file through a proxy or a HEAD of the transfer limiter (whose total is doubled once
+        the gate is on), or any request, a listing page too, of a staged slot. Scrapy's
+        downloader slot is widened to let a staged slot's requests in (capture/
+        concurrency.py), so there the gate alone keeps the archive at the slot's concurrency."""
+        if self._lean is None or not self._limiter.gated:
+            return None
+        key = self._limiter.slot_key(request)
+        n = self._limiter.concurrency(key)
+        staged = self._limiter.staged(key)
+        if staged:
+            engine = self._crawler.engine
+            slot = engine.downloader.slots.get(key) if engine is not None else None
+            if slot is not None and slot.concurrency < 2 * n:
+                slot.concurrency = 2 * n  # its transfers count until the handler returns
+        if META_KEY in request.meta and self._is_lean(request):
+            return None  # gated by the lean client itself, exchange by exchange
+        if not staged and TRANSFER_DONE_KEY not in request.meta:
+            return None  # outside the limiter, in an unstaged slot: Scrapy's slot bounds it
+        return await self._lean.hold(request.url, n)
 
     @property
     def _mixed_in(self) -> bool:
@@ -408,14 +442,21 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         headers = self._wire_headers(request, spec, offset, state)
         started = monotonic()
         if self._lean is not None and self._is_lean(request):
+            key = self._limiter.slot_key(request)
             try:
                 with wrap_twisted_exceptions():
-                    async with asyncio.timeout(timeout):
-                        lean = await self._lean.get(request.url.split("#", 1)[0], headers)
+                    lean = await self._lean.get(
+                        request.url.split("#", 1)[0],
+                        headers,
+                        limit=self._limiter.concurrency(key),
+                        timeout=timeout,
+                    )
             except TimeoutError as exc:
                 raise DownloadTimeoutError(
                     f"no response headers from {request.url} within {timeout}s"
                 ) from exc
+            except Stopping as exc:
+                raise TransferAborted(f"crawl is shutting down: {request.url} not sent") from exc
             request.meta["download_latency"] = monotonic() - started
             self._liveness.touch()
             return cast("TxResponse", lean)  # the same shape (capture/transfer/lean.py)
