@@ -99,6 +99,15 @@ class CaptureRunExtension:
 
     async def spider_closed(self, spider: Spider, reason: str) -> None:
         ctx = CrawlServices.of(self.crawler)
+        interrupted = self.crawler.stats.get_value("capture/interrupted_by_shutdown")
+        if interrupted:
+            logger.warning(
+                "%s: %d file(s) interrupted by the shutdown (%s); partial files are kept, "
+                "the same command resumes them",
+                spider.name,
+                interrupted,
+                reason,
+            )
         if ctx.writer.grouped_calls:
             self.crawler.stats.set_value("capture/catalog/grouped_calls", ctx.writer.grouped_calls)
             self.crawler.stats.set_value("capture/catalog/groups", ctx.writer.groups)

@@ -28,6 +28,8 @@ REMOTE_CONTROL_ENABLED = False  # same for the HTTP remote control (on by defaul
 COOKIES_ENABLED = False
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = os.environ.get("CAPTURE_LOG_LEVEL", "INFO")
+# Dropped files are logged as one line naming the file, not the item's repr (capture/logformat.py).
+LOG_FORMATTER = "capture.logformat.CaptureLogFormatter"
 
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 4

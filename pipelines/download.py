@@ -141,7 +141,7 @@ def apply_outcome(stage: CaptureStage, item: CapturedFile, outcome: FetchOutcome
         raise DropItem(
             f"{item.archive}:{item.archive_path} interrupted by shutdown; "
             "the partial file is kept and the file resumes on the next run",
-            log_level="INFO",
+            log_level="DEBUG",  # one line for all of them at close (capture/extensions.py)
         )
     if outcome.error is not None or outcome.transfer is None:
         item.status = "failed"

@@ -87,12 +87,16 @@ def test_ctrl_c_pauses_and_same_command_resumes_with_jobdir(
     jobdir = tmp_path / "job"
     settings = {**SETTINGS, "JOBDIR": str(jobdir)}
     tg.server.bandwidth = 20 * MB
-    proc, out, _ = start_crawl(
+    proc, out, log = start_crawl(
         "thousand_genomes", data_dir, args={"base_url": base, **WHOLE_TREE}, settings=settings
     )
     assert wait_for(lambda: part_size(data_dir, "vol1/ftp/big/pause.bin") >= 16 * MB, 60)
     proc.send_signal(signal.SIGINT)  # one Ctrl-C: graceful pause
     assert proc.wait(timeout=30) == 130  # interrupted: the exit code says "resume me"
+    text = log.read_text()
+    # One line says what to do (capture/extensions.py); no item dumps (capture/logformat.py).
+    assert "thousand_genomes: 1 file(s) interrupted by the shutdown (shutdown)" in text
+    assert "CapturedFile(" not in text
     paused_at = part_size(data_dir, "vol1/ftp/big/pause.bin")
     assert 0 < paused_at < big.size
     assert read_jsonl(out) == []  # nothing reported as done
