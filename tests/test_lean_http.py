@@ -581,3 +581,36 @@ def test_a_crawl_fetches_files_over_kept_alive_connections(
         assert handed is not None and handed > 0  # staged requests went out at the handover
     else:
         assert opened is None and handed is None
+
+
+def test_a_held_place_goes_before_staged_files() -> None:
+    """A listing page (``hold``) waiting at the gate gets the next freed place before files
+    that were staged earlier: discovery stays ahead of transfers, as without staging."""
+    srv = CountingServer(hold=0.05)
+    order: list[str] = []
+
+    async def main() -> None:
+        server, port = await _serve(srv.handler)
+        client = LeanClient(per_origin=4, tls=None)
+        url = f"http://127.0.0.1:{port}/f"
+        first = asyncio.ensure_future(_get_limited(client, url, 1))
+        await asyncio.sleep(0.01)
+
+        async def staged(name: str) -> None:
+            await _get_limited(client, url, 1)
+            order.append(name)
+
+        files = [asyncio.ensure_future(staged(f"file{i}")) for i in range(2)]
+        await asyncio.sleep(0.01)
+        release = await client.hold(url, 1)  # queued behind the files, served before them
+        order.append("listing")
+        await asyncio.sleep(0.01)
+        assert order == ["listing"]
+        release()
+        await first
+        await asyncio.gather(*files)
+        client.close()
+        server.close()
+
+    run(main())
+    assert order == ["listing", "file0", "file1"] and srv.peak == 1

@@ -423,8 +423,9 @@ class LeanClient:
         raise ResponseNeverReceived([Failure(txerror.ConnectionLost("closed before answering"))])
 
     async def hold(self, url: str, limit: int) -> Callable[[], None]:
-        """A place on the gate for an exchange made by another client (Twisted's, for a
-        proxy): returns its release, which must be called once the answer is read."""
+        """A place on the gate for an exchange made by another client (Twisted's: a listing
+        page, a proxy), ahead of staged files: returns its release, which must be called
+        once the answer is read."""
         origin, _ = _prepare(url, [])
         self._limits[origin] = max(1, limit)
         if not self._admit(origin):
@@ -455,7 +456,12 @@ class LeanClient:
         handed-over connection, or None when a place is ours (we connect ourselves)."""
         fut: asyncio.Future[_Handed | None] = asyncio.get_running_loop().create_future()
         waiter = (fut, raw)
-        self._waiting.setdefault(origin, deque()).append(waiter)
+        queue = self._waiting.setdefault(origin, deque())
+        if raw is None:  # a listing page (or a HEAD) goes before staged files, as it went
+            at = next((i for i, (_, r) in enumerate(queue) if r is not None), len(queue))
+            queue.insert(at, waiter)  # before the gate: discovery stays ahead of transfers
+        else:
+            queue.append(waiter)
         try:
             return await fut
         except BaseException:
@@ -467,8 +473,7 @@ class LeanClient:
                 else:
                     handed[0].abort()  # its request is out: that exchange is ours to end
             else:
-                queue = self._waiting.get(origin)
-                if queue is not None and waiter in queue:
+                if waiter in queue:
                     queue.remove(waiter)
             raise
 
