@@ -474,25 +474,38 @@ def test_the_gate_holds_the_total_across_origins() -> None:
     assert sum(a.per_connection) == sum(b.per_connection) == 6
 
 
+class OneQueued:
+    """A client whose origin has a limit of 1: one exchange on the wire (``first``), one
+    request queued at the gate behind it (``waiter``)."""
+
+    async def start(self, srv: CountingServer) -> OneQueued:
+        self.server, port = await _serve(srv.handler)
+        self.client = LeanClient(per_origin=4, tls=None)
+        self.url = f"http://127.0.0.1:{port}/f"
+        self.first = asyncio.ensure_future(_get_limited(self.client, self.url, 1))
+        await asyncio.sleep(0.03)
+        self.waiter = asyncio.ensure_future(self.client.get(self.url, [], limit=1))
+        await asyncio.sleep(0.01)
+        return self
+
+    def close(self) -> None:
+        assert self.client._active_total == 0
+        self.client.close()
+        self.server.close()
+
+
 def test_a_waiter_that_times_out_or_is_cancelled_gives_its_place_back() -> None:
     srv = CountingServer(hold=0.3)
 
     async def main() -> None:
-        server, port = await _serve(srv.handler)
-        client = LeanClient(per_origin=4, tls=None)
-        url = f"http://127.0.0.1:{port}/f"
-        first = asyncio.ensure_future(_get_limited(client, url, 1))
-        await asyncio.sleep(0.05)
-        waiter = asyncio.ensure_future(client.get(url, [], limit=1))
-        await asyncio.sleep(0.01)
-        waiter.cancel()  # cancelled while queued at the gate: never sent
+        q = await OneQueued().start(srv)
+        q.waiter.cancel()  # cancelled while queued at the gate: never sent
         with pytest.raises(asyncio.CancelledError):
-            await waiter
-        assert await first == srv.body
-        assert await _get_limited(client, url, 1) == srv.body  # the place was given back
-        assert client._active_total == 0 and client.handed == 0
-        client.close()
-        server.close()
+            await q.waiter
+        assert await q.first == srv.body
+        assert await _get_limited(q.client, q.url, 1) == srv.body  # the place was given back
+        assert q.client.handed == 0
+        q.close()
 
     run(main())
     assert sum(srv.per_connection) == 2  # the cancelled request never reached the server
@@ -504,20 +517,12 @@ def test_a_stopping_owner_sends_no_waiting_request() -> None:
     srv = CountingServer(hold=0.1)
 
     async def main() -> None:
-        server, port = await _serve(srv.handler)
-        client = LeanClient(per_origin=4, tls=None)
-        url = f"http://127.0.0.1:{port}/f"
-        first = asyncio.ensure_future(_get_limited(client, url, 1))
-        await asyncio.sleep(0.02)
-        waiter = asyncio.ensure_future(client.get(url, [], limit=1))
-        await asyncio.sleep(0.01)
-        client.sending = lambda: False  # Ctrl-C: the crawl stops
-        assert await first == srv.body
+        q = await OneQueued().start(srv)
+        q.client.sending = lambda: False  # Ctrl-C: the crawl stops
+        assert await q.first == srv.body
         with pytest.raises(Stopping):
-            await waiter
-        assert client._active_total == 0
-        client.close()
-        server.close()
+            await q.waiter
+        q.close()
 
     run(main())
     assert sum(srv.per_connection) == 1
