@@ -440,3 +440,26 @@ def test_sqlite_fast_executemany_writes_what_sqlalchemy_writes(
 def _sqlalchemy_many(conn: Any, shape: Any, stmt: Any, rows: Any, **kw: Any) -> None:
     if rows:
         conn.execute(stmt, rows)
+
+
+def test_a_group_s_results_fire_one_per_event_loop_turn() -> None:
+    """Fired together, a group's files resumed their pipelines in one turn of the loop, with
+    no socket read between them; one per turn, the loop polls its sockets in between."""
+    import asyncio
+
+    from twisted.internet.defer import Deferred
+
+    from capture.catalog.writer import _fire_in_turns
+
+    async def main() -> None:
+        ds: list[Deferred[int]] = [Deferred() for _ in range(3)]
+        failed: list[BaseException] = []
+        ds[2].addErrback(lambda f: failed.append(f.value))
+        _fire_in_turns([(ds[0], True, 0), (ds[1], True, 1), (ds[2], False, ValueError("x"))])()
+        assert [d.called for d in ds] == [True, False, False]
+        await asyncio.sleep(0)
+        assert [d.called for d in ds] == [True, True, False]
+        await asyncio.sleep(0)
+        assert all(d.called for d in ds) and isinstance(failed[0], ValueError)
+
+    asyncio.run(main())
