@@ -52,23 +52,24 @@ class TransferLimiter:
         self.per_domain = max(1, s.getint("CONCURRENT_REQUESTS_PER_DOMAIN"))
         self.slot_settings = s.getdict("DOWNLOAD_SLOTS")
         self.total_limit = max(1, s.getint("CONCURRENT_REQUESTS"))
-        self._total: DeferredSemaphore | None = None
-        self.slots: dict[str, DeferredSemaphore] = {}
+        # Keyed by staged or not: staged requests have twice the tokens, the gate the bound.
+        self._totals: dict[bool, DeferredSemaphore] = {}
+        self.slots: dict[tuple[str, bool], DeferredSemaphore] = {}
         self._staged: dict[str, bool] = {}
         self.gated = False  # the download handler's wire gate bounds exchanges on the wire
 
     def gate_on_wire(self) -> None:
         """Called by the download handler whose client gates the wire (before any transfer):
         slots without spacing in time may then stage requests (see the module docstring)."""
-        self.gated = self._total is None and bool(
+        self.gated = not self.slots and bool(
             self.crawler.settings.getbool("CAPTURE_STAGE_TRANSFERS", True)
         )
 
-    @property
-    def total(self) -> DeferredSemaphore:
-        if self._total is None:
-            self._total = DeferredSemaphore(self.total_limit * (2 if self.gated else 1))
-        return self._total
+    def total(self, staged: bool) -> DeferredSemaphore:
+        sem = self._totals.get(staged)
+        if sem is None:
+            sem = self._totals[staged] = DeferredSemaphore(self.total_limit * (1 + staged))
+        return sem
 
     def concurrency(self, key: str) -> int:
         """The slot's own bound: exchanges with it on the wire at once."""
@@ -100,18 +101,22 @@ class TransferLimiter:
             return engine.downloader.get_slot_key(request)
         return request.meta.get("download_slot") or request.url.split("/")[2]
 
-    def _slot(self, key: str) -> DeferredSemaphore:
-        sem = self.slots.get(key)
+    def _slot(self, key: str, staged: bool) -> DeferredSemaphore:
+        sem = self.slots.get((key, staged))
         if sem is None:
             n = self.concurrency(key)
-            sem = self.slots[key] = DeferredSemaphore(2 * n if self.staged(key) else n)
+            sem = self.slots[(key, staged)] = DeferredSemaphore(2 * n if staged else n)
         return sem
 
     async def run(self, request: Request, fn: Callable[[], Awaitable[T]]) -> T:
-        slot = self._slot(self.slot_key(request))
+        key = self.slot_key(request)
+        # Only http(s) reaches the gate; an FTP or S3 transfer of the same host keeps the
+        # plain bound (a host reached over both in one crawl: N over each).
+        staged = request.url.startswith(("http://", "https://")) and self.staged(key)
+        slot, total = self._slot(key, staged), self.total(staged)
         await _acquire(slot)
         try:
-            await _acquire(self.total)
+            await _acquire(total)
         except BaseException:
             slot.release()
             raise
@@ -121,7 +126,7 @@ class TransferLimiter:
             nonlocal held
             if held:
                 held = False
-                self.total.release()
+                total.release()
                 slot.release()
 
         request.meta[TRANSFER_DONE_KEY] = release

@@ -49,7 +49,7 @@ from twisted.web.iweb import UNKNOWN_LENGTH
 from capture.config import SERVICES_ATTR
 from capture.credentials import WireCredentials
 from capture.importcost import lean_frames
-from capture.transfer import META_KEY, TRANSFER_DONE_KEY
+from capture.transfer import META_KEY
 from capture.transfer.engine import (
     PartialTransfers,
     Restart,
@@ -155,25 +155,22 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         return self._unwire(request, wire, response)
 
     async def _hold_wire(self, request: Request) -> Callable[[], None] | None:
-        """A place on the lean client's wire gate for a request it will not carry itself: a
-        file through a proxy or a HEAD of the transfer limiter (whose total is doubled once
-        the gate is on), or any request, a listing page too, of a staged slot. Scrapy's
-        downloader slot is widened to let a staged slot's requests in (capture/
-        concurrency.py), so there the gate alone keeps the archive at the slot's concurrency."""
+        """In a staged slot (capture/concurrency.py), a place on the lean client's wire gate
+        for any request it will not carry itself: a listing page, a HEAD, a file through a
+        proxy. Scrapy's downloader slot is widened to let the staged requests in, so there
+        the gate alone keeps the archive at the slot's concurrency."""
         if self._lean is None or not self._limiter.gated:
             return None
         key = self._limiter.slot_key(request)
+        if not self._limiter.staged(key):
+            return None
         n = self._limiter.concurrency(key)
-        staged = self._limiter.staged(key)
-        if staged:
-            engine = self._crawler.engine
-            slot = engine.downloader.slots.get(key) if engine is not None else None
-            if slot is not None and slot.concurrency < 2 * n:
-                slot.concurrency = 2 * n  # its transfers count until the handler returns
+        engine = self._crawler.engine
+        slot = engine.downloader.slots.get(key) if engine is not None else None
+        if slot is not None and slot.concurrency < 2 * n:
+            slot.concurrency = 2 * n  # its transfers count until the handler returns
         if META_KEY in request.meta and self._is_lean(request):
             return None  # gated by the lean client itself, exchange by exchange
-        if not staged and TRANSFER_DONE_KEY not in request.meta:
-            return None  # outside the limiter, in an unstaged slot: Scrapy's slot bounds it
         return await self._lean.hold(request.url, n)
 
     @property
