@@ -33,6 +33,7 @@ from scrapy.crawler import Crawler
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import DeferredSemaphore
 
+from capture.config import config_of
 from capture.transfer import TRANSFER_DONE_KEY
 
 T = TypeVar("T")
@@ -61,9 +62,7 @@ class TransferLimiter:
     def gate_on_wire(self) -> None:
         """Called by the download handler whose client gates the wire (before any transfer):
         slots without spacing in time may then stage requests (see the module docstring)."""
-        self.gated = not self.slots and bool(
-            self.crawler.settings.getbool("CAPTURE_STAGE_TRANSFERS", True)
-        )
+        self.gated = not self.slots and config_of(self.crawler).stage_transfers
 
     def total(self, staged: bool) -> DeferredSemaphore:
         sem = self._totals.get(staged)

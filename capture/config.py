@@ -69,6 +69,7 @@ class CaptureSettings:
     group_durability: bool
     write_after_max_bytes: int
     lean_http: bool
+    stage_transfers: bool
     fast_exit: bool
     catalog_group_wait: float
     io_threads: int
