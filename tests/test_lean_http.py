@@ -10,6 +10,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from scrapy.settings import Settings
@@ -439,7 +440,8 @@ def test_the_gate_keeps_each_origin_at_its_limit_and_hands_connections_over() ->
 
 
 async def _get_limited(client: LeanClient, url: str, limit: int) -> bytes:
-    response = await client.get(url, [], limit=limit, timeout=5)
+    client.bound(urlsplit(url), limit)
+    response = await client.get(url, [], timeout=5)
     body = Body()
     response.deliverBody(body)
     await asyncio.wait_for(body.done, 5)
@@ -484,7 +486,7 @@ class OneQueued:
         self.url = f"http://127.0.0.1:{port}/f"
         self.first = asyncio.ensure_future(_get_limited(self.client, self.url, 1))
         await asyncio.sleep(0.03)
-        self.waiter = asyncio.ensure_future(self.client.get(self.url, [], limit=1))
+        self.waiter = asyncio.ensure_future(self.client.get(self.url, []))
         await asyncio.sleep(0.01)
         return self
 
@@ -547,7 +549,8 @@ def test_a_connection_lost_mid_exchange_passes_its_place_to_a_waiter() -> None:
         server, port = await _serve(handler)
         client = LeanClient(per_origin=4, tls=None)
         url = f"http://127.0.0.1:{port}/f"
-        first = asyncio.ensure_future(client.get(url, [], limit=1))
+        client.bound(urlsplit(url), 1)
+        first = asyncio.ensure_future(client.get(url, []))
         await asyncio.sleep(0.01)
         second = asyncio.ensure_future(_get_limited(client, url, 1))
         with pytest.raises(ResponseFailed):

@@ -17,6 +17,7 @@ them alone would only fail again. Callers recognise it with
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -182,8 +183,6 @@ def _fire_in_turns(results: list[tuple[Deferred[Any], bool, Any]]) -> Callable[[
 
 def _next_turn(fn: Callable[[], None]) -> None:
     """Run ``fn`` in the event loop's next turn, after it has polled the sockets again."""
-    import asyncio
-
     try:
         asyncio.get_running_loop().call_soon(fn)
     except RuntimeError:  # not on an asyncio loop (another reactor)

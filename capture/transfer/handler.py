@@ -40,6 +40,7 @@ from scrapy.exceptions import DownloadTimeoutError, ResponseDataLossError
 from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import defer, task
 from twisted.web.client import ResponseDone
 from twisted.web.http import PotentialDataLoss
@@ -170,7 +171,9 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         if slot is not None and slot.concurrency < 2 * n:
             slot.concurrency = 2 * n  # its transfers count until the handler returns
         if META_KEY in request.meta and self._is_lean(request):
-            return None  # gated by the lean client itself, exchange by exchange
+            # Gated by the lean client, exchange by exchange (the URL parsed for the slot key).
+            self._lean.bound(urlparse_cached(request), n)
+            return None
         return await self._lean.hold(request.url, n)
 
     @property
@@ -439,14 +442,10 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
         headers = self._wire_headers(request, spec, offset, state)
         started = monotonic()
         if self._lean is not None and self._is_lean(request):
-            key = self._limiter.slot_key(request)
             try:
                 with wrap_twisted_exceptions():
                     lean = await self._lean.get(
-                        request.url.split("#", 1)[0],
-                        headers,
-                        limit=self._limiter.concurrency(key),
-                        timeout=timeout,
+                        request.url.split("#", 1)[0], headers, timeout=timeout
                     )
             except TimeoutError as exc:
                 raise DownloadTimeoutError(

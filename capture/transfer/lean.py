@@ -29,7 +29,7 @@ import ssl
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import ParseResult, SplitResult, urlsplit
 
 import httptools
 from scrapy.utils.ssl import _make_ssl_context
@@ -348,7 +348,8 @@ class LeanClient:
     Twisted pool with ``CONCURRENT_REQUESTS_PER_DOMAIN``), and the wire gate.
 
     The gate counts exchanges on the wire (a request out, its answer not yet wholly read):
-    at most ``limit`` per origin (the request's transfer slot) and ``total`` in all. A request
+    at most the origin's bound (its transfer slot's concurrency, :meth:`bound`) and ``total``
+    in all. A request
     over either bound waits here, already through Scrapy's downloader and middlewares, with
     its bytes ready; when an answer's last byte is parsed, its connection goes straight to the
     first waiter of that origin and the waiter's request is written in the same call, with no
@@ -386,19 +387,18 @@ class LeanClient:
     def accepts(self, url: str) -> bool:
         return url.startswith("http://") or (self.tls is not None and url.startswith("https://"))
 
+    def bound(self, url: SplitResult | ParseResult, limit: int) -> None:
+        """At most ``limit`` exchanges at once with the origin of the (parsed) ``url``: its
+        transfer slot's concurrency. Without a bound only ``total`` applies."""
+        self._limits[_origin(url)] = max(1, limit)
+
     async def get(
-        self,
-        url: str,
-        headers: list[tuple[bytes, bytes]],
-        *,
-        limit: int | None = None,
-        timeout: float | None = None,
+        self, url: str, headers: list[tuple[bytes, bytes]], *, timeout: float | None = None
     ) -> LeanResponse:
-        """GET ``url``, at most ``limit`` exchanges at once with its origin (default
-        ``per_origin``). ``timeout`` bounds connecting and the wait for the answer's head,
-        not the wait at the gate (a staged request may wait out a long transfer)."""
+        """GET ``url`` within the gate's bounds (:meth:`bound`). ``timeout`` bounds connecting
+        and the wait for the answer's head, not the wait at the gate (a staged request may
+        wait out a long transfer)."""
         origin, raw = _prepare(url, headers)
-        self._limits[origin] = max(1, limit or self.per_origin)
         for _ in range(2):
             handed = None if self._admit(origin) else await self._wait(origin, raw)
             if handed is None and not self.sending():
@@ -426,7 +426,7 @@ class LeanClient:
         """A place on the gate for an exchange made by another client (Twisted's: a listing
         page, a proxy), ahead of staged files: returns its release, which must be called
         once the answer is read."""
-        origin, _ = _prepare(url, [])
+        origin = _origin(urlsplit(url))
         self._limits[origin] = max(1, limit)
         if not self._admit(origin):
             await self._wait(origin, None)
@@ -445,7 +445,8 @@ class LeanClient:
         if self._closed:
             raise txerror.ConnectError(string="the lean client is closed")
         active = self._active.get(origin, 0)
-        if active >= self._limits.get(origin, self.per_origin) or self._active_total >= self.total:
+        limit = self._limits.get(origin)
+        if (limit is not None and active >= limit) or self._active_total >= self.total:
             return False
         self._active[origin] = active + 1
         self._active_total += 1
@@ -583,18 +584,23 @@ _Handed = tuple[_Conn, "asyncio.Future[LeanResponse]"]  # a connection and its r
 _Waiter = tuple["asyncio.Future[_Handed | None]", "bytes | None"]
 
 
+def _origin(parts: SplitResult | ParseResult) -> Origin:
+    scheme = parts.scheme
+    return scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
+
+
 def _prepare(url: str, headers: list[tuple[bytes, bytes]]) -> tuple[Origin, bytes]:
     """The origin ``url`` is on and the request's bytes."""
     parts = urlsplit(url)
-    scheme, host = parts.scheme, parts.hostname or ""
-    port = parts.port or (443 if scheme == "https" else 80)
+    origin = _origin(parts)
+    scheme, host, port = origin
     netloc = host if ":" not in host else f"[{host}]"
-    if parts.port and parts.port != (443 if scheme == "https" else 80):
-        netloc = f"{netloc}:{parts.port}"
+    if port != (443 if scheme == "https" else 80):
+        netloc = f"{netloc}:{port}"
     target = parts.path or "/"
     if parts.query:
         target = f"{target}?{parts.query}"
-    return (scheme, host, port), _request_bytes(target, netloc, headers)
+    return origin, _request_bytes(target, netloc, headers)
 
 
 def _request_bytes(target: str, netloc: str, headers: list[tuple[bytes, bytes]]) -> bytes:
