@@ -308,7 +308,7 @@ def sync_files(
     commits concurrent fsyncs together (ext4/jbd2), where one after another each waits for
     its own commit.
     """
-    dirs = list({os.fspath(Path(p).parent): Path(p).parent for p in paths}.values())
+    dirs = list(dict.fromkeys(os.path.dirname(os.fspath(p)) or "." for p in paths))
     run: Callable[..., Any] = map if executor is None or len(paths) < 2 else executor.map
     list(run(functools.partial(_sync_file, base=base), paths))
     list(run(functools.partial(_sync_dir, base=base), dirs))
@@ -325,7 +325,7 @@ def _sync_file(path: str | os.PathLike[str], base: Path) -> None:
         os.close(fd)
 
 
-def _sync_dir(parent: Path, base: Path) -> None:
+def _sync_dir(parent: str, base: Path) -> None:
     parts = _parts(parent, base)
     try:
         fd = _open_dir(base, parts, len(parts), False)

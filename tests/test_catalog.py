@@ -366,8 +366,9 @@ def test_plan_decides_like_register_and_writes_nothing(catalog: Catalog) -> None
 def test_sqlite_fast_executemany_writes_what_sqlalchemy_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """finish_many's SQLite path (rows as tuples to the driver) and SQLAlchemy's executemany
-    leave byte-identical tables, JSON values (None, nesting, unicode) and booleans included."""
+    """register's and finish_many's SQLite paths (rows as tuples to the driver) and
+    SQLAlchemy's executemany leave byte-identical tables, JSON values (None, nesting,
+    unicode), booleans and column defaults included."""
     import capture.catalog.store as store
     from capture.catalog.store import Finish
 
@@ -412,11 +413,14 @@ def test_sqlite_fast_executemany_writes_what_sqlalchemy_writes(
             monkeypatch.setattr(
                 store,
                 "_many",
-                lambda conn, shape, stmt, rows, **kw: rows and conn.execute(stmt, rows),
+                lambda conn, shape, statement, rows, **kw: rows and conn.execute(statement(), rows),
             )
+            monkeypatch.setattr(store, "_multirow", lambda compiled: None)
+            store._RAW_INSERT.clear()
         cat = Catalog(catalog_url_for(where))
         try:
-            regs = run(cat, cat.register, [rec(f"p{i}") for i in range(5)])
+            item = {"ü": None, "nested": [1, {"x": None}]}
+            regs = run(cat, cat.register, [rec(f"p{i}", item={**item, "i": i}) for i in range(5)])
             run(cat, cat.finish_many, ops(regs))
             with cat.engine.connect() as conn:
                 return {
@@ -430,16 +434,25 @@ def test_sqlite_fast_executemany_writes_what_sqlalchemy_writes(
 
     fast = tables(True, tmp_path / "fast")
     taken = {shape[0] for shape, entry in store._RAW_MANY.items() if entry is not None}
-    assert {"files", "events", "quality_checks", "file_params"} <= taken  # no silent fallback
+    taken |= {shape[0] for shape, entry in store._RAW_INSERT.items() if entry is not None}
+    # No silent fallback to SQLAlchemy's per-row path.
+    assert {
+        "files",
+        "files:new",
+        "events",
+        "quality_checks",
+        "file_params",
+        "file_versions",
+    } <= taken
     slow = tables(False, tmp_path / "slow")
     assert fast == slow
     assert len(fast["quality_checks"]) == 20 and len(fast["events"]) == 10
     assert any(row for row in fast["file_params"])  # the metadata params were written too
 
 
-def _sqlalchemy_many(conn: Any, shape: Any, stmt: Any, rows: Any, **kw: Any) -> None:
+def _sqlalchemy_many(conn: Any, shape: Any, statement: Any, rows: Any, **kw: Any) -> None:
     if rows:
-        conn.execute(stmt, rows)
+        conn.execute(statement(), rows)
 
 
 def test_a_group_s_results_fire_one_per_event_loop_turn() -> None:

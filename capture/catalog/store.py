@@ -3,12 +3,12 @@ writer thread can group many of them into one commit."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -184,11 +184,8 @@ class Catalog:
             # Another crawler process may register the same file at the same moment: insert
             # what is still missing (ON CONFLICT DO NOTHING) and treat the rest as known.
             mine: dict[tuple[str, str], int] = {}
-            stmt = _insert_ignoring_duplicates(conn).returning(
-                files.c.id, files.c.archive, files.c.archive_path
-            )
             for i in range(0, len(new_rows), CHUNK):
-                for fid, archive, path in conn.execute(stmt, new_rows[i : i + CHUNK]):
+                for fid, archive, path in _insert_new(conn, new_rows[i : i + CHUNK]):
                     mine[(archive, path)] = fid
             keys = [(r["archive"], r["archive_path"]) for r in new_rows]
             # Rows another process inserted first (ON CONFLICT DO NOTHING returned nothing).
@@ -386,18 +383,7 @@ class Catalog:
             if op.report is not None:
                 check_rows.extend(_check_rows(op.file_id, op.run_id, op.report, now))
         for keys, rows in by_keys.items():
-            stmt = (
-                update(files)
-                .where(files.c.id == bindparam("b_fid"))
-                .values(
-                    attempts=files.c.attempts + bindparam("b_attempts", type_=Integer),
-                    resumes=files.c.resumes + bindparam("b_resumes", type_=Integer),
-                    bytes_transferred=files.c.bytes_transferred
-                    + bindparam("b_bytes", type_=BigInteger),
-                    **{k: bindparam(f"v_{k}", type_=files.c[k].type) for k in keys},
-                )
-            )
-            _many(conn, ("files", keys), stmt, rows)
+            _many(conn, ("files", keys), functools.partial(_finish_statement, keys), rows)
         _insert_many(conn, events, event_rows)
         for i in range(0, len(param_ids), CHUNK):
             conn.execute(
@@ -424,7 +410,7 @@ class Catalog:
             row = {"file_id": op.file_id, **op.version}
             versions.setdefault(tuple(sorted(row)), []).append(row)
         for rows in versions.values():
-            conn.execute(insert(file_versions), rows)
+            _insert_many(conn, file_versions, rows)
         return [None] * len(ops)
 
     def record_version(
@@ -604,7 +590,7 @@ class _Statements:
     kept: Any
 
 
-@cache
+@functools.cache
 def _statements() -> _Statements:
     paths = bindparam("paths", expanding=True)
     shas = bindparam("shas", expanding=True)
@@ -668,7 +654,21 @@ def _statements() -> _Statements:
 #: What :meth:`Catalog.find_copies` tells of a copy: where and how it is stored.
 def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     shape = (table.name, tuple(rows[0]) if rows else ())
-    _many(conn, shape, insert(table), rows, inserting=table)
+    _many(conn, shape, functools.partial(insert, table), rows, inserting=table)
+
+
+def _finish_statement(keys: tuple[str, ...]) -> Any:
+    """:meth:`Catalog.finish_many`'s UPDATE for rows setting the columns ``keys``."""
+    return (
+        update(files)
+        .where(files.c.id == bindparam("b_fid"))
+        .values(
+            attempts=files.c.attempts + bindparam("b_attempts", type_=Integer),
+            resumes=files.c.resumes + bindparam("b_resumes", type_=Integer),
+            bytes_transferred=files.c.bytes_transferred + bindparam("b_bytes", type_=BigInteger),
+            **{k: bindparam(f"v_{k}", type_=files.c[k].type) for k in keys},
+        )
+    )
 
 
 def _event_rows(
@@ -712,6 +712,68 @@ def _check_rows(
     ]
 
 
+def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> Iterable[tuple[Any, ...]]:
+    """INSERT the rows ignoring files already there; ``(id, archive, archive_path)`` of each
+    row inserted. On SQLite one multi-row ``VALUES`` statement takes the rows as tuples (see
+    :func:`_many`): SQLAlchemy's own path processed every row's parameters in Python, the
+    largest part of registering a file. Rows of one shape share one compiled statement."""
+    stmt = _insert_ignoring_duplicates(conn).returning(
+        files.c.id, files.c.archive, files.c.archive_path
+    )
+    dialect = conn.dialect
+    if dialect.name != "sqlite" or getattr(dialect, "_json_serializer", None) is not None:
+        return conn.execute(stmt, rows).all()
+    shape = ("files:new", tuple(rows[0]))
+    if shape not in _RAW_INSERT:
+        _RAW_INSERT[shape] = _multirow(stmt.compile(dialect=dialect, column_keys=list(rows[0])))
+    entry = _RAW_INSERT[shape]
+    keys = rows[0].keys()
+    if entry is None or any(row.keys() != keys for row in rows):
+        return conn.execute(stmt, rows).all()
+    head, group, tail, names, fixed = entry
+    width = len(names)
+    out: list[tuple[Any, ...]] = []
+    step = max(1, SQLITE_MAX_VARIABLES // width)
+    for i in range(0, len(rows), step):
+        part = rows[i : i + step]
+        params: list[Any] = []
+        for values in _positional([{**fixed, **row} for row in part], names, files):
+            params.extend(values)
+        sql = head + ", ".join([group] * len(part)) + tail
+        out.extend(tuple(r) for r in conn.exec_driver_sql(sql, tuple(params)))
+    return out
+
+
+#: Bound parameters one SQLite statement may take (SQLITE_MAX_VARIABLE_NUMBER, 3.32+).
+SQLITE_MAX_VARIABLES = 32766
+
+#: :func:`_insert_new`'s statements by row shape: (SQL before the VALUES groups, one group,
+#: SQL after them, parameter order, column defaults to fill in), or None (SQLAlchemy's path).
+_RAW_INSERT: dict[
+    tuple[str, tuple[str, ...]],
+    tuple[str, str, str, tuple[str, ...], dict[str, Any]] | None,
+] = {}
+
+
+def _multirow(compiled: Any) -> tuple[str, str, str, tuple[str, ...], dict[str, Any]] | None:
+    """Split a compiled single-row INSERT around its one ``VALUES`` group, so that many rows'
+    groups can go in its place. Column defaults SQLAlchemy fills in on execution (``attempts``
+    0, ``version`` 1) are taken when they are plain values; anything else is refused (None)."""
+    names = tuple(compiled.positiontup or ())
+    fixed: dict[str, Any] = {}
+    for column in compiled.insert_prefetch:
+        default = column.default
+        if default is None or not default.is_scalar:
+            return None
+        fixed[column.key] = default.arg
+    group = "(" + ", ".join(["?"] * len(names)) + ")"
+    sql = compiled.string
+    if not names or sql.count(group) != 1 or compiled.postfetch or " VALUES " not in sql:
+        return None
+    head, tail = sql.split(group)
+    return head, group, tail, names, fixed
+
+
 def _insert_ignoring_duplicates(conn: Connection) -> Any:
     """INSERT ... ON CONFLICT (archive, archive_path) DO NOTHING, per dialect."""
     name = conn.dialect.name
@@ -735,12 +797,13 @@ _RAW_MANY: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]] | None]
 def _many(
     conn: Connection,
     shape: tuple[str, tuple[str, ...]],
-    stmt: Any,
+    statement: Callable[[], Any],
     rows: list[dict[str, Any]],
     *,
     inserting: Table | None = None,
 ) -> None:
-    """``conn.execute(stmt, rows)`` (an executemany). On SQLite the rows go to the driver as
+    """``conn.execute(statement(), rows)`` (an executemany; the statement is built only where
+    it is not compiled already). On SQLite the rows go to the driver as
     tuples, without SQLAlchemy's per-row parameter processing, which was 5-6% of a small-file
     crawl's GIL time (py-spy; the catalog writer runs a few of these per group commit). The
     statement is compiled by SQLAlchemy once per ``shape``; JSON columns are serialised as its
@@ -752,16 +815,16 @@ def _many(
         return
     dialect = conn.dialect
     if dialect.name != "sqlite" or getattr(dialect, "_json_serializer", None) is not None:
-        conn.execute(stmt, rows)
+        conn.execute(statement(), rows)
         return
     if shape not in _RAW_MANY:
         keys = list(rows[0]) if inserting is not None else None
-        compiled = stmt.compile(dialect=dialect, column_keys=keys)
+        compiled = statement().compile(dialect=dialect, column_keys=keys)
         names = tuple(compiled.positiontup or ())
         _RAW_MANY[shape] = (compiled.string, names) if set(names) <= set(rows[0]) else None
     entry = _RAW_MANY[shape]
     if entry is None:
-        conn.execute(stmt, rows)
+        conn.execute(statement(), rows)
         return
     sql, names = entry
     table = inserting if inserting is not None else files
