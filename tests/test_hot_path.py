@@ -227,6 +227,23 @@ def test_scrapys_handler_imports_with_lean_frames_and_the_same_alias_modules() -
     ]
 
 
+def test_the_crawls_download_handlers_import_without_twisteds_ftp_module() -> None:
+    """Scrapy imports every configured download handler at start-up; the FTP one leaves
+    ``twisted.protocols.ftp`` (80 ms) to its first FTP session."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from scrapy.utils.misc import load_object\n"
+        "from capture import settings\n"
+        "for path in settings.DOWNLOAD_HANDLERS.values(): load_object(path)\n"
+        "print('twisted.protocols.ftp' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
+
+
 # -- safe paths: the string split answers what Path.relative_to answered ---------------------
 def _pathlib_parts(path: str, base: Path) -> tuple[str, ...] | None:
     try:

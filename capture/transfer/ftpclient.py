@@ -13,10 +13,15 @@ what it leaves to callers:
 * paths cannot smuggle commands (CR, LF and NUL are refused) and travel as UTF-8 bytes
   (RFC 2640), which Twisted's latin-1 line codec passes through unchanged;
 * commands are never logged (Twisted logs them only with ``debug``), so ``PASS`` stays private.
+
+``twisted.protocols.ftp`` is imported on first use, not with this module: Scrapy imports every
+configured download handler when a crawl starts, and that import alone took 80 ms of every
+crawl's start-up, FTP or not (``python -X importtime``).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +33,6 @@ from scrapy.exceptions import DownloadFailedError, DownloadTimeoutError
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import defer
 from twisted.internet.protocol import ClientCreator, Protocol
-from twisted.protocols.ftp import CommandFailed, FTPClient, FTPClientBasic
 from twisted.python.failure import Failure
 
 try:  # private helper; maps Twisted's connect errors to Scrapy's download exceptions
@@ -38,6 +42,7 @@ except ImportError:  # pragma: no cover
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress
+    from twisted.protocols.ftp import FTPClient
 
 DEFAULT_PORT = 21
 REPLY = re.compile(r"^(\d{3})[ -]?(.*)$")
@@ -108,29 +113,41 @@ def _reply(lines: list[str]) -> tuple[int, str]:
     return (int(m.group(1)), m.group(2).strip()) if m else (0, last)
 
 
-class _Client(FTPClient):
+@functools.cache
+def _client_class() -> type[FTPClient]:
     """Twisted's client without its queued login (:meth:`FtpSession.login` does it reply by
-    reply), with a Deferred for the greeting."""
+    reply), with a Deferred for the greeting (a class made on first use: see the module
+    docstring)."""
+    from twisted.protocols.ftp import FTPClient, FTPClientBasic
 
-    def __init__(self) -> None:
-        FTPClientBasic.__init__(self)
-        self.passive = 1
-        self._trustPasvAddr = False  # data connections go to the control connection's peer
-        self.greeted: defer.Deferred[list[str]] = defer.Deferred()
-        self.nextDeferred.addBoth(self._on_greeting)
+    class _Client(FTPClient):
+        def __init__(self) -> None:
+            FTPClientBasic.__init__(self)
+            self.passive = 1
+            self._trustPasvAddr = False  # data connections go to the control connection's peer
+            self.greeted: defer.Deferred[list[str]] = defer.Deferred()
+            self.nextDeferred.addBoth(self._on_greeting)
 
-    def _on_greeting(self, result: Any) -> None:
-        if not self.greeted.called:
-            if isinstance(result, Failure):
-                self.greeted.errback(result)
-            else:
-                self.greeted.callback(self.greeting or [])
+        def _on_greeting(self, result: Any) -> None:
+            if not self.greeted.called:
+                if isinstance(result, Failure):
+                    self.greeted.errback(result)
+                else:
+                    self.greeted.callback(self.greeting or [])
+
+    return _Client
+
+
+def _command_failed() -> type[Exception]:
+    from twisted.protocols.ftp import CommandFailed
+
+    return CommandFailed
 
 
 class FtpSession:
     """A logged-in control connection (binary type). Use one per transfer or listing."""
 
-    def __init__(self, client: _Client, timeout: float):
+    def __init__(self, client: Any, timeout: float):
         self.client = client
         self.timeout = timeout
 
@@ -138,10 +155,10 @@ class FtpSession:
     async def open(cls, target: FtpTarget, user: str, password: str, timeout: float) -> FtpSession:
         from twisted.internet import reactor
 
-        creator = ClientCreator(reactor, _Client)
+        creator = ClientCreator(reactor, _client_class())
         with wrap_twisted_exceptions():
             client = cast(
-                _Client,
+                Any,
                 await maybe_deferred_to_future(
                     creator.connectTCP(target.host, target.port, timeout=timeout)
                 ),
@@ -166,7 +183,7 @@ class FtpSession:
             return await maybe_deferred_to_future(d)
         except defer.TimeoutError as exc:
             raise DownloadTimeoutError(f"FTP {what}: no reply within {self.timeout:g}s") from exc
-        except CommandFailed as exc:
+        except _command_failed() as exc:
             code, text = _reply(list(exc.args[0]) if exc.args else [])
             raise FtpReplyError(code, text, what) from None
         except Exception as exc:  # the control connection closed (ConnectionLost, FTPError)
@@ -233,7 +250,7 @@ class FtpSession:
 def reply_error(failure: Failure, command: str) -> Exception:
     """The exception a data-connection command's Deferred failed with, as ours."""
     exc = failure.value
-    if isinstance(exc, CommandFailed):
+    if isinstance(exc, _command_failed()):
         code, text = _reply(list(exc.args[0]) if exc.args else [])
         return FtpReplyError(code, text, command)
     if isinstance(exc, Exception):
