@@ -121,6 +121,26 @@ def test_writer_groups_operations_and_isolates_failures(
     assert run(catalog, catalog.counts) == {"discovered": 20}
 
 
+def test_sqlite_registration_splits_rows_at_the_variable_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A group of new files goes in as multi-row INSERTs, each within the connection's bound
+    parameter limit (here about two rows a statement); already-known rows are left alone."""
+    import capture.catalog.store as store
+
+    monkeypatch.setattr(store, "_variable_limit", lambda conn: 60)
+    cat = Catalog(catalog_url_for(tmp_path))
+    try:
+        first = run(cat, cat.register, [rec(f"f{i}") for i in range(3)])
+        regs = run(cat, cat.register, [rec(f"f{i}") for i in range(31)])
+        assert [r.decision for r in regs] == ["resume"] * 3 + ["new"] * 28
+        assert [r.file_id for r in regs[:3]] == [r.file_id for r in first]
+        assert len({r.file_id for r in regs}) == 31
+        assert run(cat, cat.counts) == {"discovered": 31}
+    finally:
+        cat.close()
+
+
 def test_concurrent_registration_never_duplicates(catalog: Catalog) -> None:
     """Several crawler processes registering the same listing at once (threads here, each
     with its own connection and transaction) end with one row per file and no error."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -733,7 +734,7 @@ def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> Iterable[tuple[
     head, group, tail, names, fixed = entry
     width = len(names)
     out: list[tuple[Any, ...]] = []
-    step = max(1, SQLITE_MAX_VARIABLES // width)
+    step = max(1, _variable_limit(conn) // width)
     for i in range(0, len(rows), step):
         part = rows[i : i + step]
         params: list[Any] = []
@@ -744,8 +745,15 @@ def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> Iterable[tuple[
     return out
 
 
-#: Bound parameters one SQLite statement may take (SQLITE_MAX_VARIABLE_NUMBER, 3.32+).
-SQLITE_MAX_VARIABLES = 32766
+def _variable_limit(conn: Connection) -> int:
+    """Bound parameters one statement may take on this SQLite connection (a build setting:
+    32766 by default since SQLite 3.32, 999 before)."""
+    driver = conn.connection.driver_connection
+    try:
+        return int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))  # type: ignore[union-attr]
+    except (AttributeError, sqlite3.Error):  # Python < 3.11
+        return 999
+
 
 #: :func:`_insert_new`'s statements by row shape: (SQL before the VALUES groups, one group,
 #: SQL after them, parameter order, column defaults to fill in), or None (SQLAlchemy's path).
