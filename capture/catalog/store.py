@@ -593,8 +593,8 @@ class _Statements:
 
 @functools.cache
 def _statements() -> _Statements:
-    paths = bindparam("paths", expanding=True)
-    shas = bindparam("shas", expanding=True)
+    paths: Any = bindparam("paths", expanding=True)
+    shas: Any = bindparam("shas", expanding=True)
     in_archive = files.c.archive == bindparam("archive")
     sound = or_(files.c.fixity.is_(None), files.c.fixity == "ok")
     kept_sound = or_(file_versions.c.fixity.is_(None), file_versions.c.fixity == "ok")

@@ -147,7 +147,7 @@ def _command_failed() -> type[Exception]:
 class FtpSession:
     """A logged-in control connection (binary type). Use one per transfer or listing."""
 
-    def __init__(self, client: Any, timeout: float):
+    def __init__(self, client: FTPClient, timeout: float):
         self.client = client
         self.timeout = timeout
 
@@ -194,7 +194,7 @@ class FtpSession:
     async def command(self, line: str, *, label: str | None = None) -> tuple[int, str]:
         """Send one command and return its reply; ``label`` names it in errors instead of the
         line (``PASS`` must never be repeated)."""
-        d = self.client.queueStringCommand(line, public=0)  # type: ignore[no-untyped-call]
+        d = self.client.queueStringCommand(line, public=0)
         return _reply(await self._wait(d, label or line))
 
     async def size(self, target: FtpTarget) -> int | None:
@@ -223,14 +223,14 @@ class FtpSession:
         fails with :class:`CommandFailed` on a 4xx/5xx reply."""
         return cast(
             defer.Deferred[Any],
-            self.client.retrieveFile(target.wire_path, protocol),  # type: ignore[no-untyped-call]
+            self.client.retrieveFile(target.wire_path, protocol),
         )
 
     def receive(self, line: str, protocol: Protocol) -> defer.Deferred[Any]:
         """Any data-connection command (``MLSD``, ``LIST``) into ``protocol``."""
         return cast(
             defer.Deferred[Any],
-            self.client.receiveFromConnection([line], protocol),  # type: ignore[no-untyped-call]
+            self.client.receiveFromConnection([line], protocol),
         )
 
     def peer(self) -> IAddress | None:
