@@ -126,9 +126,9 @@ def test_sqlite_registration_splits_rows_at_the_variable_limit(
 ) -> None:
     """A group of new files goes in as multi-row INSERTs, each within the connection's bound
     parameter limit (here about two rows a statement); already-known rows are left alone."""
-    import capture.catalog.store as store
+    from capture.catalog import driver
 
-    monkeypatch.setattr(store, "_variable_limit", lambda conn: 60)
+    monkeypatch.setattr(driver, "variable_limit", lambda conn: 60)
     cat = Catalog(catalog_url_for(tmp_path))
     try:
         first = run(cat, cat.register, [rec(f"f{i}") for i in range(3)])
@@ -390,6 +390,7 @@ def test_sqlite_fast_executemany_writes_what_sqlalchemy_writes(
     SQLAlchemy's executemany leave byte-identical tables, JSON values (None, nesting,
     unicode), booleans and column defaults included."""
     import capture.catalog.store as store
+    from capture.catalog import driver
     from capture.catalog.store import Finish
 
     monkeypatch.setattr(store, "utcnow", lambda: "2026-12-03T00:00:00.000+00:00")
@@ -430,13 +431,7 @@ def test_sqlite_fast_executemany_writes_what_sqlalchemy_writes(
 
     def tables(fast: bool, where: Path) -> dict[str, list[tuple[Any, ...]]]:
         if not fast:
-            monkeypatch.setattr(
-                store,
-                "_many",
-                lambda conn, shape, statement, rows, **kw: rows and conn.execute(statement(), rows),
-            )
-            monkeypatch.setattr(store, "_multirow", lambda compiled: None)
-            store._RAW_INSERT.clear()
+            monkeypatch.setattr(driver, "raw", lambda conn: False)
         cat = Catalog(catalog_url_for(where))
         try:
             item = {"ü": None, "nested": [1, {"x": None}]}
@@ -453,8 +448,8 @@ def test_sqlite_fast_executemany_writes_what_sqlalchemy_writes(
             monkeypatch.setattr(store, "utcnow", lambda: "2026-12-03T00:00:00.000+00:00")
 
     fast = tables(True, tmp_path / "fast")
-    taken = {shape[0] for shape, entry in store._RAW_MANY.items() if entry is not None}
-    taken |= {shape[0] for shape, entry in store._RAW_INSERT.items() if entry is not None}
+    taken = {shape[0] for shape, entry in driver.RAW_MANY.items() if entry is not None}
+    taken |= {shape[0] for shape, entry in driver.RAW_INSERT.items() if entry is not None}
     # No silent fallback to SQLAlchemy's per-row path.
     assert {
         "files",
@@ -468,11 +463,6 @@ def test_sqlite_fast_executemany_writes_what_sqlalchemy_writes(
     assert fast == slow
     assert len(fast["quality_checks"]) == 20 and len(fast["events"]) == 10
     assert any(row for row in fast["file_params"])  # the metadata params were written too
-
-
-def _sqlalchemy_many(conn: Any, shape: Any, statement: Any, rows: Any, **kw: Any) -> None:
-    if rows:
-        conn.execute(statement(), rows)
 
 
 def test_a_group_s_results_fire_one_per_event_loop_turn() -> None:

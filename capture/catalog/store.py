@@ -4,18 +4,14 @@ writer thread can group many of them into one commit."""
 from __future__ import annotations
 
 import functools
-import json
 import os
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Connection,
     Engine,
@@ -32,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 
+from capture.catalog import driver
 from capture.catalog.decide import Decision, decide
 from capture.catalog.derive import params_of
 from capture.catalog.schema import events, file_params, file_versions, files, quality_checks, runs
@@ -185,8 +182,12 @@ class Catalog:
             # Another crawler process may register the same file at the same moment: insert
             # what is still missing (ON CONFLICT DO NOTHING) and treat the rest as known.
             mine: dict[tuple[str, str], int] = {}
+            new_stmt = _insert_ignoring_duplicates(conn).returning(
+                files.c.id, files.c.archive, files.c.archive_path
+            )
             for i in range(0, len(new_rows), CHUNK):
-                for fid, archive, path in _insert_new(conn, new_rows[i : i + CHUNK]):
+                part = new_rows[i : i + CHUNK]
+                for fid, archive, path in driver.insert_new(conn, new_stmt, part, files):
                     mine[(archive, path)] = fid
             keys = [(r["archive"], r["archive_path"]) for r in new_rows]
             # Rows another process inserted first (ON CONFLICT DO NOTHING returned nothing).
@@ -384,7 +385,8 @@ class Catalog:
             if op.report is not None:
                 check_rows.extend(_check_rows(op.file_id, op.run_id, op.report, now))
         for keys, rows in by_keys.items():
-            _many(conn, ("files", keys), functools.partial(_finish_statement, keys), rows)
+            update_stmt = functools.partial(_finish_statement, keys)
+            driver.many(conn, ("files", keys), update_stmt, rows, table=files, prefix="v_")
         _insert_many(conn, events, event_rows)
         for i in range(0, len(param_ids), CHUNK):
             conn.execute(
@@ -652,10 +654,9 @@ def _statements() -> _Statements:
     )
 
 
-#: What :meth:`Catalog.find_copies` tells of a copy: where and how it is stored.
 def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     shape = (table.name, tuple(rows[0]) if rows else ())
-    _many(conn, shape, functools.partial(insert, table), rows, inserting=table)
+    driver.many(conn, shape, functools.partial(insert, table), rows, table=table, inserting=True)
 
 
 def _finish_statement(keys: tuple[str, ...]) -> Any:
@@ -713,75 +714,6 @@ def _check_rows(
     ]
 
 
-def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> Iterable[tuple[Any, ...]]:
-    """INSERT the rows ignoring files already there; ``(id, archive, archive_path)`` of each
-    row inserted. On SQLite one multi-row ``VALUES`` statement takes the rows as tuples (see
-    :func:`_many`): SQLAlchemy's own path processed every row's parameters in Python, the
-    largest part of registering a file. Rows of one shape share one compiled statement."""
-    stmt = _insert_ignoring_duplicates(conn).returning(
-        files.c.id, files.c.archive, files.c.archive_path
-    )
-    dialect = conn.dialect
-    if dialect.name != "sqlite" or getattr(dialect, "_json_serializer", None) is not None:
-        return conn.execute(stmt, rows).all()
-    shape = ("files:new", tuple(rows[0]))
-    if shape not in _RAW_INSERT:
-        _RAW_INSERT[shape] = _multirow(stmt.compile(dialect=dialect, column_keys=list(rows[0])))
-    entry = _RAW_INSERT[shape]
-    keys = rows[0].keys()
-    if entry is None or any(row.keys() != keys for row in rows):
-        return conn.execute(stmt, rows).all()
-    head, group, tail, names, fixed = entry
-    width = len(names)
-    out: list[tuple[Any, ...]] = []
-    step = max(1, _variable_limit(conn) // width)
-    for i in range(0, len(rows), step):
-        part = rows[i : i + step]
-        params: list[Any] = []
-        for values in _positional([{**fixed, **row} for row in part], names, files):
-            params.extend(values)
-        sql = head + ", ".join([group] * len(part)) + tail
-        out.extend(tuple(r) for r in conn.exec_driver_sql(sql, tuple(params)))
-    return out
-
-
-def _variable_limit(conn: Connection) -> int:
-    """Bound parameters one statement may take on this SQLite connection (a build setting:
-    32766 by default since SQLite 3.32, 999 before)."""
-    driver = conn.connection.driver_connection
-    try:
-        return int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))  # type: ignore[union-attr]
-    except (AttributeError, sqlite3.Error):  # Python < 3.11
-        return 999
-
-
-#: :func:`_insert_new`'s statements by row shape: (SQL before the VALUES groups, one group,
-#: SQL after them, parameter order, column defaults to fill in), or None (SQLAlchemy's path).
-_RAW_INSERT: dict[
-    tuple[str, tuple[str, ...]],
-    tuple[str, str, str, tuple[str, ...], dict[str, Any]] | None,
-] = {}
-
-
-def _multirow(compiled: Any) -> tuple[str, str, str, tuple[str, ...], dict[str, Any]] | None:
-    """Split a compiled single-row INSERT around its one ``VALUES`` group, so that many rows'
-    groups can go in its place. Column defaults SQLAlchemy fills in on execution (``attempts``
-    0, ``version`` 1) are taken when they are plain values; anything else is refused (None)."""
-    names = tuple(compiled.positiontup or ())
-    fixed: dict[str, Any] = {}
-    for column in compiled.insert_prefetch:
-        default = column.default
-        if default is None or not default.is_scalar:
-            return None
-        fixed[column.key] = default.arg
-    group = "(" + ", ".join(["?"] * len(names)) + ")"
-    sql = compiled.string
-    if not names or sql.count(group) != 1 or compiled.postfetch or " VALUES " not in sql:
-        return None
-    head, tail = sql.split(group)
-    return head, group, tail, names, fixed
-
-
 def _insert_ignoring_duplicates(conn: Connection) -> Any:
     """INSERT ... ON CONFLICT (archive, archive_path) DO NOTHING, per dialect."""
     name = conn.dialect.name
@@ -796,69 +728,3 @@ def _insert_ignoring_duplicates(conn: Connection) -> Any:
             index_elements=["archive", "archive_path"]
         )
     return insert(files)
-
-
-#: SQLite statements of :func:`_many`, compiled once per shape: (SQL, parameter order).
-_RAW_MANY: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]] | None] = {}
-
-
-def _many(
-    conn: Connection,
-    shape: tuple[str, tuple[str, ...]],
-    statement: Callable[[], Any],
-    rows: list[dict[str, Any]],
-    *,
-    inserting: Table | None = None,
-) -> None:
-    """``conn.execute(statement(), rows)`` (an executemany; the statement is built only where
-    it is not compiled already). On SQLite the rows go to the driver as
-    tuples, without SQLAlchemy's per-row parameter processing, which was 5-6% of a small-file
-    crawl's GIL time (py-spy; the catalog writer runs a few of these per group commit). The
-    statement is compiled by SQLAlchemy once per ``shape``; JSON columns are serialised as its
-    JSON type does on SQLite (``json.dumps``, None as ``null``); the other types need no
-    conversion there. A statement that needs more than the rows give (a column default), and
-    every other dialect, keep SQLAlchemy's path. tests/test_catalog.py holds both to the same
-    table contents."""
-    if not rows:
-        return
-    dialect = conn.dialect
-    if dialect.name != "sqlite" or getattr(dialect, "_json_serializer", None) is not None:
-        conn.execute(statement(), rows)
-        return
-    if shape not in _RAW_MANY:
-        keys = list(rows[0]) if inserting is not None else None
-        compiled = statement().compile(dialect=dialect, column_keys=keys)
-        names = tuple(compiled.positiontup or ())
-        _RAW_MANY[shape] = (compiled.string, names) if set(names) <= set(rows[0]) else None
-    entry = _RAW_MANY[shape]
-    if entry is None:
-        conn.execute(statement(), rows)
-        return
-    sql, names = entry
-    table = inserting if inserting is not None else files
-    conn.exec_driver_sql(sql, _positional(rows, names, table))
-
-
-def _positional(
-    rows: list[dict[str, Any]], names: tuple[str, ...], table: Table
-) -> list[tuple[Any, ...]]:
-    """The rows as the driver's parameter sequences, in ``names`` order, JSON columns
-    serialised. ``itemgetter`` picks a row's values in C: the generator it replaces was the
-    catalog writer's largest self time (quality_checks alone is 7 rows x 15 columns a file)."""
-    get = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-    json_at = [i for i, n in enumerate(names) if _is_json(table, n)]
-    if not json_at:
-        return [get(row) for row in rows]
-    dumps = json.dumps
-    out: list[tuple[Any, ...]] = []
-    for row in rows:
-        values = list(get(row))
-        for i in json_at:
-            values[i] = dumps(values[i])
-        out.append(tuple(values))
-    return out
-
-
-def _is_json(table: Table, name: str) -> bool:
-    column = table.c.get(name[2:] if name.startswith("v_") and table is files else name)
-    return column is not None and isinstance(column.type, JSON)
