@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,6 +364,45 @@ def test_real_netcdf_missing_cf_attributes_are_shortfalls_not_quarantine(tmp_pat
         report = score(path)
         assert accepted(report), (path.name, report.reasons())
         assert any("Conventions" in r for r in report.reasons()), report.reasons()
+
+
+def test_a_classic_header_that_claims_more_than_the_file_is_not_opened(tmp_path: Path) -> None:
+    """16 flipped header bytes in scipy's 272-byte example_2.nc claim a 16 GiB attribute:
+    netCDF-C allocated all of it before failing (the scorer peaked at 16 GB, and this module's
+    corpus run with it), so the file never reaches the library. Run in a child under a 2 GiB
+    address-space limit, so that a regression fails here instead of exhausting the machine."""
+    scipy = _site("scipy")
+    source = scipy / "io/tests/data/example_2.nc" if scipy else None
+    if source is None or not source.is_file():
+        pytest.skip("scipy's netCDF test data not installed")
+    copy = tmp_path / "example_2.nc"
+    copy.write_bytes(variants(source.read_bytes())["flip"])
+    probe = (
+        "import json, resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, resource.RLIM_INFINITY))\n"
+        "from tests.test_quality_real_sci import score\n"
+        "from pathlib import Path\n"
+        "report = score(Path(sys.argv[1]))\n"
+        "checks = {c.check_id: [str(c.outcome), c.message] for c in report.checks}\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
+        "print(json.dumps([report.grade, checks, peak]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    grade, checks, peak_mb = json.loads(done.stdout.splitlines()[-1])
+    assert grade == "quarantined"
+    assert checks["netcdf.classic_size"][0] == "fail"
+    assert checks["netcdf.readable"] == [
+        "fail",
+        "not opened with the netCDF library: the classic header does not fit the file",
+    ]
+    assert peak_mb < 1024
 
 
 def test_classic_netcdf_with_bytes_appended_is_caught(tmp_path: Path) -> None:

@@ -126,7 +126,17 @@ def score_netcdf(ctx: ScoreContext) -> Checks:
         "neither a netCDF classic magic (CDF\\x01/\\x02/\\x05) nor an HDF5 signature",
     )
     if classic:
-        _classic_size(ctx, checks)
+        if not _classic_size(ctx, checks):
+            # The header's own counts and lengths run past the file (a damaged header):
+            # netCDF-C would allocate what they claim before noticing (16 GiB for 16 flipped
+            # bytes in scipy's example_2.nc, 272 bytes long).
+            checks.failed(
+                "netcdf.readable",
+                Tier.CONTAINER,
+                Severity.HIGH,
+                "not opened with the netCDF library: the classic header does not fit the file",
+            )
+            return checks
     elif offset is not None:
         hdf5_extent(ctx, checks, offset)
     else:
@@ -171,9 +181,10 @@ def score_netcdf(ctx: ScoreContext) -> Checks:
     return checks
 
 
-def _classic_size(ctx: ScoreContext, checks: Checks) -> None:
+def _classic_size(ctx: ScoreContext, checks: Checks) -> bool:
     """Gate: the classic header's data layout accounts for every byte (up to the 4-byte
-    alignment the format pads to): fewer bytes is a cut file, more is junk appended."""
+    alignment the format pads to): fewer bytes is a cut file, more is junk appended. False:
+    the header itself could not be read within the file."""
     from capture.formats.netcdf import NetCDFProblem, classic_minimum_size
 
     try:
@@ -186,7 +197,7 @@ def _classic_size(ctx: ScoreContext, checks: Checks) -> None:
             Severity.HIGH,
             f"classic header unreadable: {exc}",
         )
-        return
+        return False
     if needed is None:
         checks.na(
             "netcdf.classic_size",
@@ -194,7 +205,7 @@ def _classic_size(ctx: ScoreContext, checks: Checks) -> None:
             Severity.HIGH,
             "record count not recorded (streaming file)",
         )
-        return
+        return True
     size, padded = os.path.getsize(ctx.path), needed + (-needed % 4)
     if size < needed:
         message = f"header needs {needed} bytes but the file has {size}: cut in the middle"
@@ -214,6 +225,7 @@ def _classic_size(ctx: ScoreContext, checks: Checks) -> None:
         message,
         "end of file" if message else None,
     )
+    return True
 
 
 def _data_readable(ds: Any, checks: Checks) -> None:
