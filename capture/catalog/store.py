@@ -28,9 +28,9 @@ from sqlalchemy import (
     update,
 )
 
-from capture.catalog import driver
 from capture.catalog.decide import Decision, decide
 from capture.catalog.derive import params_of
+from capture.catalog.driver import insert_new, many
 from capture.catalog.schema import events, file_params, file_versions, files, quality_checks, runs
 from capture.status import ON_DISK, UNFINISHED, FileStatus
 
@@ -187,7 +187,7 @@ class Catalog:
             )
             for i in range(0, len(new_rows), CHUNK):
                 part = new_rows[i : i + CHUNK]
-                for fid, archive, path in driver.insert_new(conn, new_stmt, part, files):
+                for fid, archive, path in insert_new(conn, new_stmt, part, files):
                     mine[(archive, path)] = fid
             keys = [(r["archive"], r["archive_path"]) for r in new_rows]
             # Rows another process inserted first (ON CONFLICT DO NOTHING returned nothing).
@@ -386,7 +386,7 @@ class Catalog:
                 check_rows.extend(_check_rows(op.file_id, op.run_id, op.report, now))
         for keys, rows in by_keys.items():
             update_stmt = functools.partial(_finish_statement, keys)
-            driver.many(conn, ("files", keys), update_stmt, rows, table=files, prefix="v_")
+            many(conn, ("files", keys), update_stmt, rows, table=files, prefix="v_")
         _insert_many(conn, events, event_rows)
         for i in range(0, len(param_ids), CHUNK):
             conn.execute(
@@ -656,7 +656,7 @@ def _statements() -> _Statements:
 
 def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     shape = (table.name, tuple(rows[0]) if rows else ())
-    driver.many(conn, shape, functools.partial(insert, table), rows, table=table, inserting=True)
+    many(conn, shape, functools.partial(insert, table), rows, table=table, inserting=True)
 
 
 def _finish_statement(keys: tuple[str, ...]) -> Any:
