@@ -22,11 +22,10 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from capture.paths import UnsafePathError
 
@@ -298,20 +297,34 @@ def replace(
 
 
 def sync_files(
-    paths: Sequence[str | os.PathLike[str]], base: Path = ROOT, executor: Executor | None = None
+    paths: Sequence[str | os.PathLike[str]],
+    base: Path = ROOT,
+    executor: Executor | None = None,
+    *,
+    names: Sequence[str | os.PathLike[str]] | None = None,
 ) -> None:
-    """fsync each file, then each of their directories once (a batch made durable at once).
+    """fsync each file, then once each directory holding one of them or one of ``names``
+    (files whose data is durable already, whose new directory entries are not): a batch made
+    durable at once.
 
-    Files are opened by the same no-follow walk as every write; a file that vanished meanwhile
-    (discarded, moved by another process) is skipped: there is nothing of it left to keep.
-    With an ``executor`` the fsyncs of a batch run side by side: the filesystem journal
-    commits concurrent fsyncs together (ext4/jbd2), where one after another each waits for
-    its own commit.
+    Files and directories are opened by the same no-follow walk as every write; one that
+    vanished meanwhile (discarded, moved by another process) is skipped: there is nothing of
+    it left to keep. With an ``executor`` the fsyncs of a batch run side by side: the
+    filesystem journal commits concurrent fsyncs together (ext4/jbd2), where one after
+    another each waits for its own commit.
     """
-    dirs = list(dict.fromkeys(os.path.dirname(os.fspath(p)) or "." for p in paths))
-    run: Callable[..., Any] = map if executor is None or len(paths) < 2 else executor.map
-    list(run(functools.partial(_sync_file, base=base), paths))
-    list(run(functools.partial(_sync_dir, base=base), dirs))
+    every = [*paths, *(names or ())]
+    dirs = list(dict.fromkeys(os.path.dirname(os.fspath(p)) or "." for p in every))
+    if len(paths) > 1 and executor is not None:
+        list(executor.map(functools.partial(_sync_file, base=base), paths))
+    else:
+        for path in paths:
+            _sync_file(path, base)
+    if len(dirs) > 1 and executor is not None:
+        list(executor.map(functools.partial(_sync_dir, base=base), dirs))
+    else:
+        for parent in dirs:
+            _sync_dir(parent, base)
 
 
 def _sync_file(path: str | os.PathLike[str], base: Path) -> None:

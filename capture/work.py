@@ -34,9 +34,11 @@ class Work:
     frontier_keep: bool = False
     # Content version published by this capture, and the version it superseded (if any).
     version: int | None = None
-    # A published file whose data and directory are still to be fsync'ed (group durability):
-    # the metadata stage syncs it with its catalog group, before the commit.
+    # A published file whose directory entry (and, when ``sync_data_later``, data) is still to
+    # be fsync'ed (group durability): the metadata stage syncs it with its catalog group,
+    # before the commit.
     sync_later: str | None = None
+    sync_data_later: bool = False
     superseded: dict[str, Any] | None = None
     # Re-driven from the catalog (an unfinished file), not named by this crawl's listing.
     redriven: bool = False

@@ -127,6 +127,7 @@ class MetadataPipeline(CaptureStage):
                             else None
                         ),
                         sync=work.sync_later,
+                        sync_data=work.sync_data_later,
                     ),
                 )
             except Exception as exc:
@@ -141,13 +142,15 @@ class MetadataPipeline(CaptureStage):
         return item
 
     def _record_group(self, conn: Any, ops: list[Finish]) -> list[None]:
-        """On the catalog's writer thread: fsync the group's files published without fsync
-        (their data, then each directory once), then record the whole group in the catalog,
-        in that order: a row says ``stored`` only for bytes already durable, and a kill before
-        the commit leaves the group ``discovered`` for the resume to fetch again."""
-        paths = [op.sync for op in ops if op.sync]
-        if paths:
-            safefs.sync_files(paths, self.ctx.data.root, self.ctx.io.executor)
+        """On the catalog's writer thread: make the group's published files durable (the data
+        of any not yet synced, then each of their directories once), then record the whole
+        group in the catalog, in that order: a row says ``stored`` only for bytes already
+        durable, and a kill before the commit leaves the group ``discovered`` for the resume to
+        fetch again."""
+        names = [op.sync for op in ops if op.sync]
+        if names:
+            data = [op.sync for op in ops if op.sync and op.sync_data]
+            safefs.sync_files(data, self.ctx.data.root, self.ctx.io.executor, names=names)
         return self.ctx.catalog.finish_many(conn, ops)
 
     async def unpublish(self, item: CapturedFile) -> None:

@@ -172,12 +172,14 @@ class StorePipeline(CaptureStage):
             )
             if k and v
         }
-        # A part closed without fsync (a file new to the catalog) is published without a
-        # directory fsync: the metadata stage syncs it in a batch before the catalog commit.
-        # Replacing a stored version is made durable at once (the old bytes moved aside).
-        # Remote sinks always report their bytes synced, so nothing is deferred for them.
-        deferred = not transfer.synced and work.version == 1
+        # A file new to the catalog is published without a directory fsync: the metadata stage
+        # syncs each directory of a batch once, before the catalog commit (its data was fsynced
+        # as it was written; an encoded copy's data is synced with the batch too). Replacing a
+        # stored version is made durable at once (the old bytes moved aside). Remote sinks
+        # defer nothing.
+        deferred = transfer.defer_dir and work.version == 1
         encoded = await self._compress(item, transfer.part)
+        data_durable = transfer.synced and encoded is None
         part, rel = transfer.part, item.path
         if encoded is not None:
             rel = codecs.location(item.path, encoded.codec)
@@ -191,7 +193,7 @@ class StorePipeline(CaptureStage):
                 rel,
                 digests,
                 durable=not deferred,
-                sync_data=not transfer.synced and not deferred,
+                sync_data=not data_durable and not deferred,
                 journal=transfer.journaled,
             )
         )
@@ -203,6 +205,7 @@ class StorePipeline(CaptureStage):
         await self._drop_moved(prev, item)
         if deferred:
             work.sync_later = str(final)
+            work.sync_data_later = not data_durable
 
     async def _compress(self, item: CapturedFile, part: str) -> Encoded | None:
         """The file encoded at rest when ``CAPTURE_COMPRESS`` is on and a trial pays; None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -242,9 +243,10 @@ def test_group_sync_skips_vanished_files_and_refuses_links(tmp_path: Path) -> No
         safefs.sync_files([root / "e" / "c"], root)
 
 
-def test_a_deferred_sink_closes_without_fsync_and_says_so(tmp_path: Path) -> None:
-    """A clean sink with ``sync=False`` (a file new to the catalog) leaves the fsync to the
-    group commit; an ordinary sink fsyncs at finish."""
+def test_a_deferred_sink_fsyncs_its_data_and_leaves_the_directory(tmp_path: Path) -> None:
+    """Every local sink fsyncs its data at finish, on the descriptor it wrote with (no second
+    open walk, no second IO job). A clean sink with ``sync=False`` (a file new to the catalog)
+    says that its published name's directory entry is left to the group commit."""
     part = tmp_path / ".partial" / "x.part"
     calls: list[int] = []
     real = os.fsync
@@ -253,7 +255,7 @@ def test_a_deferred_sink_closes_without_fsync_and_says_so(tmp_path: Path) -> Non
         calls.append(fd)
         real(fd)
 
-    for sync, expected in ((False, 0), (True, 1)):
+    for sync in (False, True):
         calls.clear()
         sink = FileSink(str(part), [], 1 << 20, sync=sync)
         sink.start_clean()
@@ -262,9 +264,32 @@ def test_a_deferred_sink_closes_without_fsync_and_says_so(tmp_path: Path) -> Non
             digests = sink.complete([b"hello"])
         finally:
             os.fsync = real  # type: ignore[assignment]
-        assert len(calls) == expected
+        assert len(calls) == 1 and sink.sync is True
+        assert sink.defer_dir is (not sync)
         assert digests["sha256"] == hashlib.sha256(b"hello").hexdigest()
         assert part.read_bytes() == b"hello" and sink.journaled is False
+
+
+def test_group_sync_syncs_named_directories_without_reopening_files(tmp_path: Path) -> None:
+    """``names``: files whose data is durable already; only their directories are fsynced."""
+    root = tmp_path / "root"
+    for d in ("a", "b"):
+        (root / d).mkdir(parents=True)
+        (root / d / "f").write_bytes(b"x")
+    files: list[int] = []
+    dirs: list[int] = []
+    real = os.fsync
+
+    def counting(fd: int) -> None:
+        (dirs if stat.S_ISDIR(os.fstat(fd).st_mode) else files).append(fd)
+        real(fd)
+
+    os.fsync = counting  # type: ignore[assignment]
+    try:
+        safefs.sync_files([root / "a" / "f"], root, names=[root / "a" / "f", root / "b" / "f"])
+    finally:
+        os.fsync = real  # type: ignore[assignment]
+    assert len(files) == 1 and len(dirs) == 2
 
 
 def test_cached_directory_walks_stay_inside_when_the_tree_changes(tmp_path: Path) -> None:

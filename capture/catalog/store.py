@@ -74,8 +74,10 @@ class Finish:
     #: The same content published again (``version``, ``stored_at``): its version row, taken
     #: out of the tree by a fixity audit, says where the bytes are again.
     restored: dict[str, Any] | None = None
-    #: A local file to make durable before this record is committed (see pipelines/metadata).
+    #: A local file whose directory entry (and, with ``sync_data``, data) is made durable
+    #: before this record is committed (see pipelines/metadata).
     sync: str | None = None
+    sync_data: bool = False
 
 
 @dataclass

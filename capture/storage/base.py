@@ -33,6 +33,9 @@ class Sink(Protocol):
     size: int
     #: Whether :meth:`finish` made the bytes durable (False: whoever records the file syncs).
     sync: bool
+    #: Whether the fsync of the published name's directory entry is left to whoever records
+    #: the file (group durability: one directory fsync per batch, before its catalog commit).
+    defer_dir: bool
     #: Whether a resume journal may exist next to the part (publication removes it).
     journaled: bool
     #: Whether a small complete body may be hashed and written (:meth:`complete`, one IO job)

@@ -27,8 +27,10 @@ class BaseSink:
         self.size = 0
         #: Open (or create the upload) on first use: set by :meth:`start_clean`.
         self._lazy = False
-        #: Whether :meth:`finish` makes the bytes durable (see FileSink: it may defer that).
+        #: Whether :meth:`finish` makes the bytes durable.
         self.sync = True
+        #: Whether the published name's directory fsync is left to the group commit (FileSink).
+        self.defer_dir = False
         #: Whether a resume journal may exist next to the part (a clean local sink removed any
         #: stray one when it opened the part, and writes one only at a checkpoint).
         self.journaled = True

@@ -392,6 +392,7 @@ class FtpDownloadHandler(PartialTransfers, BaseDownloadHandler):
                 head=receiver.head if offset == 0 else None,
                 length_verified=total is not None,
                 synced=sink.sync,
+                defer_dir=sink.defer_dir,
                 journaled=sink.journaled,
             ),
         )

@@ -426,6 +426,7 @@ class StreamingDownloadHandler(PartialTransfers, HTTP11DownloadHandler):
             head=head if offset == 0 else None,
             length_verified=total is not None,
             synced=sink.sync,
+            defer_dir=sink.defer_dir,
             journaled=sink.journaled,
         )
         response = self._streamed(request, tx, result)

@@ -79,9 +79,11 @@ class TransferResult:
     length_verified: bool = True
     # The first bytes of the body (when it was received from byte 0), for content sniffing.
     head: bytes | None = None
-    # False when the part file was closed without fsync (a file new to the catalog: its
-    # durability is batched with the catalog commit that records it, see pipelines/metadata.py).
+    # False when the part file was closed without fsync.
     synced: bool = True
+    # True when the directory fsync of the published name is left to the catalog commit that
+    # records the file (a file new to the catalog: batched, see pipelines/metadata.py).
+    defer_dir: bool = False
     # Whether a resume journal (sidecar) may exist next to the part file.
     journaled: bool = True
     # Which replica served which bytes: [{"replica", "url", "from", "to"}] (replicas only).

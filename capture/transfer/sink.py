@@ -49,9 +49,12 @@ class FileSink(BaseSink):
         self.checkpoint_bytes = max(1, checkpoint_bytes)
         self.fd: int | None = None
         self._last_checkpoint = 0
-        #: fsync at :meth:`finish`; False defers it to whoever records the file (the metadata
-        #: stage fsyncs a batch of files before the catalog commit that says they are stored).
-        self.sync = sync
+        # The data is always fsynced at :meth:`finish`, in the IO job that writes it, on the
+        # descriptor already open: a later batch fsync cost a job, a no-follow open walk and a
+        # GIL hand-off per file. ``sync=False`` (a file new to the catalog) leaves only the
+        # directory entry of its published name to the metadata stage, which fsyncs each
+        # directory of a batch once before the catalog commit that says its files are stored.
+        self.defer_dir = not sync
 
     # -- preparation -----------------------------------------------------------------------
     def prepare(self, fresh: bool) -> tuple[int, PartialState | None]:
@@ -173,15 +176,14 @@ class FileSink(BaseSink):
             self.checkpoint()
 
     def _seal(self) -> None:
-        """fsync (unless deferred, see ``sync``) and close the complete part file."""
+        """fsync and close the complete part file."""
         try:
             self._ensure_open()
         except OSError as exc:
             raise LocalStorageError(f"cannot create {self.part}: {exc}") from exc
         assert self.fd is not None
         try:
-            if self.sync:
-                os.fsync(self.fd)
+            os.fsync(self.fd)
         except OSError as exc:
             raise LocalStorageError(f"cannot fsync {self.part}: {exc}") from exc
         finally:
