@@ -486,3 +486,34 @@ def test_a_group_s_results_fire_one_per_event_loop_turn() -> None:
         assert all(d.called for d in ds) and isinstance(failed[0], ValueError)
 
     asyncio.run(main())
+
+
+def test_run_grouped_answers_through_the_running_loop(catalog: Catalog) -> None:
+    """Under an asyncio loop, ``run_grouped``/``run`` wait on futures of that loop, settled
+    from the writer thread: results and errors arrive, a caller that was cancelled is skipped
+    without disturbing the others of its group."""
+    import asyncio
+
+    writer = CatalogWriter(catalog, group_wait=0.05)
+
+    def many(conn: Any, args: list[int]) -> list[int]:
+        if 13 in args:
+            raise ValueError("bad call 13")
+        return [a * 2 for a in args]
+
+    async def main() -> None:
+        doomed = asyncio.ensure_future(writer.run_grouped(many, 7))
+        calls = [asyncio.ensure_future(writer.run_grouped(many, i)) for i in (1, 2, 13)]
+        await asyncio.sleep(0)
+        doomed.cancel()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert results[:2] == [2, 4] and isinstance(results[2], ValueError)
+        assert doomed.cancelled()
+        regs = await writer.run(catalog.register, [rec("loop/a")])
+        assert [r.decision for r in regs] == ["new"]
+
+    try:
+        asyncio.run(main())
+    finally:
+        writer.close()
+    assert run(catalog, catalog.counts) == {"discovered": 1}

@@ -39,6 +39,9 @@ _GROUPED = object()
 MAX_GROUP = 512
 #: Seconds the writer waits for more grouped operations to join a group (its latency cost).
 GROUP_WAIT = 0.02
+#: What a queued operation is answered through: a Deferred (``submit``), or an asyncio future
+#: of the reactor's loop (``run``/``run_grouped`` under the asyncio reactor).
+Waiter = Deferred[Any] | asyncio.Future[Any]
 
 
 class CatalogWriter:
@@ -60,9 +63,14 @@ class CatalogWriter:
         return d
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        from scrapy.utils.defer import maybe_deferred_to_future
+        loop = _running_loop()
+        if loop is None:
+            from scrapy.utils.defer import maybe_deferred_to_future
 
-        return await maybe_deferred_to_future(self.submit(fn, *args, **kwargs))
+            return await maybe_deferred_to_future(self.submit(fn, *args, **kwargs))
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, args, kwargs, fut))
+        return await fut
 
     def submit_grouped(
         self, many: Callable[[Any, list[A]], list[T]], arg: A, group: Hashable = None
@@ -80,9 +88,16 @@ class CatalogWriter:
     async def run_grouped(
         self, many: Callable[[Any, list[A]], list[T]], arg: A, group: Hashable = None
     ) -> T:
-        from scrapy.utils.defer import maybe_deferred_to_future
+        # Under the asyncio reactor the result comes back as an asyncio future: no Deferred
+        # and no Deferred-to-future bridge (three per small file: register, publish, finish).
+        loop = _running_loop()
+        if loop is None:
+            from scrapy.utils.defer import maybe_deferred_to_future
 
-        return await maybe_deferred_to_future(self.submit_grouped(many, arg, group))
+            return await maybe_deferred_to_future(self.submit_grouped(many, arg, group))
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((_GROUPED, many, group, arg, fut))
+        return await fut
 
     def close(self, timeout: float = 60.0) -> None:
         if self._thread.is_alive():
@@ -133,7 +148,7 @@ class CatalogWriter:
             if unit[0] is _GROUPED:
                 self.groups += 1
                 self.grouped_calls += len(unit[2])
-        results: list[tuple[Deferred[Any], bool, Any]] = []
+        results: list[tuple[Waiter, bool, Any]] = []
         try:
             with self.catalog.engine.begin() as conn:
                 for unit in units:
@@ -145,7 +160,7 @@ class CatalogWriter:
             results = [r for op in batch for r in self._alone(op)]
         self._resolve(results)
 
-    def _alone(self, op: tuple[Any, ...]) -> list[tuple[Deferred[Any], bool, Any]]:
+    def _alone(self, op: tuple[Any, ...]) -> list[tuple[Waiter, bool, Any]]:
         unit = _plan([op])[0]
         try:
             with self.catalog.engine.begin() as conn:
@@ -156,25 +171,44 @@ class CatalogWriter:
             return [(op[-1], False, exc)]
 
     @staticmethod
-    def _resolve(results: list[tuple[Deferred[Any], bool, Any]]) -> None:
-        """Fire the group's Deferreds on the reactor thread, one per event-loop turn: fired
+    def _resolve(results: list[tuple[Waiter, bool, Any]]) -> None:
+        """Settle the group's waiters on the reactor thread, one per event-loop turn: settled
         together, a group of ~20 files resumed their pipelines in one turn (tens of ms with
         no socket read), and every transfer's next request waited behind it."""
+        fire = _fire_in_turns(results)
+        for waiter, _, _ in results:
+            if isinstance(waiter, asyncio.Future):  # the reactor's own loop
+                waiter.get_loop().call_soon_threadsafe(fire)
+                return
         from twisted.internet import reactor
 
-        cast(IReactorFromThreads, reactor).callFromThread(_fire_in_turns(results))
+        cast(IReactorFromThreads, reactor).callFromThread(fire)
 
 
-def _fire_in_turns(results: list[tuple[Deferred[Any], bool, Any]]) -> Callable[[], None]:
-    """A callable that fires the first Deferred and leaves the rest to later turns."""
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _fire_in_turns(results: list[tuple[Waiter, bool, Any]]) -> Callable[[], None]:
+    """A callable that settles the first waiter and leaves the rest to later turns."""
     pending = iter(results)
 
     def fire() -> None:
         for d, ok, value in pending:
-            if ok:
-                d.callback(value)
+            if isinstance(d, Deferred):
+                if ok:
+                    d.callback(value)
+                else:
+                    d.errback(value)
+            elif d.done():  # the awaiting task was cancelled
+                continue
+            elif ok:
+                d.set_result(value)
             else:
-                d.errback(value)
+                d.set_exception(value)
             _next_turn(fire)
             return
 
@@ -210,7 +244,7 @@ def _plan(batch: list[tuple[Any, ...]]) -> list[Any]:
     return units
 
 
-def _apply(conn: Any, unit: Any) -> list[tuple[Deferred[Any], bool, Any]]:
+def _apply(conn: Any, unit: Any) -> list[tuple[Waiter, bool, Any]]:
     if unit[0] is not _GROUPED:
         fn, args, kwargs, d = unit
         return [(d, True, fn(conn, *args, **kwargs))]
