@@ -42,7 +42,7 @@ from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from twisted.internet.interfaces import IReactorFromThreads
 
@@ -399,26 +399,25 @@ class QualityRunner:
     def _inline_deferred(
         self, ctx: ScoreContext, quality: float, nasa: float
     ) -> Deferred[QualityReport]:
-        from twisted.internet import reactor
         from twisted.internet.defer import Deferred
 
         result: Deferred[QualityReport] = Deferred()
         job = self._submit_inline(ctx, quality, nasa)
         deadline = self.deadline(ctx)
+        call_later, call_from_thread = _reactor_calls()
 
         def watch() -> None:
             if result.called or job.future.done():
                 return
             left = self._remaining(job, deadline)
             if left > 0:  # queued behind another file, or still within its time
-                timer[0] = reactor.callLater(left, watch)
+                timer[0] = call_later(left, watch)
                 return
             self._abandon(job, ctx, deadline)
             result.callback(_hung(ctx, deadline, quality, nasa))
 
         def settle(fut: Future[QualityReport | None]) -> None:
-            if timer[0].active():
-                timer[0].cancel()
+            timer[0].cancel()
             if result.called:
                 return
             try:
@@ -431,10 +430,8 @@ class QualityRunner:
             else:
                 result.callback(report)
 
-        timer = [reactor.callLater(deadline, watch)]
-        job.future.add_done_callback(
-            lambda fut: cast(IReactorFromThreads, reactor).callFromThread(settle, fut)
-        )
+        timer = [call_later(deadline, watch)]
+        job.future.add_done_callback(lambda fut: call_from_thread(settle, fut))
         return result
 
     # -- isolated ----------------------------------------------------------------------------
@@ -578,3 +575,42 @@ class QualityRunner:
 
 def _failed(ctx: ScoreContext, exc: BaseException, quality: float, nasa: float) -> QualityReport:
     return error_report(ctx, f"scorer failed: {type(exc).__name__}: {exc}", quality, nasa)
+
+
+class _Cancellable(Protocol):
+    def cancel(self) -> Any: ...
+
+
+def _reactor_calls() -> tuple[
+    Callable[[float, Callable[[], None]], _Cancellable], Callable[..., None]
+]:
+    """``call_later(delay, fn)`` (returns something to ``cancel()``; cancelling twice or after
+    it ran is harmless) and ``call_from_thread(fn, *args)`` on the reactor thread. Under the
+    asyncio reactor they go to its loop directly: Twisted's ``callFromThread`` schedules a
+    ``callLater(0)`` from the loop (two hops), and its timers re-arm the loop's own; per small
+    file scored in-process that was one of each, plus a timer cancelled."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        from twisted.internet import reactor
+
+        def later(delay: float, fn: Callable[[], None]) -> _Cancellable:
+            call = reactor.callLater(delay, fn)
+            return _TwistedTimer(call)
+
+        return later, cast(IReactorFromThreads, reactor).callFromThread
+    soon: Callable[..., Any] = loop.call_soon_threadsafe
+    return loop.call_later, soon
+
+
+class _TwistedTimer:
+    __slots__ = ("call",)
+
+    def __init__(self, call: Any):
+        self.call = call
+
+    def cancel(self) -> None:
+        if self.call.active():
+            self.call.cancel()
