@@ -197,11 +197,12 @@ CAPTURE_WRITE_BUFFER = 4 * 1024 * 1024
 # Every this many bytes a partial file is fsync'ed and its offset recorded as durable; a hard
 # kill re-downloads at most this much of a file.
 CAPTURE_CHECKPOINT_BYTES = 64 * 1024 * 1024
-# Files new to the catalog are made durable in batches: the part file is closed without
-# fsync, published by rename, and the metadata stage fsyncs every file of a catalog group
-# (and each of their directories once) right before the commit that records them as stored.
-# A hard kill or power loss before that commit leaves their rows "discovered": the resume
-# fetches them again. False: fsync each file and its directory as it completes.
+# Files new to the catalog are made durable in batches: the part file's data is fsynced in the
+# IO job that writes it, the part is published by rename without a directory fsync, and the
+# metadata stage fsyncs each directory of a catalog group once, right before the commit that
+# records its files as stored. A hard kill or power loss before that commit leaves their rows
+# "discovered": the resume fetches them again. False: fsync each file's directory as it is
+# published.
 CAPTURE_GROUP_DURABILITY = True
 # A file body up to this size that arrived whole is hashed and written by one IO job after
 # its response returns, so its connection and transfer slot go to the next file at once
