@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import stat
 import unicodedata
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from urllib.parse import unquote
 
 MAX_SEGMENT_BYTES = 255
 MAX_PATH_BYTES = 3000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Top-level names inside the data root that archives may not claim for themselves.
 RESERVED_TOP = {".partial", ".capture", "quarantine", "versions", "checkpoints"}
 
@@ -55,14 +57,22 @@ def _safe_relpath(path: str) -> str:
     if not isinstance(path, str) or not path:
         raise UnsafePathError(f"empty or non-string path: {path!r}")
     original = path
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+    if _CONTROL.search(path):
         raise UnsafePathError(f"control character in path {original!r}")
     if "\\" in path:
         raise UnsafePathError(f"backslash in path {original!r}")
     if path.startswith(("/", "~")) or (len(path) > 1 and path[1] == ":"):
         raise UnsafePathError(f"absolute path {original!r}")
-    # Odd encodings: whatever a later decoder could turn the text into must also be safe.
-    for variant in {unquote(path), unquote(unquote(path)), unicodedata.normalize("NFKC", path)}:
+    # Odd encodings: whatever a later decoder could turn the text into must also be safe. Plain
+    # ASCII without a "%" (nearly every listed path) has no other form: unquote returns it
+    # as it is, and NFC/NFKC leave ASCII unchanged.
+    plain = path.isascii() and "%" not in path
+    variants = (
+        ()
+        if plain
+        else {unquote(path), unquote(unquote(path)), unicodedata.normalize("NFKC", path)}
+    )
+    for variant in variants:
         if variant == path:
             continue
         if "\\" in variant or variant.startswith(("/", "~")) or "\x00" in variant:
@@ -70,7 +80,8 @@ def _safe_relpath(path: str) -> str:
         parts = variant.split("/")
         if any(p in (".", "..") for p in parts):
             raise UnsafePathError(f"path {original!r} decodes to a traversal {variant!r}")
-    path = unicodedata.normalize("NFC", path)
+    if not plain:
+        path = unicodedata.normalize("NFC", path)
     while path.startswith("./"):
         path = path[2:]
     while "//" in path:

@@ -71,3 +71,65 @@ def test_reserved_and_symlink_escapes_are_refused(tmp_path: Path) -> None:
     os.symlink(outside, tmp_path / "data" / "genomics" / "evil")
     with pytest.raises(UnsafePathError):
         root.final("genomics/evil/x.txt")
+
+
+def _reference_relpath(path: str) -> str:
+    """The checks of ``safe_relpath`` written out in full, without its ASCII fast path: every
+    decoded variant examined, every character tested one by one."""
+    import unicodedata
+    from urllib.parse import unquote
+
+    from capture.paths import MAX_PATH_BYTES, MAX_SEGMENT_BYTES
+
+    original = path
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        raise UnsafePathError("control")
+    if "\\" in path or path.startswith(("/", "~")) or (len(path) > 1 and path[1] == ":"):
+        raise UnsafePathError("backslash or absolute")
+    for variant in {unquote(path), unquote(unquote(path)), unicodedata.normalize("NFKC", path)}:
+        if variant == path:
+            continue
+        if "\\" in variant or variant.startswith(("/", "~")) or "\x00" in variant:
+            raise UnsafePathError("decodes unsafe")
+        if any(p in (".", "..") for p in variant.split("/")):
+            raise UnsafePathError("decodes to traversal")
+    path = unicodedata.normalize("NFC", path)
+    while path.startswith("./"):
+        path = path[2:]
+    while "//" in path:
+        path = path.replace("//", "/")
+    path = path.rstrip("/")
+    segments = path.split("/")
+    if any(s in ("", ".", "..") for s in segments):
+        raise UnsafePathError(f"segment in {original!r}")
+    if any(len(s.encode()) > MAX_SEGMENT_BYTES for s in segments):
+        raise UnsafePathError("segment too long")
+    if len(path.encode()) > MAX_PATH_BYTES:
+        raise UnsafePathError("too long")
+    return path
+
+
+def test_fast_path_answers_as_the_full_checks_do() -> None:
+    """Plain ASCII paths skip the decoding checks (they have no other form); on random paths
+    mixing ASCII, escapes, control characters and look-alike Unicode, ``safe_relpath`` accepts
+    exactly what the full checks accept, with the same result."""
+    import random
+
+    rng = random.Random(1234)
+    alphabet = [
+        *"abcXYZ019._-~:/%",
+        "%2e", "%2F", "%25", "%5c", "%00", "..", "./", "//",
+        "\x00", "\x1f", "\x7f", "\t", "\\",
+        "\uff0e", "\uff0f", "e\u0301", "\u00e9", "\u2024", "\u00a0", "ﬁ",
+    ]  # fmt: skip
+    for _ in range(20000):
+        path = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        try:
+            expected: str | None = _reference_relpath(path)
+        except UnsafePathError:
+            expected = None
+        try:
+            got: str | None = safe_relpath(path)
+        except UnsafePathError:
+            got = None
+        assert got == expected, path
