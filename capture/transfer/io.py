@@ -3,64 +3,187 @@
 Kept apart from the reactor's default pool, which Scrapy uses for DNS: a burst of fsyncs must
 not delay name resolution, and vice versa.
 
-Under Scrapy's asyncio reactor, :meth:`IOPool.run` hands work to a
-:class:`concurrent.futures.ThreadPoolExecutor` and awaits it as an asyncio future: one
-thread-safe wake-up per job. Twisted's ``deferToThreadPool`` route (a Deferred, a
-``callFromThread``, then a Deferred-to-future bridge) cost about twice the reactor-thread time
-per job, and a small-file crawl makes several jobs per file.
+A small-file crawl makes two or three jobs per file, so a job's round trip is kept short: the
+job goes on a ``SimpleQueue`` read by the pool's own threads, and its result comes back to the
+reactor's asyncio loop with one ``call_soon_threadsafe``, settling an asyncio future
+(:meth:`IOPool.run`) or a Deferred (:meth:`IOPool.defer`). A
+:class:`concurrent.futures.ThreadPoolExecutor` job, awaited through ``asyncio.wrap_future``,
+cost a ``Future`` with its condition variable, the executor's locks and idle semaphore, and two
+chained futures with a loop callback each; Twisted's ``deferToThreadPool`` route (a Deferred, a
+``callFromThread`` that schedules a ``callLater(0)``, a Deferred-to-future bridge) about twice
+that. Without a running asyncio loop (another reactor, a blocking caller) results go through
+``reactor.callFromThread`` as before.
+
+:attr:`IOPool.executor` is the same threads behind the ``concurrent.futures.Executor`` API, for
+work that fans out and is waited on by a thread, not the reactor: a batch of fsyncs, an S3 body
+stream. (One set of threads: buffers allocated on a second set would spread over more malloc
+arenas.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any, TypeVar, cast
 
-from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
 
 T = TypeVar("T")
+_STOP = None
 
 
 class IOPool:
     def __init__(self, size: int):
-        self._executor = ThreadPoolExecutor(
-            max_workers=max(1, size), thread_name_prefix="capture-io"
-        )
+        self.size = max(1, size)
+        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        #: Threads waiting for a job (approximate: read without the lock).
+        self._idle = 0
+        self.executor: Executor = _PoolExecutor(self)
 
-    @property
-    def executor(self) -> ThreadPoolExecutor:
-        """The threads themselves, for work that fans out (a batch of fsyncs)."""
-        return self._executor
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` on the pool and await its result (or exception) on the caller's loop."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not under the asyncio reactor
+            from scrapy.utils.defer import maybe_deferred_to_future
+
+            return await maybe_deferred_to_future(self.defer(fn, *args, **kwargs))
+        fut: asyncio.Future[T] = loop.create_future()
+        self._put((fn, args, kwargs, loop, _settle_future, fut))
+        return await fut
 
     def defer(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
         """Run ``fn`` on the pool; a Deferred that fires on the reactor thread."""
-        from twisted.internet import reactor
-
         d: Deferred[T] = Deferred()
-
-        def fire(future: Future[T]) -> None:
-            try:
-                result = future.result()
-            except BaseException as exc:  # handed to the Deferred's errbacks
-                d.errback(exc)
-            else:
-                d.callback(result)
-
-        future = self._executor.submit(fn, *args, **kwargs)
-        future.add_done_callback(
-            lambda f: cast(IReactorFromThreads, reactor).callFromThread(fire, f)
-        )
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        self._put((fn, args, kwargs, loop, _settle_deferred, d))
         return d
 
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # not under the asyncio reactor
-            return await maybe_deferred_to_future(self.defer(fn, *args, **kwargs))
-        return await asyncio.wrap_future(self._executor.submit(fn, *args, **kwargs))
-
     def stop(self) -> None:
-        self._executor.shutdown(wait=False)
+        """Let the threads leave once the jobs already queued are done; later jobs are refused."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            threads = len(self._threads)
+        for _ in range(threads):
+            self._jobs.put(_STOP)
+
+    # -- the threads -----------------------------------------------------------------------
+    def _put(self, job: tuple[Any, ...]) -> None:
+        if self._closed:
+            raise RuntimeError("the IO pool is stopped: cannot run new jobs")
+        self._jobs.put(job)
+        if self._idle <= 0 and len(self._threads) < self.size:
+            self._start_thread()
+
+    def _start_thread(self) -> None:
+        """One more thread, as ``ThreadPoolExecutor`` does, only while none is idle: a crawl
+        of one big file keeps using the same thread or two, and its buffers the same malloc
+        arenas (eight threads taking turns held eight arenas' worth of freed 8 MiB parts)."""
+        with self._lock:
+            if self._closed or len(self._threads) >= self.size:
+                return
+            # Daemon threads: a crawl awaits its writes before it ends; a job cut by the
+            # interpreter's exit leaves a part file and a "discovered" row, which the resume
+            # fetches again (nothing is recorded before its bytes are durable).
+            thread = threading.Thread(
+                target=self._work, name=f"capture-io_{len(self._threads)}", daemon=True
+            )
+            self._threads.append(thread)
+            self._idle += 1
+        thread.start()
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        while True:
+            job = jobs.get()
+            with self._lock:
+                self._idle -= 1
+            if job is _STOP:
+                return
+            self._run(*job)
+            del job  # hold no reference to the job's data while idle
+
+    def _run(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        loop: asyncio.AbstractEventLoop | None,
+        settle: Callable[[Any, bool, Any], None],
+        waiter: Any,
+    ) -> None:
+        skip = (isinstance(waiter, asyncio.Future) and waiter.cancelled()) or (
+            isinstance(waiter, Future) and not waiter.set_running_or_notify_cancel()
+        )  # its caller went away before the job started (as Future.cancel())
+        if not skip:
+            try:
+                result, ok = fn(*args, **kwargs), True
+            except BaseException as exc:  # delivered to the waiter
+                result, ok = exc, False
+        # Idle again before the caller hears back: its next job finds this thread waiting
+        # instead of starting another.
+        with self._lock:
+            self._idle += 1
+        if skip:
+            return
+        try:
+            if settle is _settle_concurrent:  # waited on by a thread: no reactor hop
+                settle(waiter, ok, result)
+            elif loop is not None:
+                loop.call_soon_threadsafe(settle, waiter, ok, result)
+            else:
+                from twisted.internet import reactor
+
+                cast(IReactorFromThreads, reactor).callFromThread(settle, waiter, ok, result)
+        except RuntimeError:  # the loop is closed: nobody is left to tell
+            pass
+
+
+def _settle_future(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if fut.done():  # cancelled while the job ran
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+def _settle_deferred(d: Deferred[Any], ok: bool, value: Any) -> None:
+    if ok:
+        d.callback(value)
+    else:
+        d.errback(value)
+
+
+def _settle_concurrent(f: Future[Any], ok: bool, value: Any) -> None:
+    if ok:
+        f.set_result(value)
+    else:
+        f.set_exception(value)
+
+
+class _PoolExecutor(Executor):
+    """The pool's threads behind ``Executor.submit``/``map`` (futures waited on by threads)."""
+
+    def __init__(self, pool: IOPool):
+        self._pool = pool
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        f: Future[T] = Future()
+        self._pool._put((fn, args, kwargs, None, _settle_concurrent, f))
+        return f
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.stop()
