@@ -12,7 +12,6 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http.request import NO_CALLBACK
-from scrapy.utils.defer import maybe_deferred_to_future
 
 from capture.budget import Budget
 from capture.concurrency import TransferLimiter
@@ -22,6 +21,7 @@ from capture.replicas import REPLICA_KEY, REPLICAS_KEY, TRIED_KEY, identity
 from capture.transfer import EVENTS_KEY, META_KEY, StreamSpec, TransferAborted, TransferResult
 from capture.transfer.engine import WRITE_AFTER_KEY, StreamedResponse
 from capture.transfer.errors import ArchiveUnreachable, BudgetExceeded, UnsafeLocalPath
+from capture.transfer.io import wait
 from capture.work import work_of
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ class Fetcher:
             response = await self.limiter.run(request, lambda: self._download(request))
             written = getattr(response, "written", None)
             if written is not None:  # outside the transfer slot: the next file is on its way
-                digests = await maybe_deferred_to_future(written)
+                digests = await wait(written)
                 if digests and isinstance(response, StreamedResponse) and response.transfer:
                     response.transfer.digests = digests  # taken by the IO thread that wrote
         except BudgetExceeded as exc:

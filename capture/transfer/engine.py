@@ -34,12 +34,11 @@ from capture.transfer.sidecar import PartialState
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.statscollectors import StatsCollector
-    from twisted.internet.defer import Deferred
     from twisted.python.failure import Failure
 
     from capture.config import CaptureSettings
     from capture.storage import Sink, Store
-    from capture.transfer.io import IOPool
+    from capture.transfer.io import IOPool, Waiter
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class StreamedResponse(Response):
     def __init__(self, *args: Any, transfer: TransferResult | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.transfer = transfer
-        self.written: defer.Deferred[Any] | None = None
+        self.written: Waiter[Any] | None = None
 
 
 class Restart(Exception):
@@ -306,7 +305,7 @@ class PartialTransfers:
         why: str,
         what: str = "body",
         refused: Exception | None = None,
-    ) -> tuple[dict[str, str], Deferred[Any] | None, int]:
+    ) -> tuple[dict[str, str], Waiter[Any] | None, int]:
         """End an attempt's body the same way for every protocol: a local write error fails
         it, a cut body is handled by :meth:`_aborted`, a refusal before any byte (``refused``)
         is raised, a body that ended early (``clean`` False, or shorter than ``total``) is
@@ -345,7 +344,7 @@ class PartialTransfers:
         done = request.meta.get(TRANSFER_DONE_KEY)
         if done is not None:
             done()  # the whole body is here: the connection and the slot go to the next file
-        written: Deferred[Any] | None = None
+        written: Waiter[Any] | None = None
         if self._write_after(request, sink, offset, size):
             # Small body, all of it in memory: hashed and written by an IO thread after the
             # response returns, so the connection and the transfer slot go to the next file
@@ -354,8 +353,8 @@ class PartialTransfers:
             # releases the GIL: the digests are taken on the other core). ``written`` fires
             # with the digests; the fetcher awaits it and fills them in (capture.fetch).
             digests = {}
-            written = self._io.defer(sink.complete, pending)
-            written.addErrback(note_local_error, attempt)
+            written = self._io.start(sink.complete, pending)
+            note_local_error(written, attempt)
         else:
             digests = await self._io.run(sink.complete, pending)
         attempt["outcome"] = "complete"
@@ -393,11 +392,20 @@ OUTCOMES = {
 }
 
 
-def note_local_error(failure: Failure, attempt: dict[str, Any]) -> Failure:
-    """A body written after its response returned could not be written: say so in its
-    attempt event, and pass the error on to the fetcher awaiting it."""
-    attempt["outcome"] = "local_error"
-    return failure
+def note_local_error(written: Waiter[Any], attempt: dict[str, Any]) -> None:
+    """Should a body written after its response returned fail to be written, say so in its
+    attempt event; the error itself goes on to the fetcher awaiting ``written``."""
+
+    def failed(_: Any = None) -> Any:
+        attempt["outcome"] = "local_error"
+        return _
+
+    if isinstance(written, defer.Deferred):
+        written.addErrback(failed)
+    else:
+        written.add_done_callback(
+            lambda f: None if f.cancelled() or f.exception() is None else failed()
+        )
 
 
 def durable(sink: Sink, size: int) -> int:

@@ -34,6 +34,17 @@ from twisted.internet.interfaces import IReactorFromThreads
 
 T = TypeVar("T")
 _STOP = None
+#: A job's result to come: an asyncio future (under the asyncio reactor) or a Deferred.
+Waiter = asyncio.Future[T] | Deferred[T]
+
+
+async def wait(waiter: Waiter[T]) -> T:
+    """Await what :meth:`IOPool.start` returned."""
+    if isinstance(waiter, asyncio.Future):
+        return await waiter
+    from scrapy.utils.defer import maybe_deferred_to_future
+
+    return await maybe_deferred_to_future(waiter)
 
 
 class IOPool:
@@ -68,6 +79,17 @@ class IOPool:
             loop = None
         self._put((fn, args, kwargs, loop, _settle_deferred, d))
         return d
+
+    def start(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Waiter[T]:
+        """Run ``fn`` on the pool now, to be awaited later: an asyncio future of the running
+        loop, or (under another reactor) a Deferred."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self.defer(fn, *args, **kwargs)
+        fut: asyncio.Future[T] = loop.create_future()
+        self._put((fn, args, kwargs, loop, _settle_future, fut))
+        return fut
 
     def stop(self) -> None:
         """Let the threads leave once the jobs already queued are done; later jobs are refused."""
