@@ -113,3 +113,39 @@ def test_a_stopped_pool_refuses_work_and_its_threads_leave() -> None:
     assert not any(t.is_alive() for t in threads)
     with pytest.raises(RuntimeError, match="stopped"):
         pool.executor.submit(print)
+
+
+def test_a_failed_write_after_marks_its_attempt_local_error() -> None:
+    """``note_local_error`` on both kinds of waiter: the attempt says local_error when the
+    write fails, and the error still reaches whoever awaits the waiter."""
+    from twisted.internet.defer import Deferred
+
+    from capture.transfer.engine import note_local_error
+    from capture.transfer.io import wait
+
+    pool = IOPool(1)
+
+    def full() -> None:
+        raise OSError(28, "No space left on device")
+
+    async def main() -> None:
+        ok: dict[str, str] = {"outcome": "complete"}
+        note_local_error(pool.start(dict, a=1), ok)
+        bad: dict[str, str] = {"outcome": "complete"}
+        written = pool.start(full)
+        note_local_error(written, bad)
+        with pytest.raises(OSError, match="No space"):
+            await wait(written)
+        await asyncio.sleep(0)
+        assert ok == {"outcome": "complete"} and bad == {"outcome": "local_error"}
+
+    try:
+        asyncio.run(main())
+    finally:
+        pool.stop()
+    d: Deferred[None] = Deferred()
+    attempt: dict[str, str] = {}
+    note_local_error(d, attempt)
+    d.addErrback(lambda f: None)
+    d.errback(OSError("x"))
+    assert attempt == {"outcome": "local_error"}
