@@ -152,7 +152,8 @@ def build_scenarios(args: argparse.Namespace, corpus: Corpus, ctx: Context) -> l
         ]
         notes = [
             "capture: -a prefix=ftp/bench/small; catalog (SQLite), md5 + sha256, quality, every "
-            "file and directory fsync'ed (in groups, before the catalog commit)",
+            "file fsync'ed as written and each directory once per group, before the catalog "
+            "commit",
             "stock FilesPipeline: in-memory bodies, md5 of the body only (not compared), "
             "no fsync, no catalog",
             f"concurrency (capture's effective thousand_genomes settings, also given to stock): "
