@@ -21,7 +21,7 @@ from capture.replicas import REPLICA_KEY, REPLICAS_KEY, TRIED_KEY, identity
 from capture.transfer import EVENTS_KEY, META_KEY, StreamSpec, TransferAborted, TransferResult
 from capture.transfer.engine import WRITE_AFTER_KEY, StreamedResponse
 from capture.transfer.errors import ArchiveUnreachable, BudgetExceeded, UnsafeLocalPath
-from capture.transfer.io import wait
+from capture.waiters import wait
 from capture.work import work_of
 
 if TYPE_CHECKING:

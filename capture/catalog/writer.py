@@ -30,6 +30,7 @@ from twisted.internet.interfaces import IReactorFromThreads
 
 from capture.catalog.store import Catalog
 from capture.outcomes import is_disk_full
+from capture.waiters import Waiter, settle
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,9 +40,6 @@ _GROUPED = object()
 MAX_GROUP = 512
 #: Seconds the writer waits for more grouped operations to join a group (its latency cost).
 GROUP_WAIT = 0.02
-#: What a queued operation is answered through: a Deferred (``submit``), or an asyncio future
-#: of the reactor's loop (``run``/``run_grouped`` under the asyncio reactor).
-Waiter = Deferred[Any] | asyncio.Future[Any]
 
 
 class CatalogWriter:
@@ -148,7 +146,7 @@ class CatalogWriter:
             if unit[0] is _GROUPED:
                 self.groups += 1
                 self.grouped_calls += len(unit[2])
-        results: list[tuple[Waiter, bool, Any]] = []
+        results: list[tuple[Waiter[Any], bool, Any]] = []
         try:
             with self.catalog.engine.begin() as conn:
                 for unit in units:
@@ -160,7 +158,7 @@ class CatalogWriter:
             results = [r for op in batch for r in self._alone(op)]
         self._resolve(results)
 
-    def _alone(self, op: tuple[Any, ...]) -> list[tuple[Waiter, bool, Any]]:
+    def _alone(self, op: tuple[Any, ...]) -> list[tuple[Waiter[Any], bool, Any]]:
         unit = _plan([op])[0]
         try:
             with self.catalog.engine.begin() as conn:
@@ -171,7 +169,7 @@ class CatalogWriter:
             return [(op[-1], False, exc)]
 
     @staticmethod
-    def _resolve(results: list[tuple[Waiter, bool, Any]]) -> None:
+    def _resolve(results: list[tuple[Waiter[Any], bool, Any]]) -> None:
         """Settle the group's waiters on the reactor thread, one per event-loop turn: settled
         together, a group of ~20 files resumed their pipelines in one turn (tens of ms with
         no socket read), and every transfer's next request waited behind it."""
@@ -192,25 +190,15 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _fire_in_turns(results: list[tuple[Waiter, bool, Any]]) -> Callable[[], None]:
+def _fire_in_turns(results: list[tuple[Waiter[Any], bool, Any]]) -> Callable[[], None]:
     """A callable that settles the first waiter and leaves the rest to later turns."""
     pending = iter(results)
 
     def fire() -> None:
-        for d, ok, value in pending:
-            if isinstance(d, Deferred):
-                if ok:
-                    d.callback(value)
-                else:
-                    d.errback(value)
-            elif d.done():  # the awaiting task was cancelled
-                continue
-            elif ok:
-                d.set_result(value)
-            else:
-                d.set_exception(value)
-            _next_turn(fire)
-            return
+        for waiter, ok, value in pending:
+            if settle(waiter, ok, value):  # False: its caller was cancelled
+                _next_turn(fire)
+                return
 
     return fire
 
@@ -244,7 +232,7 @@ def _plan(batch: list[tuple[Any, ...]]) -> list[Any]:
     return units
 
 
-def _apply(conn: Any, unit: Any) -> list[tuple[Waiter, bool, Any]]:
+def _apply(conn: Any, unit: Any) -> list[tuple[Waiter[Any], bool, Any]]:
     if unit[0] is not _GROUPED:
         fn, args, kwargs, d = unit
         return [(d, True, fn(conn, *args, **kwargs))]

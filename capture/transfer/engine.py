@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
     from capture.config import CaptureSettings
     from capture.storage import Sink, Store
-    from capture.transfer.io import IOPool, Waiter
+    from capture.transfer.io import IOPool
+    from capture.waiters import Waiter
 
 logger = logging.getLogger(__name__)
 

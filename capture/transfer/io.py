@@ -32,19 +32,10 @@ from typing import Any, TypeVar, cast
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
 
+from capture.waiters import Waiter, settle
+
 T = TypeVar("T")
 _STOP = None
-#: A job's result to come: an asyncio future (under the asyncio reactor) or a Deferred.
-Waiter = asyncio.Future[T] | Deferred[T]
-
-
-async def wait(waiter: Waiter[T]) -> T:
-    """Await what :meth:`IOPool.start` returned."""
-    if isinstance(waiter, asyncio.Future):
-        return await waiter
-    from scrapy.utils.defer import maybe_deferred_to_future
-
-    return await maybe_deferred_to_future(waiter)
 
 
 class IOPool:
@@ -67,7 +58,7 @@ class IOPool:
 
             return await maybe_deferred_to_future(self.defer(fn, *args, **kwargs))
         fut: asyncio.Future[T] = loop.create_future()
-        self._put((fn, args, kwargs, loop, _settle_future, fut))
+        self._put((fn, args, kwargs, loop, settle, fut))
         return await fut
 
     def defer(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
@@ -77,7 +68,7 @@ class IOPool:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        self._put((fn, args, kwargs, loop, _settle_deferred, d))
+        self._put((fn, args, kwargs, loop, settle, d))
         return d
 
     def start(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Waiter[T]:
@@ -88,7 +79,7 @@ class IOPool:
         except RuntimeError:
             return self.defer(fn, *args, **kwargs)
         fut: asyncio.Future[T] = loop.create_future()
-        self._put((fn, args, kwargs, loop, _settle_future, fut))
+        self._put((fn, args, kwargs, loop, settle, fut))
         return fut
 
     def stop(self) -> None:
@@ -171,22 +162,6 @@ class IOPool:
                 cast(IReactorFromThreads, reactor).callFromThread(settle, waiter, ok, result)
         except RuntimeError:  # the loop is closed: nobody is left to tell
             pass
-
-
-def _settle_future(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if fut.done():  # cancelled while the job ran
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
-
-
-def _settle_deferred(d: Deferred[Any], ok: bool, value: Any) -> None:
-    if ok:
-        d.callback(value)
-    else:
-        d.errback(value)
 
 
 def _settle_concurrent(f: Future[Any], ok: bool, value: Any) -> None:

@@ -121,7 +121,7 @@ def test_a_failed_write_after_marks_its_attempt_local_error() -> None:
     from twisted.internet.defer import Deferred
 
     from capture.transfer.engine import note_local_error
-    from capture.transfer.io import wait
+    from capture.waiters import wait
 
     pool = IOPool(1)
 
