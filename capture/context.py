@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ from capture.fetch import Fetcher
 from capture.liveness import Liveness
 from capture.paths import DataRoot
 from capture.replicas import ReplicaBoard
+from capture.runids import new_run_id
 from capture.storage import Store, store_for
 from capture.storage.compress import Plan, plan_from
 from capture.transfer.io import IOPool
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 _ATTR = SERVICES_ATTR
 RUN_ID_FILE = "capture_run_id"
-
-
-def new_run_id(prefix: str) -> str:
-    return f"{prefix}_{datetime.now(UTC).strftime('%Y%m%d_%H%M%S')}"
 
 
 def resolve_run_id(crawler: Crawler, spider_name: str) -> str:

@@ -67,3 +67,15 @@ def test_crawl_resumes_from_the_catalog_when_scrapy_state_is_cut_short(tmp_path:
         assert len(rows) == 6 and {r["state"] for r in rows} == {"stored"}
         assert len({r["archive_path"] for r in rows}) == 6
         assert list(tmp_path.glob("job.unreadable-*"))
+
+
+def test_run_ids_started_in_the_same_second_differ() -> None:
+    """A re-crawl started within a second of the previous one got the same id, and the catalog
+    took every file for a duplicate of that run (the second crawl exported nothing)."""
+    import re
+
+    from capture.runids import new_run_id
+
+    ids = {new_run_id("thousand_genomes") for _ in range(200)}
+    assert len(ids) == 200
+    assert all(re.fullmatch(r"thousand_genomes_\d{8}_\d{6}_[0-9a-f]{6}", i) for i in ids)

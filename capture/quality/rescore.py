@@ -11,7 +11,6 @@ import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from capture.catalog.store import utcnow
 from capture.paths import DataRoot
 from capture.quality.runner import QualityRunner
 from capture.quality.scorers.base import ScoreContext
+from capture.runids import new_run_id
 from capture.settings import CAPTURE_NASA_GRADE_THRESHOLD as NASA_GRADE_THRESHOLD
 from capture.settings import CAPTURE_QUALITY_THRESHOLD as QUALITY_THRESHOLD
 from capture.storage import LocalStore
@@ -51,7 +51,7 @@ def rescore(
     data = DataRoot.at(root)
     store = LocalStore(data)
     runner = runner or QualityRunner(mode="process", workers=2)
-    result = RescoreResult(run_id=f"rescore_{datetime.now(UTC).strftime('%Y%m%d_%H%M%S')}")
+    result = RescoreResult(run_id=new_run_id("rescore"))
     q = select(files).where(files.c.state == "stored")
     if archive:
         q = q.where(files.c.archive == archive)

@@ -16,12 +16,12 @@ from typing import Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from capture.context import new_run_id
 from capture.outcomes import exit_code_for
 from capture.reports import diff as diff_report
 from capture.run import verdict
 from capture.run.config import RunOptions
 from capture.run.orchestrator import RoundRun
+from capture.runids import new_run_id
 
 
 class DiffRun(RoundRun):

@@ -25,7 +25,7 @@ from capture import budget as budget_mod
 from capture.catalog import Catalog, catalog_url_for
 from capture.catalog.store import utcnow
 from capture.config import CaptureSettings, SettingsError, check_settings
-from capture.context import CrawlServices, new_run_id
+from capture.context import CrawlServices
 from capture.domains import spiders_of
 from capture.outcomes import crawl_outcome, crawler_stats, exit_code_for, is_disk_full
 from capture.project import project_settings
@@ -33,6 +33,7 @@ from capture.run import verdict
 from capture.run.config import ConfigError, RunOptions
 from capture.run.progress import RunProgress
 from capture.run.state import RunState
+from capture.runids import new_run_id
 from capture.status import status_counts
 from feeds import DEFAULT_FEED_TEMPLATE
 
