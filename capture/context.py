@@ -34,7 +34,7 @@ RUN_ID_FILE = "capture_run_id"
 
 def resolve_run_id(crawler: Crawler, spider_name: str) -> str:
     """CAPTURE_RUN_ID if set; else the id stored in JOBDIR (a resumed job keeps its run id);
-    else a new ``<spider>_<UTC time>``."""
+    else a new one (:func:`capture.runids.new_run_id`)."""
     run_id = config_of(crawler).run_id
     jobdir = crawler.settings.get("JOBDIR")
     stored = Path(jobdir) / RUN_ID_FILE if jobdir else None

@@ -15,6 +15,20 @@ T = TypeVar("T")
 Waiter = asyncio.Future[T] | Deferred[T]
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The asyncio loop running this code (the asyncio reactor's), or None."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def new_waiter() -> Waiter[Any]:
+    """A future of the running loop, or a Deferred where no asyncio loop runs."""
+    loop = running_loop()
+    return loop.create_future() if loop is not None else Deferred()
+
+
 def settle(waiter: Waiter[Any], ok: bool, value: Any) -> bool:
     """Deliver ``value`` (a result, or with ``ok`` False an exception) on the reactor thread;
     False when nobody waits any more (a future whose caller was cancelled)."""

@@ -30,7 +30,7 @@ from twisted.internet.interfaces import IReactorFromThreads
 
 from capture.catalog.store import Catalog
 from capture.outcomes import is_disk_full
-from capture.waiters import Waiter, settle
+from capture.waiters import Waiter, new_waiter, settle, wait
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,14 +61,9 @@ class CatalogWriter:
         return d
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = _running_loop()
-        if loop is None:
-            from scrapy.utils.defer import maybe_deferred_to_future
-
-            return await maybe_deferred_to_future(self.submit(fn, *args, **kwargs))
-        fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((fn, args, kwargs, fut))
-        return await fut
+        waiter: Waiter[T] = new_waiter()
+        self._queue.put((fn, args, kwargs, waiter))
+        return await wait(waiter)
 
     def submit_grouped(
         self, many: Callable[[Any, list[A]], list[T]], arg: A, group: Hashable = None
@@ -88,14 +83,9 @@ class CatalogWriter:
     ) -> T:
         # Under the asyncio reactor the result comes back as an asyncio future: no Deferred
         # and no Deferred-to-future bridge (three per small file: register, publish, finish).
-        loop = _running_loop()
-        if loop is None:
-            from scrapy.utils.defer import maybe_deferred_to_future
-
-            return await maybe_deferred_to_future(self.submit_grouped(many, arg, group))
-        fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((_GROUPED, many, group, arg, fut))
-        return await fut
+        waiter: Waiter[T] = new_waiter()
+        self._queue.put((_GROUPED, many, group, arg, waiter))
+        return await wait(waiter)
 
     def close(self, timeout: float = 60.0) -> None:
         if self._thread.is_alive():
@@ -181,13 +171,6 @@ class CatalogWriter:
         from twisted.internet import reactor
 
         cast(IReactorFromThreads, reactor).callFromThread(fire)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _fire_in_turns(results: list[tuple[Waiter[Any], bool, Any]]) -> Callable[[], None]:

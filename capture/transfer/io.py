@@ -32,7 +32,7 @@ from typing import Any, TypeVar, cast
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
 
-from capture.waiters import Waiter, settle
+from capture.waiters import Waiter, new_waiter, running_loop, settle, wait
 
 T = TypeVar("T")
 _STOP = None
@@ -51,36 +51,20 @@ class IOPool:
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` on the pool and await its result (or exception) on the caller's loop."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not under the asyncio reactor
-            from scrapy.utils.defer import maybe_deferred_to_future
-
-            return await maybe_deferred_to_future(self.defer(fn, *args, **kwargs))
-        fut: asyncio.Future[T] = loop.create_future()
-        self._put((fn, args, kwargs, loop, settle, fut))
-        return await fut
+        return await wait(self.start(fn, *args, **kwargs))
 
     def defer(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
         """Run ``fn`` on the pool; a Deferred that fires on the reactor thread."""
         d: Deferred[T] = Deferred()
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        self._put((fn, args, kwargs, loop, settle, d))
+        self._put((fn, args, kwargs, running_loop(), settle, d))
         return d
 
     def start(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Waiter[T]:
         """Run ``fn`` on the pool now, to be awaited later: an asyncio future of the running
         loop, or (under another reactor) a Deferred."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return self.defer(fn, *args, **kwargs)
-        fut: asyncio.Future[T] = loop.create_future()
-        self._put((fn, args, kwargs, loop, settle, fut))
-        return fut
+        waiter: Waiter[T] = new_waiter()
+        self._put((fn, args, kwargs, running_loop(), settle, waiter))
+        return waiter
 
     def stop(self) -> None:
         """Let the threads leave once the jobs already queued are done; later jobs are refused."""
